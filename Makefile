@@ -1,0 +1,32 @@
+# Two commands a newcomer needs:  make run  (set up and start)   make test  (set up and test)
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: setup run test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	@echo "Open http://$(HOST):$(PORT)/ in your browser (Ctrl-C stops the app)."
+	$(VENV)/bin/uvicorn app.main:create_app --factory --host $(HOST) --port $(PORT)
+
+test: setup
+	@scripts/ensure-chromium.sh
+	$(VENV)/bin/ruff check app tests bench
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) bench/kernel_vs_opencv.py
+	$(PY) bench/kernel_lab_request.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts

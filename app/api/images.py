@@ -1,0 +1,74 @@
+"""Uploaded and built-in images: upload once, refer to them by id afterwards."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Query, UploadFile
+from fastapi.responses import Response
+
+from app.core import images
+from app.deps import ImagesDep, ResultsDep, SettingsDep
+from app.errors import ApiError
+from app.schemas import ErrorResponse, ImageInfo
+from app.settings import Settings
+from app.stores import ImageStore, StoredImage
+
+router = APIRouter(prefix="/api/v1", tags=["images"])
+
+ERRORS: dict[int | str, dict] = {
+    404: {"model": ErrorResponse, "description": "unknown id"},
+    413: {"model": ErrorResponse, "description": "body or image too large"},
+    415: {"model": ErrorResponse, "description": "not an image format we take"},
+    422: {"model": ErrorResponse, "description": "invalid values, or a corrupt image"},
+}
+
+
+def image_info(img: StoredImage) -> ImageInfo:
+    return ImageInfo(id=img.id, width=img.width, height=img.height, format=img.format,
+                     url=f"/api/v1/images/{img.id}", title=img.title)
+
+
+def store_upload(data: bytes, store: ImageStore, settings: Settings) -> StoredImage:
+    """Decodes and stores an upload; shared by the API and the kernel-lab page."""
+    if not data:
+        raise ApiError(422, "empty_file", "the uploaded file is empty", "file")
+    decoded = images.decode_image(data, max_pixels=settings.max_image_pixels,
+                                  max_side=settings.max_image_side)
+    return store.add(data, decoded)
+
+
+@router.post("/images", status_code=201, response_model=ImageInfo,
+             responses={k: v for k, v in ERRORS.items() if k != 404})
+def upload_image(file: Annotated[UploadFile, File(description="PNG, JPEG, WebP, GIF, BMP or TIFF")],
+                 store: ImagesDep, settings: SettingsDep) -> ImageInfo:
+    """Upload an image; its id is a hash of its bytes, so uploading it again gives the same id."""
+    return image_info(store_upload(file.file.read(), store, settings))
+
+
+@router.get("/images", response_model=list[ImageInfo])
+def list_samples(store: ImagesDep) -> list[ImageInfo]:
+    """The built-in sample images (uploads are not listed: they are reached by their id)."""
+    return [image_info(s) for s in store.samples]
+
+
+@router.get("/images/{image_id}", response_class=Response, responses={
+    200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}},
+    404: ERRORS[404], 422: ERRORS[422]})
+def get_image(image_id: str, store: ImagesDep,
+              size: Annotated[Literal["full", "preview"], Query()] = "full",
+              format: Annotated[Literal["png", "jpeg", "webp"], Query()] = "png") -> Response:
+    """The image as stored (orientation applied, RGB), full size or the ≤ 1024 px preview."""
+    img = store.get(image_id)
+    data = images.encode(img.pixels(size), format)
+    return Response(data, media_type=images.MEDIA_TYPES[format],
+                    headers={"Cache-Control": "max-age=3600"})
+
+
+@router.get("/results/{result_id}", response_class=Response, responses={
+    200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}},
+    404: ERRORS[404]})
+def get_result(result_id: str, results: ResultsDep) -> Response:
+    """A picture rendered by /convolve or /filter-bank (kept for a while, then evicted)."""
+    r = results.get(result_id)
+    return Response(r.data, media_type=r.media_type, headers={"Cache-Control": "max-age=3600"})

@@ -1,0 +1,107 @@
+"""The kernel lab's one implementation, called by both the REST router and the page router.
+
+It joins the stores to the pure core: looks the image up, applies the kernel, maps values for
+display, encodes, and files the picture in the result store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from app.core import images, kernels
+from app.errors import ApiError
+from app.schemas import ConvolveRequest, ConvSettings, FilterBankRequest
+from app.stores import ImageStore, ResultStore
+
+
+def conv_spec(s: ConvSettings) -> kernels.ConvSpec:
+    spec = kernels.ConvSpec(stride=s.stride, padding=s.padding, padding_mode=s.padding_mode,
+                            dilation=s.dilation, scale=s.scale, bias=s.bias, flip=s.flip)
+    spec.validate()
+    return spec
+
+
+def check_source(image_id: str | None, grid: object) -> None:
+    if (image_id is None) == (grid is None):
+        raise ApiError(422, "invalid_value", "give exactly one of `input` (a 2-D grid of numbers) "
+                       "or `image_id` (an uploaded or sample image)", "image_id")
+
+
+def convolve_grid(req: ConvolveRequest, max_side: int) -> np.ndarray:
+    return kernels.convolve_grid(req.input, req.kernel, conv_spec(req), max_side=max_side)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A filtered image: the picture (display-mapped, encoded, stored) and its numbers."""
+
+    result_id: str
+    media_type: str
+    data: bytes
+    shape: tuple[int, int]
+    input_shape: tuple[int, int]
+    padding: kernels.Padding
+    stats: images.ValueStats
+
+
+def _planes(store: ImageStore, image_id: str, s: ConvSettings, max_side: int | None
+            ) -> torch.Tensor:
+    img = store.get(image_id)
+    if max_side is not None:
+        return images.to_planes(images.fit_within(img.preview, max_side), s.channels)
+    if s.size == "full":
+        return images.to_planes(img.full, s.channels)
+    return img.planes(s.channels)
+
+
+def render(x: torch.Tensor, kernel: np.ndarray, s: ConvSettings, results: ResultStore
+           ) -> Rendered:
+    spec = conv_spec(s)
+    pad = kernels.check_fits(x.shape[2], x.shape[3], *kernel.shape, spec)
+    y = kernels.convolve(x, kernel, spec)  # (1, C, Ho, Wo)
+    stats = images.value_stats(y)
+    data = images.encode(images.to_display(y, s.display, stats), s.format)
+    media_type = images.MEDIA_TYPES[s.format]
+    return Rendered(result_id=results.put(data, media_type), media_type=media_type, data=data,
+                    shape=(int(y.shape[2]), int(y.shape[3])),
+                    input_shape=(int(x.shape[2]), int(x.shape[3])), padding=pad, stats=stats)
+
+
+def convolve_image(req: ConvolveRequest, store: ImageStore, results: ResultStore) -> Rendered:
+    assert req.image_id is not None
+    kernel = kernels.validate_kernel(req.kernel)
+    return render(_planes(store, req.image_id, req, None), kernel, req, results)
+
+
+@dataclass(frozen=True)
+class BankEntry:
+    name: str
+    kernel: np.ndarray
+
+
+def bank_entries(req: FilterBankRequest, max_kernels: int) -> list[BankEntry]:
+    if len(req.kernels) > max_kernels:
+        raise ApiError(422, "invalid_value", f"a filter bank holds at most {max_kernels} kernels, "
+                       f"got {len(req.kernels)}", "kernels")
+    entries = []
+    for i, k in enumerate(req.kernels):
+        try:
+            kernel = kernels.validate_kernel(k.kernel)
+        except kernels.KernelError as exc:
+            raise ApiError(422, "invalid_value", f"kernel {i + 1}: {exc.message}", "kernels"
+                           ) from exc
+        entries.append(BankEntry(k.name or f"filter {i + 1}", kernel))
+    return entries
+
+
+def filter_bank_image(req: FilterBankRequest, store: ImageStore, results: ResultStore,
+                      map_side: int, max_kernels: int) -> list[tuple[str, Rendered]]:
+    """Every kernel on the same (gray, reduced) image: the activation maps of one conv layer."""
+    assert req.image_id is not None
+    entries = bank_entries(req, max_kernels)
+    settings = req.model_copy(update={"channels": "gray"})
+    x = _planes(store, req.image_id, settings, None if req.size == "full" else map_side)
+    return [(e.name, render(x, e.kernel, settings, results)) for e in entries]

@@ -1,0 +1,69 @@
+"""create_app(): settings, stores, routers, static files, templates; nothing else."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import torch
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from app import errors
+from app.api import images as images_api
+from app.api import kernels as kernels_api
+from app.middleware import BodyLimitMiddleware
+from app.settings import Settings
+from app.stores import ImageStore, ResultStore
+from app.web import kernel_lab as kernel_lab_pages
+from app.web import pages
+
+log = logging.getLogger("app")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.torch_threads:
+            torch.set_num_threads(settings.torch_threads)
+        app.state.images.add_samples()
+        log.info("playground ready: %d sample images", len(app.state.images.samples))
+        yield
+
+    app = FastAPI(
+        title="Deep-learning playground",
+        version="0.1.0",
+        summary="See how convolutions and networks work, on real images; every view is an API.",
+        docs_url=None,  # served below from static/vendor: no CDN, works offline
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.images = ImageStore(max_items=settings.image_store_items,
+                                  max_bytes=settings.image_store_bytes,
+                                  preview_side=settings.preview_side)
+    app.state.results = ResultStore(max_items=settings.result_store_items,
+                                    max_bytes=settings.result_store_bytes)
+    app.state.templates = Jinja2Templates(directory=settings.templates_dir)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    errors.install(app)
+    app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
+    for module in (images_api, kernels_api, pages, kernel_lab_pages):
+        app.include_router(module.router)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+        )
+
+    return app

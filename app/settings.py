@@ -1,0 +1,45 @@
+"""Every limit and path in one place; each can be overridden from the environment.
+
+`PLAYGROUND_MAX_UPLOAD_BYTES=5000000` sets `max_upload_bytes`, and so on for every field.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    # uploads
+    max_upload_bytes: int = 20_000_000  # whole request body, counted as it arrives → 413
+    max_image_pixels: int = 40_000_000
+    max_image_side: int = 12_000
+    preview_side: int = 1024  # interactive previews work on an image scaled to this long side
+    image_store_items: int = 32  # recent uploads kept; built-in samples are always kept
+    image_store_bytes: int = 768_000_000
+    result_store_items: int = 256  # rendered outputs, served from /api/v1/results/{id}
+    result_store_bytes: int = 256_000_000
+    # kernel lab
+    max_grid_side: int = 512  # numeric `input` grids for /convolve
+    max_bank_kernels: int = 16
+    bank_map_side: int = 256  # filter-bank activation maps are computed on an image this size
+    # paths
+    static_dir: Path = ROOT / "static"
+    templates_dir: Path = ROOT / "templates"
+    # compute
+    torch_threads: int = 0  # 0: leave PyTorch's default (all cores)
+
+    @classmethod
+    def from_env(cls, prefix: str = "PLAYGROUND_") -> Settings:
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = os.environ.get(prefix + f.name.upper())
+            if raw is None:
+                continue
+            kind = type(getattr(cls, f.name))
+            values[f.name] = Path(raw) if kind is type(ROOT) else kind(raw)
+        return cls(**values)

@@ -1,0 +1,141 @@
+"""Bounded in-memory stores: uploaded images (by content hash) and rendered results.
+
+Both are least-recently-used caches bounded by item count and bytes, safe to share between the
+threads FastAPI runs sync endpoints on. Built-in samples are pinned and never evicted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+
+from app.core import images
+from app.core.samples import SAMPLES
+
+
+@dataclass
+class StoredImage:
+    id: str
+    format: str
+    full: np.ndarray  # (H, W, 3) uint8, as uploaded (orientation applied)
+    preview: np.ndarray  # long side ≤ preview_side
+    title: str = ""
+    is_sample: bool = False
+    _planes: dict[tuple[str, str], torch.Tensor] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def width(self) -> int:
+        return int(self.full.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.full.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        return self.full.nbytes + self.preview.nbytes + 4 * 4 * self.preview.size // 3
+
+    def pixels(self, size: Literal["preview", "full"]) -> np.ndarray:
+        return self.preview if size == "preview" else self.full
+
+    def planes(self, channels: Literal["gray", "rgb"]) -> torch.Tensor:
+        """The preview as float planes, prepared once: changing a kernel re-uses them."""
+        key = ("preview", channels)
+        with self._lock:
+            if key not in self._planes:
+                self._planes[key] = images.to_planes(self.preview, channels)
+            return self._planes[key]
+
+
+class UnknownId(KeyError):
+    pass
+
+
+class ImageStore:
+    def __init__(self, *, max_items: int, max_bytes: int, preview_side: int) -> None:
+        self._max_items, self._max_bytes, self._preview_side = max_items, max_bytes, preview_side
+        self._samples: dict[str, StoredImage] = {}
+        self._uploads: OrderedDict[str, StoredImage] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add_samples(self) -> None:
+        for s in SAMPLES:
+            px = s.draw()
+            img = StoredImage(id=f"sample-{s.key}", format="PNG", full=px,
+                              preview=images.fit_within(px, self._preview_side),
+                              title=s.title, is_sample=True)
+            self._samples[img.id] = img
+
+    @property
+    def samples(self) -> list[StoredImage]:
+        return list(self._samples.values())
+
+    def add(self, data: bytes, decoded: images.DecodedImage) -> StoredImage:
+        """Stores a decoded upload under the hash of its bytes; the same file gets the same id."""
+        image_id = hashlib.sha256(data).hexdigest()[:24]
+        with self._lock:
+            if image_id in self._uploads:
+                self._uploads.move_to_end(image_id)
+                return self._uploads[image_id]
+        img = StoredImage(id=image_id, format=decoded.format, full=decoded.pixels,
+                          preview=images.fit_within(decoded.pixels, self._preview_side))
+        with self._lock:
+            self._uploads[image_id] = img
+            while len(self._uploads) > 1 and (
+                len(self._uploads) > self._max_items
+                or sum(i.nbytes for i in self._uploads.values()) > self._max_bytes
+            ):
+                self._uploads.popitem(last=False)
+        return img
+
+    def get(self, image_id: str) -> StoredImage:
+        with self._lock:
+            if image_id in self._samples:
+                return self._samples[image_id]
+            if image_id in self._uploads:
+                self._uploads.move_to_end(image_id)
+                return self._uploads[image_id]
+        raise UnknownId(image_id)
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    data: bytes
+    media_type: str
+
+
+class ResultStore:
+    """Rendered images (already encoded), each under a random id, so a page or a notebook can
+    fetch the picture from its own URL after a JSON answer."""
+
+    def __init__(self, *, max_items: int, max_bytes: int) -> None:
+        self._max_items, self._max_bytes = max_items, max_bytes
+        self._items: OrderedDict[str, StoredResult] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def put(self, data: bytes, media_type: str) -> str:
+        result_id = secrets.token_urlsafe(12)
+        with self._lock:
+            self._items[result_id] = StoredResult(data, media_type)
+            self._bytes += len(data)
+            while len(self._items) > 1 and (
+                len(self._items) > self._max_items or self._bytes > self._max_bytes
+            ):
+                _, old = self._items.popitem(last=False)
+                self._bytes -= len(old.data)
+        return result_id
+
+    def get(self, result_id: str) -> StoredResult:
+        with self._lock:
+            if result_id not in self._items:
+                raise UnknownId(result_id)
+            return self._items[result_id]

@@ -1,0 +1,1 @@
+"""Page routes and htmx partials, one module per lab."""

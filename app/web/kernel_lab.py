@@ -1,0 +1,214 @@
+"""The kernel-lab page and its htmx fragments. Same core calls as the API (app.kernel_lab)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, File, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+
+from app import kernel_lab
+from app.api.images import store_upload
+from app.core import kernels
+from app.deps import ImagesDep, ResultsDep, SettingsDep, TemplatesDep
+from app.errors import INPUT_ERRORS, ApiError, as_api_error
+from app.schemas import ConvolveRequest, FilterBankRequest, NamedKernel
+
+router = APIRouter(include_in_schema=False)
+
+DEFAULT_IMAGE = "sample-landscape"
+DEFAULT_PRESET = "sharpen"
+DEFAULT_BANK = ("edge-vertical", "edge-horizontal", "sobel-x", "sobel-y", "laplacian",
+                "gaussian-3", "sharpen-strong", "emboss")
+# fields whose error message is shown beside their control
+ERROR_SLOTS = ("image_id", "file", "kernel", "stride", "padding", "padding_mode", "dilation",
+               "scale", "bias", "kernels")
+
+
+@dataclass
+class Editor:
+    """The kernel editor's state: a rows × cols grid of numbers and its divisor."""
+
+    rows: int
+    cols: int
+    cells: list[list[str]]
+    scale: str
+    preset: str = ""
+
+    @classmethod
+    def from_preset(cls, key: str) -> Editor:
+        p = kernels.PRESETS_BY_KEY.get(key) or kernels.PRESETS_BY_KEY[DEFAULT_PRESET]
+        cells = [[_fmt(v) for v in row] for row in p.matrix]
+        return cls(len(cells), len(cells[0]), cells, _fmt(p.scale), p.key)
+
+    @classmethod
+    def from_form(cls, form: FormData) -> Editor:
+        rows, cols = _side(form.get("rows")), _side(form.get("cols"))
+        values = [str(v) for v in form.getlist("k")]
+        old_cols = _side(form.get("shown_cols"), cols)
+        cells = [[_cell(values, r * old_cols + c) if c < old_cols else "0"
+                  for c in range(cols)] for r in range(rows)]
+        return cls(rows, cols, cells, str(form.get("scale", "1")), str(form.get("preset", "")))
+
+
+def _fmt(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
+def _side(raw: object, default: int = 3) -> int:
+    try:
+        return min(max(int(str(raw)), 1), kernels.MAX_KERNEL_SIDE)
+    except ValueError:
+        return default
+
+
+def _cell(values: list[str], i: int) -> str:
+    return values[i] if i < len(values) else "0"
+
+
+def _number(raw: object, field: str) -> float:
+    text = str(raw).strip().replace("−", "-")
+    try:
+        return float(text)
+    except ValueError:
+        raise ApiError(422, "invalid_value", f"{text!r} is not a number", field) from None
+
+
+def _kernel_from_form(form: FormData) -> list[list[float]]:
+    rows, cols = _side(form.get("rows")), _side(form.get("cols"))
+    values = form.getlist("k")
+    if len(values) != rows * cols:
+        raise ApiError(422, "invalid_value", f"the kernel needs {rows}×{cols} numbers", "kernel")
+    numbers = [_number(v, "kernel") if str(v).strip() else 0.0 for v in values]
+    return [numbers[r * cols:(r + 1) * cols] for r in range(rows)]
+
+
+def _padding(raw: str) -> str | int:
+    return raw if raw in ("valid", "same") else int(_number(raw, "padding"))
+
+
+def request_from_form(form: FormData) -> ConvolveRequest:
+    """The page's form → the same request model the API validates."""
+    try:
+        return ConvolveRequest(
+            image_id=str(form.get("image_id") or DEFAULT_IMAGE),
+            kernel=_kernel_from_form(form),
+            stride=int(_number(form.get("stride", "1"), "stride")),
+            padding=_padding(str(form.get("padding", "same"))),
+            padding_mode=str(form.get("padding_mode", "zeros")),
+            dilation=int(_number(form.get("dilation", "1"), "dilation")),
+            scale=_number(form.get("scale", "1"), "scale"),
+            bias=_number(form.get("bias", "0"), "bias"),
+            flip=form.get("flip") == "on",
+            channels=str(form.get("channels", "rgb")),
+            display=str(form.get("display", "clip")),
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err.get("loc") else "kernel"
+        raise ApiError(422, "invalid_value", f"{field}: {err['msg']}", field) from exc
+
+
+def _bank_request(req: ConvolveRequest, form: FormData) -> FilterBankRequest | None:
+    named = [NamedKernel(name=p.name, kernel=[list(r) for r in p.matrix])
+             for p in kernels.PRESETS if p.key in form.getlist("bank")]
+    if form.get("bank_current") == "on":
+        named.insert(0, NamedKernel(name="Your kernel", kernel=req.kernel))
+    if not named:
+        return None
+    # bank maps use each preset's own matrix with the current sliding settings; presets'
+    # divisors differ, so the maps are shown normalised (each its own 0-255 range)
+    settings = req.model_dump(exclude={"kernel", "input", "response", "image_id", "channels"})
+    settings.update(scale=1.0, bias=0.0, display="normalize" if req.display == "clip"
+                    else req.display, format="png")
+    return FilterBankRequest(image_id=req.image_id, kernels=named, **settings)
+
+
+def output_formula(n: int, k: int, pad_total: int, d: int, s: int, out: int) -> str:
+    return f"⌊({n} + {pad_total} − {d}·({k} − 1) − 1) / {s}⌋ + 1 = {out}"
+
+
+def _render_context(form: FormData, images: ImagesDep, results: ResultsDep,
+                    settings: SettingsDep) -> dict:
+    """Everything the result fragment needs; errors come back as a message and a field."""
+    ctx: dict = {"error": None, "bank": None, "slots": ERROR_SLOTS}
+    try:
+        req = request_from_form(form)
+        img = images.get(req.image_id or DEFAULT_IMAGE)
+        small = max(img.preview.shape[:2]) <= 256
+        req = req.model_copy(update={"format": "png" if small else "jpeg"})
+        r = kernel_lab.convolve_image(req, images, results)
+        kh, kw = len(req.kernel), len(req.kernel[0])
+        (h, w), p = r.input_shape, r.padding
+        ctx.update(req=req, image=img, r=r, kh=kh, kw=kw, formula_h=output_formula(
+            h, kh, p.top + p.bottom, req.dilation, req.stride, r.shape[0]),
+            formula_w=output_formula(w, kw, p.left + p.right, req.dilation, req.stride,
+                                     r.shape[1]))
+        bank_req = _bank_request(req, form)
+        if bank_req is not None:
+            ctx["bank"] = kernel_lab.filter_bank_image(
+                bank_req, images, results, settings.bank_map_side, settings.max_bank_kernels)
+    except INPUT_ERRORS as exc:
+        e = as_api_error(exc)
+        ctx["error"] = e
+    return ctx
+
+
+@router.get("/kernels", response_class=HTMLResponse)
+def kernel_lab_page(request: Request, templates: TemplatesDep, images: ImagesDep,
+                    results: ResultsDep, settings: SettingsDep) -> HTMLResponse:
+    editor = Editor.from_preset(DEFAULT_PRESET)
+    form = FormData([("image_id", DEFAULT_IMAGE), ("rows", "3"), ("cols", "3"),
+                     ("scale", editor.scale), ("stride", "1"), ("padding", "same"),
+                     ("padding_mode", "zeros"), ("dilation", "1"), ("bias", "0"),
+                     ("channels", "rgb"), ("display", "clip")]
+                    + [("k", v) for row in editor.cells for v in row]
+                    + [("bank", b) for b in DEFAULT_BANK])
+    ctx = _render_context(form, images, results, settings)
+    return templates.TemplateResponse(request, "kernel_lab.html", {
+        **ctx, "editor": editor, "presets": kernels.PRESETS, "samples": images.samples,
+        "uploads": [], "selected_image": DEFAULT_IMAGE, "default_bank": DEFAULT_BANK,
+        "max_side": kernels.MAX_KERNEL_SIDE})
+
+
+@router.post("/kernels/render", response_class=HTMLResponse)
+async def render_result(request: Request, templates: TemplatesDep, images: ImagesDep,
+                        results: ResultsDep, settings: SettingsDep) -> HTMLResponse:
+    form = await request.form()
+    ctx = await run_in_threadpool(_render_context, form, images, results, settings)
+    return templates.TemplateResponse(request, "partials/kernel_render.html", ctx)
+
+
+@router.post("/kernels/editor", response_class=HTMLResponse)
+async def kernel_editor(request: Request, templates: TemplatesDep) -> HTMLResponse:
+    """Loads a preset into the grid, or resizes it keeping the numbers that still fit."""
+    form = await request.form()
+    if form.get("action") == "preset" and form.get("preset"):
+        editor = Editor.from_preset(str(form.get("preset")))
+    else:
+        editor = Editor.from_form(form)
+        editor.preset = ""
+    response = templates.TemplateResponse(request, "partials/kernel_editor.html", {
+        "editor": editor, "presets": kernels.PRESETS, "max_side": kernels.MAX_KERNEL_SIDE})
+    response.headers["HX-Trigger-After-Settle"] = "kernel-changed"
+    return response
+
+
+@router.post("/kernels/upload", response_class=HTMLResponse)
+def upload(request: Request, file: Annotated[UploadFile, File()], templates: TemplatesDep,
+           images: ImagesDep, settings: SettingsDep) -> HTMLResponse:
+    """Stores the upload and re-renders the image picker with it selected."""
+    ctx: dict = {"samples": images.samples, "error": None, "slots": ERROR_SLOTS}
+    try:
+        img = store_upload(file.file.read(), images, settings)
+        ctx.update(uploads=[img], selected_image=img.id)
+    except INPUT_ERRORS as exc:
+        ctx.update(uploads=[], selected_image=DEFAULT_IMAGE, error=as_api_error(exc))
+    response = templates.TemplateResponse(request, "partials/image_picker.html", ctx)
+    if ctx["error"] is None:
+        response.headers["HX-Trigger-After-Settle"] = "kernel-changed"
+    return response

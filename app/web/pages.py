@@ -1,0 +1,28 @@
+"""The home page: what the playground is and where each lab lives."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from app.deps import TemplatesDep
+
+router = APIRouter(include_in_schema=False)
+
+LABS = (
+    {"title": "Kernel lab", "href": "/kernels", "ready": True,
+     "text": "Slide a small grid of numbers over a picture and watch edges, blur and sharpness "
+             "appear. Edit every number, stack a whole filter bank."},
+    {"title": "Stepper", "href": None, "ready": False,
+     "text": "Step through a convolution or a pooling one window at a time, with every product "
+             "written out."},
+    {"title": "Live training", "href": None, "ready": False,
+     "text": "Train a small CNN on real MNIST digits and watch its filters and curves change."},
+    {"title": "Generative lab", "href": None, "ready": False,
+     "text": "Walk through the latent space of a VAE and a GAN trained on handwritten digits."},
+)
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, templates: TemplatesDep) -> HTMLResponse:
+    return templates.TemplateResponse(request, "home.html", {"labs": LABS})
