@@ -161,7 +161,8 @@ def to_display(y: torch.Tensor, mode: DisplayMode, stats: ValueStats | None = No
 
     clip: values outside 0-255 are cut; abs: |v|, cut at 255; normalize: min → 0, max → 255;
     relu: negatives → 0, the largest value → 255 (how activation maps are usually drawn);
-    diverging: blue for negative, white for 0, red for positive, symmetric around 0.
+    diverging: blue for negative, white for 0, red for positive, symmetric around 0, scaled to
+    robust_bound (the strongest 0.5% saturate).
     """
     stats = stats or value_stats(y)
     y = y[0]
@@ -176,7 +177,7 @@ def to_display(y: torch.Tensor, mode: DisplayMode, stats: ValueStats | None = No
         out = y.clamp(min=0).mul_(255.0 / stats.max) if stats.max > 0 else torch.zeros_like(y)
     elif mode == "diverging":
         gray = y.mean(dim=0) if y.shape[0] > 1 else y[0]
-        bound = max(abs(stats.min), abs(stats.max))
+        bound = robust_bound(gray)
         return diverging_colormap(gray / bound if bound > 0 else torch.zeros_like(gray))
     else:
         raise ValueError(f"unknown display mode {mode!r}; allowed: {', '.join(DISPLAY_MODES)}")
@@ -184,6 +185,19 @@ def to_display(y: torch.Tensor, mode: DisplayMode, stats: ValueStats | None = No
     if out.shape[0] == 1:
         return out[0].numpy()
     return out.permute(1, 2, 0).contiguous().numpy()
+
+
+def robust_bound(y: torch.Tensor, share: float = 0.995) -> float:
+    """The |value| below which `share` of the values lie (from a 512-bin histogram, so ~ms on a
+    megapixel). Edge maps are sparse: scaled to their single largest value they look blank, so
+    the strongest 0.5% saturate instead."""
+    a = y.abs().flatten().float()
+    top = float(a.max()) if a.numel() else 0.0
+    if top == 0:
+        return 0.0
+    counts = torch.histc(a, bins=512, min=0, max=top)
+    index = int(torch.searchsorted(counts.cumsum(0), share * a.numel()))
+    return max(top * (index + 1) / 512, 1e-12)
 
 
 def diverging_colormap(t: torch.Tensor) -> np.ndarray:

@@ -37,7 +37,7 @@ def _landscape() -> np.ndarray:
         h = 50 + (x * 7) % 40
         d.rectangle((x + 8, 470 - 12, x + 14, 470 + 8), fill=(90, 60, 40))
         d.polygon([(x, 462), (x + 11, 462 - h), (x + 22, 462)], fill=(30, 90, 50))
-    px = np.asarray(im, dtype=np.float64) + rng.normal(0, 4, (SIZE, SIZE, 3))
+    px = np.asarray(im, dtype=np.float64) + rng.normal(0, 2, (SIZE, SIZE, 3))
     return np.clip(px, 0, 255).astype(np.uint8)
 
 

@@ -120,10 +120,11 @@ def _bank_request(req: ConvolveRequest, form: FormData) -> FilterBankRequest | N
         named.insert(0, NamedKernel(name="Your kernel", kernel=req.kernel))
     if not named:
         return None
-    # bank maps use each preset's own matrix with the current sliding settings; presets'
-    # divisors differ, so the maps are shown normalised (each its own 0-255 range)
+    # Bank maps use each preset's own matrix with the current sliding settings. Activation maps
+    # are signed, so unless another display is chosen they are drawn with the diverging colour
+    # map (blue negative, white 0, red positive), each scaled to its own largest |value|.
     settings = req.model_dump(exclude={"kernel", "input", "response", "image_id", "channels"})
-    settings.update(scale=1.0, bias=0.0, display="normalize" if req.display == "clip"
+    settings.update(scale=1.0, bias=0.0, display="diverging" if req.display == "clip"
                     else req.display, format="png")
     return FilterBankRequest(image_id=req.image_id, kernels=named, **settings)
 
@@ -150,6 +151,7 @@ def _render_context(form: FormData, images: ImagesDep, results: ResultsDep,
                                      r.shape[1]))
         bank_req = _bank_request(req, form)
         if bank_req is not None:
+            ctx["bank_display"] = bank_req.display
             ctx["bank"] = kernel_lab.filter_bank_image(
                 bank_req, images, results, settings.bank_map_side, settings.max_bank_kernels)
     except INPUT_ERRORS as exc:

@@ -1,0 +1,108 @@
+"""The kernel lab in a real browser: upload, edit a cell, pick a preset, build a bank."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import screenshot
+
+
+def _output_pixels(page: Page) -> np.ndarray:
+    """The output image as the browser received it, fetched again from its own URL."""
+    src = page.evaluate("document.getElementById('filtered').src")  # absolute URL
+    body = page.request.get(src).body()
+    return np.asarray(Image.open(io.BytesIO(body)).convert("RGB"), dtype=np.int16)
+
+
+def _wait_for_new_output(page: Page, old_src: str) -> str:
+    expect(page.locator("#filtered")).not_to_have_attribute("src", old_src, timeout=10_000)
+    return page.locator("#filtered").get_attribute("src")
+
+
+def test_home_lists_the_labs(page: Page, base_url: str) -> None:
+    page.goto(base_url + "/")
+    expect(page.get_by_role("heading", name="See how neural networks see")).to_be_visible()
+    page.get_by_role("link", name="Open the kernel lab").click()
+    expect(page).to_have_url(base_url + "/kernels")
+    screenshot(page, "home-then-kernel-lab")
+
+
+def test_upload_edit_cell_and_preset_change_the_output(page: Page, base_url: str, tmp_path
+                                                       ) -> None:
+    page.goto(base_url + "/kernels")
+    expect(page.locator("#filtered")).to_be_visible()
+    screenshot(page, "kernel-lab-first-view")
+
+    # upload: a 96×64 image, left half dark, right half bright: one vertical edge
+    pixels = np.zeros((64, 96, 3), np.uint8)
+    pixels[:, 48:] = 200
+    path = tmp_path / "edge.png"
+    Image.fromarray(pixels).save(path)
+    src = page.locator("#filtered").get_attribute("src")
+    page.locator("input[type=file]").set_input_files(str(path))
+    src = _wait_for_new_output(page, src)
+    expect(page.locator(".facts")).to_contain_text("96 wide × 64 high")
+
+    # identity kernel through the grid: the output must equal the upload
+    page.locator("select[name=preset]").select_option("identity")
+    src = _wait_for_new_output(page, src)
+    assert np.array_equal(_output_pixels(page), pixels.astype(np.int16))
+
+    # change one cell: centre 1 → 2 doubles the bright side (clipped at 255), keeps black black
+    page.get_by_label("weight row 2 column 2").fill("2")
+    src = _wait_for_new_output(page, src)
+    out = _output_pixels(page)
+    assert out[:, :48].max() == 0 and out[:, 49:].min() == 255
+
+    # a preset: vertical edges light up only along the edge column(s), with |v| display
+    page.locator("select[name=display]").select_option("abs")
+    src = _wait_for_new_output(page, src)
+    page.locator("select[name=preset]").select_option("edge-vertical")
+    src = _wait_for_new_output(page, src)
+    out = _output_pixels(page)
+    lit_columns = np.nonzero(out[32, :, 0] > 100)[0]
+    assert set(lit_columns) <= {47, 48} | {0, 95} and {47, 48} <= set(lit_columns)
+    expect(page.get_by_label("weight row 1 column 3")).to_have_value("-1")
+
+    # hovering the output shows the input window
+    page.locator("#filtered").hover()
+    expect(page.locator("#hover-info")).to_contain_text("comes from input rows")
+    expect(page.locator("#window-box")).to_be_visible()
+    screenshot(page, "kernel-lab-after-edits")
+
+
+def test_bad_cell_shows_message_beside_the_kernel(page: Page, base_url: str) -> None:
+    page.goto(base_url + "/kernels")
+    page.get_by_label("weight row 1 column 1").fill("abc")
+    expect(page.locator("#error-kernel")).to_contain_text("not a number")
+    page.get_by_label("weight row 1 column 1").fill("0")
+    expect(page.locator("#error-kernel")).to_be_empty()
+
+
+def test_resize_the_kernel_and_build_a_bank(page: Page, base_url: str) -> None:
+    page.goto(base_url + "/kernels")
+    page.locator("select[name=rows]").select_option("5")
+    expect(page.locator(".kernel-grid input")).to_have_count(15)  # 5 rows × 3 columns
+    page.locator("select[name=cols]").select_option("5")
+    expect(page.locator(".kernel-grid input")).to_have_count(25)
+    expect(page.locator(".facts")).to_contain_text("5 − 1")
+    maps = page.locator(".maps li")
+    count = maps.count()
+    assert count >= 4
+    page.locator("label.chip", has_text="Your kernel").click()
+    expect(maps).to_have_count(count + 1)
+    expect(maps.first).to_contain_text("Your kernel")
+    screenshot(page, "kernel-lab-bank")
+
+
+def test_tablet_layout(browser, base_url: str) -> None:
+    context = browser.new_context(viewport={"width": 820, "height": 1180})
+    page = context.new_page()
+    page.goto(base_url + "/kernels")
+    expect(page.locator("#filtered")).to_be_visible()
+    screenshot(page, "kernel-lab-tablet")
+    context.close()
