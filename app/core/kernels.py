@@ -21,6 +21,10 @@ MAX_KERNEL_SIDE = 15
 MAX_STRIDE = 8
 MAX_DILATION = 8
 MAX_PADDING = 64
+# Bounds that keep every result finite in float32 (225 taps · 1e6 · 1e9 / 1e-6 ≈ 2e23 < 3e38).
+MAX_WEIGHT = 1e6
+MAX_VALUE = 1e9
+MIN_SCALE = 1e-6
 
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 PADDING_MODES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular")
@@ -72,12 +76,13 @@ class ConvSpec:
                 f"padding_mode must be one of {', '.join(PADDING_MODES)}, got {self.padding_mode!r}",
                 "padding_mode",
             )
-        if not math.isfinite(self.scale) or self.scale == 0:
+        if not (math.isfinite(self.scale) and MIN_SCALE <= abs(self.scale) <= MAX_VALUE):
             raise KernelError(
-                "scale divides the sum, so it must be a finite number other than 0", "scale"
+                f"scale divides the sum, so it must not be 0; its size must be {MIN_SCALE:g} to "
+                f"{MAX_VALUE:g}", "scale"
             )
-        if not math.isfinite(self.bias):
-            raise KernelError("bias must be a finite number", "bias")
+        if not (math.isfinite(self.bias) and abs(self.bias) <= MAX_VALUE):
+            raise KernelError(f"bias must be a number from -{MAX_VALUE:g} to {MAX_VALUE:g}", "bias")
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,8 @@ def validate_kernel(kernel: object) -> np.ndarray:
         raise KernelError("kernel values must be numbers", "kernel") from exc
     if not np.all(np.isfinite(arr)):
         raise KernelError("kernel values must be finite numbers (no NaN or infinity)", "kernel")
+    if np.abs(arr).max() > MAX_WEIGHT:
+        raise KernelError(f"kernel values must be from -{MAX_WEIGHT:g} to {MAX_WEIGHT:g}", "kernel")
     return arr
 
 
@@ -310,4 +317,6 @@ def validate_grid(values: object, *, field: str, max_side: int = 512) -> np.ndar
         raise KernelError(f"{field} values must be numbers", field) from exc
     if not np.all(np.isfinite(arr)):
         raise KernelError(f"{field} values must be finite numbers (no NaN or infinity)", field)
+    if np.abs(arr).max() > MAX_VALUE:
+        raise KernelError(f"{field} values must be from -{MAX_VALUE:g} to {MAX_VALUE:g}", field)
     return arr

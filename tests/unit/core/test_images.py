@@ -1,0 +1,141 @@
+"""Safe decoding of uploads, display mapping and encoding."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from app.core import images
+from app.core.images import CorruptImage, ImageTooLarge, UnsupportedImageFormat
+
+LIMITS = {"max_pixels": 40_000_000, "max_side": 12_000}
+
+
+def _save(im: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims width×height in its header, with almost no pixel data."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0"))
+            + chunk(b"IEND", b""))
+
+
+RGB = np.random.default_rng(0).integers(0, 256, (10, 12, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "BMP", "TIFF", "WEBP"])
+def test_lossless_formats_round_trip(fmt: str) -> None:
+    kw = {"lossless": True} if fmt == "WEBP" else {}
+    out = images.decode_image(_save(Image.fromarray(RGB), fmt, **kw), **LIMITS)
+    assert out.format == fmt and (out.width, out.height) == (12, 10)
+    assert np.array_equal(out.pixels, RGB)
+
+
+def test_jpeg_and_gif_first_frame() -> None:
+    flat = np.full((16, 16, 3), 120, np.uint8)
+    out = images.decode_image(_save(Image.fromarray(flat), "JPEG", quality=95), **LIMITS)
+    assert np.abs(out.pixels.astype(int) - 120).max() <= 2
+    frames = [Image.new("RGB", (8, 8), c) for c in ((255, 0, 0), (0, 0, 255))]
+    gif = io.BytesIO()
+    frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:])
+    first = images.decode_image(gif.getvalue(), **LIMITS).pixels
+    assert first[0, 0, 0] > 200 and first[0, 0, 2] < 50
+
+
+def test_modes_are_normalised() -> None:
+    rgba = Image.new("RGBA", (4, 4), (255, 0, 0, 0))  # fully transparent red → white
+    assert images.decode_image(_save(rgba, "PNG"), **LIMITS).pixels[0, 0].tolist() == [255] * 3
+    la = Image.new("LA", (4, 4), (0, 255))  # opaque black
+    assert images.decode_image(_save(la, "PNG"), **LIMITS).pixels[0, 0].tolist() == [0] * 3
+    cmyk = Image.new("CMYK", (4, 4), (0, 255, 255, 0))  # red
+    px = images.decode_image(_save(cmyk, "JPEG"), **LIMITS).pixels[0, 0]
+    assert px[0] > 200 and px[1] < 60
+    i16 = Image.fromarray(np.full((4, 4), 65535, np.uint16))
+    assert images.decode_image(_save(i16, "PNG"), **LIMITS).pixels.max() == 255
+    f = Image.fromarray(np.full((4, 4), 0.5, np.float32), mode="F")
+    assert images.decode_image(_save(f, "TIFF"), **LIMITS).pixels[0, 0, 0] == 128
+    pal = Image.new("P", (4, 4), 0)
+    pal.putpalette([0, 255, 0] * 256)
+    assert images.decode_image(_save(pal, "PNG"), **LIMITS).pixels[0, 0].tolist() == [0, 255, 0]
+    one = Image.new("1", (4, 4), 1)
+    assert images.decode_image(_save(one, "PNG"), **LIMITS).pixels[0, 0].tolist() == [255] * 3
+
+
+def test_exif_orientation_is_applied() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° on display
+    data = _save(Image.new("RGB", (30, 20)), "JPEG", exif=exif)
+    out = images.decode_image(data, **LIMITS)
+    assert (out.width, out.height) == (20, 30)
+
+
+def test_refusals() -> None:
+    with pytest.raises(UnsupportedImageFormat):
+        images.decode_image(b"hello, not an image", **LIMITS)
+    with pytest.raises(UnsupportedImageFormat):  # Pillow reads ICO, we do not take it
+        images.decode_image(_save(Image.new("RGB", (16, 16)), "ICO"), **LIMITS)
+    png = _save(Image.fromarray(RGB), "PNG")
+    with pytest.raises(CorruptImage):
+        images.decode_image(png[: len(png) // 2], **LIMITS)
+    jpg = _save(Image.fromarray(np.random.default_rng(1).integers(0, 255, (64, 64, 3),
+                                                                 dtype=np.uint8)), "JPEG")
+    with pytest.raises(CorruptImage):
+        images.decode_image(jpg[: len(jpg) // 3], **LIMITS)
+
+
+def test_bomb_is_refused_from_the_header_alone() -> None:
+    start = time.perf_counter()
+    with pytest.raises(ImageTooLarge, match="too large"):  # Pillow's own bomb check
+        images.decode_image(_png_header_only(20_000, 20_000), **LIMITS)
+    with pytest.raises(ImageTooLarge, match="7000×7000 .49.0 megapixels"):  # ours: 40 MP
+        images.decode_image(_png_header_only(7_000, 7_000), **LIMITS)
+    with pytest.raises(ImageTooLarge, match="px a side"):
+        images.decode_image(_png_header_only(13_000, 10), **LIMITS)
+    assert time.perf_counter() - start < 0.5  # nothing was decoded
+
+
+def test_display_modes_match_numpy() -> None:
+    v = np.array([[-300.0, -10.0, 0.0], [10.0, 128.4, 400.0]], np.float32)
+    y = torch.from_numpy(v).view(1, 1, 2, 3)
+    assert images.to_display(y, "clip").tolist() == np.clip(np.round(v), 0, 255).tolist()
+    assert images.to_display(y, "abs").tolist() == np.clip(np.round(np.abs(v)), 0, 255).tolist()
+    norm = np.round((v - v.min()) / (v.max() - v.min()) * 255)
+    assert images.to_display(y, "normalize").tolist() == norm.tolist()
+    relu = np.round(np.maximum(v, 0) / v.max() * 255)
+    assert images.to_display(y, "relu").tolist() == relu.tolist()
+
+
+def test_diverging_colormap_ends() -> None:
+    t = torch.tensor([[-1.0, 0.0, 1.0]])
+    blue, white, red = images.diverging_colormap(t)[0].tolist()
+    assert white == [255, 255, 255]
+    assert blue[2] > blue[0] and red[0] > red[2]
+
+
+def test_encode_png_is_lossless_and_gray_uses_luma() -> None:
+    back = np.asarray(Image.open(io.BytesIO(images.encode(RGB, "png"))))
+    assert np.array_equal(back, RGB)
+    planes = images.to_planes(RGB, "gray")[0, 0].numpy()
+    want = RGB.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    np.testing.assert_allclose(planes, want, rtol=1e-5, atol=1e-3)
+    assert images.to_planes(RGB, "rgb").is_contiguous(memory_format=torch.channels_last)
+
+
+def test_fit_within() -> None:
+    big = np.zeros((300, 1200, 3), np.uint8)
+    assert images.fit_within(big, 1024).shape == (256, 1024, 3)
+    assert images.fit_within(RGB, 1024) is RGB

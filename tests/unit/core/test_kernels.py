@@ -1,0 +1,153 @@
+"""Kernels against torch.nn.functional.conv2d and against examples worked by hand."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from app.core import kernels
+from app.core.kernels import ConvSpec, KernelError
+
+
+def reference(x: torch.Tensor, k: np.ndarray, spec: ConvSpec) -> torch.Tensor:
+    """Independent: explicit padding amounts, F.pad, then a grouped conv2d in float64."""
+    kh, kw = k.shape
+    if spec.padding == "valid":
+        pads = (0, 0, 0, 0)
+    elif spec.padding == "same":
+        th, tw = spec.dilation * (kh - 1), spec.dilation * (kw - 1)
+        pads = (tw // 2, tw - tw // 2, th // 2, th - th // 2)
+    else:
+        pads = (spec.padding,) * 4
+    mode = "constant" if spec.padding_mode == "zeros" else spec.padding_mode
+    xp = F.pad(x.double(), pads, mode=mode)
+    w = torch.tensor(np.flip(k, (0, 1)).copy() if spec.flip else k, dtype=torch.float64)
+    c = x.shape[1]
+    y = F.conv2d(xp, w.expand(c, 1, kh, kw), stride=spec.stride, dilation=spec.dilation, groups=c)
+    return y / spec.scale + spec.bias
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_settings_match_conv2d(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    kh, kw = int(rng.integers(1, 8)), int(rng.integers(1, 8))
+    spec = ConvSpec(stride=int(rng.integers(1, 4)), dilation=int(rng.integers(1, 4)),
+                    padding=["valid", "same", int(rng.integers(0, 4))][seed % 3],
+                    padding_mode=kernels.PADDING_MODES[seed % 4],
+                    scale=float(rng.choice([1, 3, -2.5])), bias=float(rng.normal() * 10),
+                    flip=bool(seed % 2))
+    h, w = int(rng.integers(20, 40)), int(rng.integers(20, 40))  # ≥ the widest span, 19
+    x = torch.from_numpy(rng.random((1, 3, h, w), dtype=np.float32) * 255)
+    k = rng.normal(size=(kh, kw))
+    got = kernels.convolve(x.clone(memory_format=torch.channels_last), k, spec)
+    want = reference(x, k, spec)
+    assert got.shape == want.shape
+    ph = want.shape[2]
+    pad = kernels.padding_for(h, w, kh, kw, spec)
+    assert ph == kernels.output_size(h, kh, pad.top + pad.bottom, spec.dilation, spec.stride)
+    torch.testing.assert_close(got.double(), want, rtol=1e-4, atol=2e-3)
+
+
+@pytest.mark.parametrize("k", [
+    np.outer([1, 6, 15, 20, 15, 6, 1], [1, 6, 15, 20, 15, 6, 1]) / 4096.0,  # rank 1, 7×7
+    np.outer(np.arange(9), np.ones(9)) + np.outer(np.ones(9), np.arange(9) ** 2),  # rank 2, 9×9
+])
+@pytest.mark.parametrize("mode", ["zeros", "reflect"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_low_rank_path_is_exact(k: np.ndarray, mode: str, stride: int) -> None:
+    assert kernels._low_rank_factors(k) is not None
+    x = torch.rand(1, 3, 33, 29) * 255
+    spec = ConvSpec(padding="same", padding_mode=mode, stride=stride, dilation=2 - (stride == 2))
+    torch.testing.assert_close(kernels.convolve(x, k, spec).double(), reference(x, k, spec),
+                               rtol=1e-4, atol=5e-3)
+
+
+def test_full_rank_kernel_skips_the_low_rank_path() -> None:
+    assert kernels._low_rank_factors(np.random.default_rng(0).normal(size=(7, 7))) is None
+    assert kernels._low_rank_factors(np.ones((3, 3))) is None  # 3×3: one 2-D pass is cheaper
+
+
+def test_hand_worked_example() -> None:
+    # input            kernel (vertical edge)
+    # 1 2 3 0          1 0 -1
+    # 4 5 6 1          1 0 -1
+    # 7 8 9 2          1 0 -1
+    # 0 1 2 3
+    # top-left window: (1+4+7) - (3+6+9) = 12 - 18 = -6
+    # top-right:       (2+5+8) - (0+1+2) = 15 - 3 = 12
+    # bottom-left:     (4+7+0) - (6+9+2) = 11 - 17 = -6
+    # bottom-right:    (5+8+1) - (1+2+3) = 14 - 6 = 8
+    grid = [[1, 2, 3, 0], [4, 5, 6, 1], [7, 8, 9, 2], [0, 1, 2, 3]]
+    edge = [[1, 0, -1], [1, 0, -1], [1, 0, -1]]
+    out = kernels.convolve_grid(grid, edge, ConvSpec())
+    assert out.tolist() == [[-6, 12], [-6, 8]]
+    # true convolution flips the kernel: every sign turns
+    assert kernels.convolve_grid(grid, edge, ConvSpec(flip=True)).tolist() == [[6, -12], [6, -8]]
+    # divisor and bias: (−6) / 2 + 1 = −2
+    assert kernels.convolve_grid(grid, edge, ConvSpec(scale=2, bias=1))[0, 0] == -2
+
+
+def test_box_filter_on_the_slides_grid() -> None:
+    # the 0/1 letter grid of the slides, 3×3 box of ones, no padding: each output counts the ones
+    grid = np.array([[0, 0, 0, 0, 0], [0, 1, 1, 1, 0], [0, 1, 0, 1, 0], [0, 1, 1, 1, 0],
+                     [0, 0, 0, 0, 0]])
+    out = kernels.convolve_grid(grid.tolist(), np.ones((3, 3)).tolist(), ConvSpec())
+    expected = [[sum(grid[r:r + 3, c:c + 3].flatten()) for c in range(3)] for r in range(3)]
+    assert out.tolist() == expected
+    assert out[1, 1] == 8  # the centre window holds all eight ones of the ring
+
+
+def test_same_padding_keeps_size_and_stride_gives_ceil() -> None:
+    for n, k, s, d in itertools.product([7, 8, 31], [1, 2, 3, 4, 5], [1, 2, 3], [1, 2]):
+        spec = ConvSpec(padding="same", stride=s, dilation=d)
+        pad = kernels.padding_for(n, n, k, k, spec)
+        assert kernels.output_size(n, k, pad.top + pad.bottom, d, s) == -(-n // s)
+
+
+def test_blur_presets_keep_a_flat_image_flat() -> None:
+    x = torch.full((1, 1, 20, 20), 100.0)
+    for p in kernels.PRESETS:
+        k = np.array(p.matrix)
+        assert np.isfinite(k).all() and 1 <= k.shape[0] <= 15 and 1 <= k.shape[1] <= 15
+        y = kernels.convolve(x, k, ConvSpec(padding="same", padding_mode="replicate",
+                                            scale=p.scale))
+        # blurs and sharpens sum to their divisor (flat stays 100); edge detectors sum to 0
+        expected = 100.0 * k.sum() / p.scale
+        torch.testing.assert_close(y, torch.full_like(y, expected), rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize(("kernel", "spec", "field", "words"), [
+    ([[1, 2], [3]], ConvSpec(), "kernel", "same length"),
+    ([], ConvSpec(), "kernel", "empty"),
+    ([[]], ConvSpec(), "kernel", "empty"),
+    ([["a"]], ConvSpec(), "kernel", "numbers"),
+    ([[float("nan")]], ConvSpec(), "kernel", "finite"),
+    ([[float("inf")]], ConvSpec(), "kernel", "finite"),
+    (np.ones((16, 16)).tolist(), ConvSpec(), "kernel", "1 to 15"),
+    ([[1]], ConvSpec(stride=0), "stride", "1 to 8"),
+    ([[1]], ConvSpec(stride=9), "stride", "1 to 8"),
+    ([[1]], ConvSpec(dilation=0), "dilation", "1 to 8"),
+    ([[1]], ConvSpec(scale=0), "scale", "must not be 0"),
+    ([[2e6]], ConvSpec(), "kernel", "-1e+06 to 1e+06"),
+    ([[1]], ConvSpec(padding=-1), "padding", "integer"),
+    (np.ones((9, 9)).tolist(), ConvSpec(), "kernel", "padded input is only 5×5"),
+    (np.ones((3, 3)).tolist(), ConvSpec(dilation=3), "kernel", "7×7"),
+    (np.ones((13, 13)).tolist(), ConvSpec(padding="same", padding_mode="reflect"), "padding",
+     "reflect"),
+])
+def test_bad_input_names_the_field(kernel, spec: ConvSpec, field: str, words: str) -> None:
+    with pytest.raises(KernelError) as info:
+        kernels.convolve_grid(np.ones((5, 5)).tolist(), kernel, spec)
+    assert info.value.field == field
+    assert words in info.value.message
+
+
+def test_bad_grids() -> None:
+    for grid in ([[1, 2], [3]], [], [[float("nan")]], np.ones((600, 2)).tolist()):
+        with pytest.raises(KernelError) as info:
+            kernels.convolve_grid(grid, [[1]], ConvSpec())
+        assert info.value.field == "input"
