@@ -1,4 +1,4 @@
-"""Every endpoint of the kernel lab, and every bad input: a 4xx with the error shape, never a 500."""
+"""Every kernel-lab endpoint and every bad input: a 4xx in the error shape, never a 500."""
 
 from __future__ import annotations
 
