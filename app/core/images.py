@@ -1,4 +1,4 @@
-"""Images in and out: safe decoding of uploads, display mapping, colour maps, encoding, tiling."""
+"""Images in and out: safe decoding of uploads, display mapping, colour maps, encoding."""
 
 from __future__ import annotations
 
@@ -225,15 +225,3 @@ def encode(pixels: np.ndarray, fmt: EncodeFormat = "png") -> bytes:
     else:
         raise ValueError(f"unknown format {fmt!r}; allowed: png, jpeg, webp")
     return buf.getvalue()
-
-
-def tile(maps: list[np.ndarray], columns: int, gap: int = 2) -> np.ndarray:
-    """Lays equal-sized (H, W) or (H, W, 3) uint8 maps out in a grid on a white background."""
-    rgb = [m if m.ndim == 3 else np.repeat(m[:, :, None], 3, axis=2) for m in maps]
-    h, w = rgb[0].shape[:2]
-    rows = (len(rgb) + columns - 1) // columns
-    sheet = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap, 3), 255, np.uint8)
-    for i, m in enumerate(rgb):
-        r, c = divmod(i, columns)
-        sheet[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = m
-    return sheet
