@@ -1,24 +1,45 @@
 # CPU-only image of the playground.
+#   docker build -t playground . && docker run -p 8000:8000 playground
+# Limits and paths can be overridden with PLAYGROUND_<NAME> (see app/settings.py), e.g.
+#   docker run -e PLAYGROUND_TORCH_THREADS=2 ...  (match the container's CPU quota: by default
+#   PyTorch starts one thread per host core it can see, which oversubscribes a limited container)
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /srv/playground
 
-# The CPU build of the pinned torch first, from PyTorch's CPU wheel index; the pin in
-# pyproject.toml (torch==2.13.0) is then already satisfied, so no CUDA build is pulled.
+# 1. The CPU build of the pinned torch, from PyTorch's CPU wheel index (~200 MB, no CUDA). It
+#    installs as 2.13.0+cpu, which satisfies the pin torch==2.13.0 in pyproject.toml, so the next
+#    step keeps it instead of pulling the multi-GB CUDA build from PyPI.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 
+# 2. The other dependencies, from pyproject.toml only (an empty stand-in package), so that this
+#    layer stays cached while the code changes.
 COPY pyproject.toml README.md ./
-COPY app ./app
-RUN pip install .
+RUN mkdir app && touch app/__init__.py \
+    && pip install . \
+    && rm -rf app build ./*.egg-info
 
+# 3. The code. `pip install --no-deps .` replaces the stand-in; the app is run from this
+#    directory, where static/, templates/ and models/ sit beside app/ (the paths are also set
+#    explicitly below, so they do not depend on which copy of `app` gets imported).
+COPY app ./app
+RUN pip install --no-deps . && rm -rf build ./*.egg-info
 COPY static ./static
 COPY templates ./templates
 COPY models ./models
+ENV PLAYGROUND_STATIC_DIR=/srv/playground/static \
+    PLAYGROUND_TEMPLATES_DIR=/srv/playground/templates
 
-RUN useradd --create-home --uid 10001 playground
+# Runs as an unprivileged user; the code stays owned by root, read-only to the app.
+RUN useradd --create-home --uid 10001 --user-group playground
 USER playground
+
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=3s \
-  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/v1/health', timeout=2)"
+# urlopen raises on connection errors and on HTTP status ≥ 400, so the exit status says it all.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/v1/health', timeout=3)"]
 CMD ["uvicorn", "app.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,14 +1,28 @@
-"""One kernel on a 1024×1024 RGB image, 'same' zero padding: ours against OpenCV's filter2D.
+"""One custom kernel on a 1024×1024 RGB float32 image, 'same' zero padding: ours against OpenCV.
 
-Run: .venv/bin/python bench/kernel_vs_opencv.py [--threads 2]
-Prints medians and the ratio ours / OpenCV measured in this run (target: ≤ 1.5×).
+Run from the repository root:  .venv/bin/python bench/kernel_vs_opencv.py [--threads 2]
+
+The first row of the DESIGN performance table: `app.core.kernels.convolve` against
+`cv2.filter2D(..., borderType=cv2.BORDER_CONSTANT)` (the reference, measured in the same run with
+the same number of threads), for 3×3 and 7×7 kernels (target: ours ≤ 1.5× OpenCV) and, as extra
+information, 5×5 and 15×15; each for a random full-rank kernel and a separable (Gaussian) one.
+
+"ours" starts from the float planes that `app.core.images.to_planes` makes; the app prepares them
+once per image and caches them, so changing the kernel does not pay for them. "ours+prep" also
+makes them from the decoded HWC uint8 array on every call, for honesty. Every result is checked
+against OpenCV's before anything is timed. The three contenders take turns in blocks of back-to-back
+calls (see timed_blocks), so a slow spell on a shared machine hits all of them; medians are quoted.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import statistics
+import sys
 import time
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -16,51 +30,137 @@ import torch
 
 from app.core import images, kernels
 
-
-def median_ms(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
+SIDE = 1024
+TARGET = 1.5
+TARGET_SIZES = (3, 7)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=30)
+def timed_blocks(fns: dict[str, Callable[[], object]], warmup: int, repeat: int,
+                 blocks: int) -> dict[str, float]:
+    """Median milliseconds of each function over `repeat` calls, taken in `blocks` blocks of
+    back-to-back calls per function, the functions taking turns block by block (so a slow spell
+    on a shared machine hits every contender). Each block starts with `warmup` untimed calls after
+    a short pause: PyTorch's OpenMP workers spin-wait for a while after each parallel region, and
+    on 2 cores they would otherwise steal OpenCV's CPU time when calls are interleaved one by one
+    (measured: OpenCV 1.4× slower interleaved, unchanged with OMP_WAIT_POLICY=PASSIVE)."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    per_block = [repeat // blocks + (1 if b < repeat % blocks else 0) for b in range(blocks)]
+    for n in per_block:
+        for name, fn in fns.items():
+            time.sleep(0.05)
+            for _ in range(warmup):
+                fn()
+            for _ in range(n):
+                t = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
+
+
+def path_of(kernel: np.ndarray) -> str:
+    """Which way `convolve` computes this kernel: one 2-D pass or r pairs of 1-D passes."""
+    split = getattr(kernels, "_low_rank_factors", None)
+    if split is None:
+        return "?"
+    factors = split(kernel)
+    return "2-D" if factors is None else f"{len(factors)}×(1-D pair)"
+
+
+def test_kernels(k: int, rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
+    full = rng.normal(size=(k, k))
+    assert np.linalg.matrix_rank(full) == k
+    g = cv2.getGaussianKernel(k, -1)  # normalised, like the Gaussian / box presets
+    return [("full-rank", full), ("gaussian", g @ g.T)]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=2,
+                    help="threads for both OpenCV and PyTorch (default 2, the target machine)")
+    ap.add_argument("--repeat", type=int, default=30,
+                    help="timed calls per contender (default 30)")
+    ap.add_argument("--blocks", type=int, default=5,
+                    help="blocks the calls are split into, contenders taking turns (default 5)")
+    ap.add_argument("--warmup", type=int, default=2,
+                    help="untimed calls before each block (default 2)")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[3, 5, 7, 15],
+                    help="kernel sides (default 3 5 7 15; 3 and 7 carry the target)")
+    ap.add_argument("--strict", action="store_true",
+                    help="exit with status 1 when a target row misses")
     args = ap.parse_args()
+
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
-    hwc = pixels.astype(np.float32)
+    pixels = rng.integers(0, 256, (SIDE, SIDE, 3), dtype=np.uint8)  # decoded upload, HWC uint8
+    hwc = pixels.astype(np.float32)  # OpenCV's input: HWC float32, 0-255
     x = images.to_planes(pixels, "rgb")  # prepared once: the app caches this per image
     spec = kernels.ConvSpec(padding="same")
-    print(f"1024×1024 RGB float32, 'same' zero padding, {args.threads} threads, "
-          f"median of {args.repeat}")
-    print(f"{'kernel':>7} {'kind':>10} {'opencv ms':>10} {'ours ms':>8} {'ratio':>6} "
-          f"{'ours+prep ms':>13} {'ratio':>6}  target ≤ 1.5×")
-    for k in (3, 5, 7, 15):
-        g = cv2.getGaussianKernel(k, -1)
-        for kind, kernel in (("full-rank", rng.normal(size=(k, k))), ("separable", g @ g.T)):
+
+    print(f"{SIDE}×{SIDE} RGB float32 (values 0-255), 'same' zero padding; "
+          f"{args.threads} threads for OpenCV and PyTorch ({os.cpu_count()} CPUs here); "
+          f"median of {args.repeat} calls each ({args.blocks} blocks, {args.warmup} warm-up calls "
+          "per block)")
+    print(f"torch {torch.__version__}, OpenCV {cv2.__version__}, numpy {np.__version__}, "
+          f"Python {platform.python_version()}, {platform.machine()}")
+    print("opencv:    cv2.filter2D(img_hwc_float32, -1, kernel, borderType=cv2.BORDER_CONSTANT)")
+    print("ours:      kernels.convolve(x, kernel, ConvSpec(padding='same')), x = "
+          "images.to_planes(uint8, 'rgb') made once beforehand (the app caches it per image)")
+    print("ours+prep: images.to_planes(uint8, 'rgb') + kernels.convolve on every call")
+    print(f"target (DESIGN): ours ≤ {TARGET}× opencv for "
+          f"{' and '.join(f'{k}×{k}' for k in TARGET_SIZES)}; other sizes are information")
+    print()
+    header = (f"{'kernel':>7}  {'kind':<9}  {'our path':<14} {'max|diff|':>9} {'rel':>7}  "
+              f"{'opencv ms':>9}  {'ours ms':>8} {'ratio':>6}  {'target':<6}  "
+              f"{'ours+prep ms':>12} {'ratio':>6}")
+    print(header)
+    print("-" * len(header))
+    verdicts: list[bool] = []
+    for k in args.sizes:
+        for kind, kernel in test_kernels(k, rng):
             k32 = kernel.astype(np.float32)
-            want = cv2.filter2D(hwc, -1, k32, borderType=cv2.BORDER_CONSTANT)
-            got = kernels.convolve(x, kernel, spec)[0].permute(1, 2, 0).numpy()
-            err = np.abs(got - want).max() / 255
-            assert err < 1e-2, f"results differ: {err}"
-            ref = median_ms(lambda k32=k32: cv2.filter2D(hwc, -1, k32,
-                                                         borderType=cv2.BORDER_CONSTANT),
-                            args.repeat)
-            ours = median_ms(lambda kernel=kernel: kernels.convolve(x, kernel, spec), args.repeat)
-            prep = median_ms(lambda kernel=kernel: kernels.convolve(
-                images.to_planes(pixels, "rgb"), kernel, spec), args.repeat)
-            verdict = "PASS" if ours / ref <= 1.5 else "MISS"
-            print(f"{k:>5}×{k:<1} {kind:>10} {ref:>10.2f} {ours:>8.2f} {ours / ref:>5.2f}× "
-                  f"{prep:>13.2f} {prep / ref:>5.2f}×  {verdict if k in (3, 7) else '(info)'}")
+
+            def opencv(k32=k32) -> np.ndarray:
+                return cv2.filter2D(hwc, -1, k32, borderType=cv2.BORDER_CONSTANT)
+
+            def ours(kernel=kernel) -> torch.Tensor:
+                return kernels.convolve(x, kernel, spec)
+
+            def ours_prep(kernel=kernel) -> torch.Tensor:
+                return kernels.convolve(images.to_planes(pixels, "rgb"), kernel, spec)
+
+            want = opencv()
+            span = float(want.max() - want.min()) or 1.0
+            diff = 0.0
+            for got in (ours(), ours_prep()):
+                got_hwc = got[0].permute(1, 2, 0).numpy()
+                if got_hwc.shape != want.shape:
+                    print(f"shape differs: ours {got_hwc.shape}, opencv {want.shape}")
+                    return 2
+                diff = max(diff, float(np.abs(got_hwc - want).max()))
+            if diff / span >= 1e-2:
+                print(f"{k}×{k} {kind}: results differ from OpenCV's: max |diff| {diff:.3g} "
+                      f"over a value range of {span:.3g}")
+                return 2
+
+            ms = timed_blocks({"opencv": opencv, "ours": ours, "prep": ours_prep},
+                              args.warmup, args.repeat, args.blocks)
+            ratio, prep_ratio = ms["ours"] / ms["opencv"], ms["prep"] / ms["opencv"]
+            if k in TARGET_SIZES:
+                verdicts.append(ratio <= TARGET)
+                verdict = "PASS" if ratio <= TARGET else "MISS"
+            else:
+                verdict = "(info)"
+            print(f"{f'{k}×{k}':>7}  {kind:<9}  {path_of(kernel):<14} {diff:>9.2e} "
+                  f"{diff / span:>7.0e}  {ms['opencv']:>9.2f}  {ms['ours']:>8.2f} "
+                  f"{ratio:>5.2f}×  {verdict:<6}  {ms['prep']:>12.2f} {prep_ratio:>5.2f}×",
+                  flush=True)
+    print()
+    if verdicts:
+        print(f"target rows: {sum(verdicts)} of {len(verdicts)} PASS (ours ≤ {TARGET}× opencv, "
+              "planes cached as in the app)")
+    return 1 if args.strict and not all(verdicts) else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
