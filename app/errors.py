@@ -1,6 +1,6 @@
 """One error shape for the whole API: {"error": {"code", "message", "field"?}} with a 4xx status.
 
-Core functions raise plain exceptions (KernelError, ImageError…); this module maps them to HTTP.
+Core functions raise plain exceptions (InputError, ImageError…); this module maps them to HTTP.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.errors import InputError
 from app.core.images import CorruptImage, ImageError, ImageTooLarge, UnsupportedImageFormat
-from app.core.kernels import KernelError
 from app.stores import UnknownId
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ class ApiError(Exception):
 
 
 # What a core function or a store raises on bad input; anything else is a bug and stays a 500.
-INPUT_ERRORS = (ApiError, KernelError, ImageError, UnknownId)
+INPUT_ERRORS = (ApiError, InputError, ImageError, UnknownId)
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict:
@@ -46,7 +46,7 @@ def as_api_error(exc: Exception) -> ApiError:
     """The status, code and message for an exception a core function raised on bad input."""
     if isinstance(exc, ApiError):
         return exc
-    if isinstance(exc, KernelError):
+    if isinstance(exc, InputError):
         return ApiError(422, "invalid_value", exc.message, exc.field)
     if isinstance(exc, UnsupportedImageFormat):
         return ApiError(415, "unsupported_media_type", exc.message, "file")

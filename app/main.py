@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from app import errors
 from app.api import images as images_api
 from app.api import kernels as kernels_api
+from app.api import stepper as stepper_api
 from app.middleware import BodyLimitMiddleware
 from app.settings import Settings
 from app.stores import ImageStore, ResultStore
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     errors.install(app)
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
-    for module in (images_api, kernels_api, pages, kernel_lab_pages):
+    for module in (images_api, kernels_api, stepper_api, pages, kernel_lab_pages):
         app.include_router(module.router)
 
     @app.get("/docs", include_in_schema=False)

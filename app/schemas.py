@@ -115,3 +115,118 @@ class ErrorDetail(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorDetail
+
+
+# ---------------------------------------------------------------- stepper
+
+Grid = Annotated[list, Field(
+    description="rows of numbers (rows × cols), or channels of rows (channels × rows × cols); "
+    "at most 64×64 and 4 channels", examples=[[[1, 2, 5], [0, 2, 3], [4, 5, 5]]])]
+
+
+class ConvolutionStepRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    input: Grid
+    kernel: Grid = Field(description="rows of weights, or one slice per input channel")
+    stride: Annotated[int, Field(ge=1, le=8)] = 1
+    padding: Annotated[int, Field(ge=0, le=8, description="zero cells added on every side")] = 0
+    dilation: Annotated[int, Field(ge=1, le=8, description="gap between taps")] = 1
+    bias: float = Field(0.0, description="added to every output cell")
+
+
+class ConvolutionStep(BaseModel):
+    out: list[int] = Field(description="[row, col] of the output cell this step fills")
+    window: list[list[int]] = Field(description="[[top, left], [bottom, right]] input cells "
+                                    "under the kernel, inclusive; outside the input = padding")
+    products: list = Field(description="input × weight for each tap, shaped like the kernel")
+    sum: float
+    expression: str = Field(description="the arithmetic written out, e.g. '7×1 + 4×0 + … = 6'")
+    channel_sums: list[float] | None = None
+    channel_expressions: list[str] | None = None
+
+
+class ConvolutionTrace(BaseModel):
+    input_shape: list[int]
+    kernel_shape: list[int]
+    output: Matrix
+    output_shape: list[int]
+    padding: int
+    formula: dict[str, str] = Field(description="the output-size formula, general and per axis "
+                                    "with this input's numbers")
+    steps: list[ConvolutionStep]
+
+
+class PoolingStepRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    input: Grid
+    op: Literal["max", "avg", "sum"] = "max"
+    size: Annotated[int, Field(ge=1, le=8, description="the window is size × size")] = 2
+    stride: Annotated[int | None, Field(ge=1, le=8, description="default: the window size")] = None
+    padding: Annotated[int, Field(ge=0, le=4, description="at most size // 2, as in PyTorch")] = 0
+    ceil_mode: bool = Field(False, description="keep a last partial window at the edge")
+    count_include_pad: bool = Field(True, description="avg: padding cells count as zeros")
+
+
+class PoolingStep(BaseModel):
+    channel: int | None = None
+    out: list[int]
+    window: list[list[int]]
+    values: list[float | None] = Field(description="the window's cells row by row; null where "
+                                       "the cell is padding or past the edge")
+    result: float
+    argmax: list[int] | None = Field(None, description="max: [row, col] of the winning input "
+                                     "cell (the first one when several are equal)")
+    divisor: int | None = Field(None, description="avg: how many cells the sum is divided by")
+    expression: str
+
+
+class PoolingTrace(BaseModel):
+    input_shape: list[int]
+    output: list = Field(description="rows × cols, or channels × rows × cols like the input")
+    output_shape: list[int]
+    formula: dict[str, str]
+    steps: list[PoolingStep]
+    flattened: list[float] = Field(description="the output as the vector a dense layer "
+                                   "receives: channel by channel, row by row")
+
+
+class GradientDescentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    points: list[list[float]] = Field(description="[x, y] pairs, 1 to 100",
+                                      examples=[[[2, 4], [1, 2], [3, 6]]])
+    learning_rate: float = Field(0.1, description="α, above 0, at most 100")
+    epochs: Annotated[int, Field(ge=1, le=500)] = 1
+    w0: float = Field(0.5, description="the starting weight")
+    b0: float | None = Field(None, description="give a starting bias to fit y = w·x + b "
+                             "(two parameters); leave out to fit y = w·x")
+    update: Literal["per_point", "full_batch"] = Field(
+        "per_point", description="one step per point (the slides), or one step per epoch on "
+        "the mean over all points")
+
+
+class GradientDescentStep(BaseModel):
+    epoch: int
+    point: int | None = Field(description="index of the point used (per-point updates)")
+    x: float | None
+    y: float | None
+    prediction: float | None
+    error: float = Field(description="squared error of this step's point (or the mean)")
+    gradient: float = Field(description="dE/dw at the weight before the step")
+    w_before: float
+    w: float = Field(description="the weight after the step")
+    gradient_b: float | None = None
+    b_before: float | None = None
+    b: float | None = None
+    loss: float | None = Field(description="mean squared error over all points after the step")
+    expression: str
+
+
+class GradientDescentTrace(BaseModel):
+    steps: list[GradientDescentStep]
+    diverged: bool
+    message: str
+    optimum: dict[str, float] = Field(description="the least-squares answer: w (and b), loss")
+    stable_below: float | None = Field(description="every step shrinks the error for learning "
+                                       "rates below this")
+    curve: dict[str, list] = Field(description="the loss over w (one weight) or over the (w, b) "
+                                   "grid, rows = b values: for the plot")

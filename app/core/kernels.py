@@ -17,6 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from app.core.errors import InputError
+
 MAX_KERNEL_SIDE = 15
 MAX_STRIDE = 8
 MAX_DILATION = 8
@@ -30,13 +32,8 @@ PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 PADDING_MODES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular")
 
 
-class KernelError(ValueError):
+class KernelError(InputError):
     """A kernel or convolution setting that cannot be used; `field` names the setting at fault."""
-
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 @dataclass(frozen=True)

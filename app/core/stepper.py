@@ -1,0 +1,545 @@
+"""Step-by-step traces of a convolution, a pooling and gradient descent, as the slides work them.
+
+Every step carries the numbers a student would write on paper: the window, the products, the sum,
+and the whole line as text (`7×1 + 4×1 + … + 2×(−1) = 6`). The results are the same numbers
+`torch.nn.functional.conv2d`, `max_pool2d` and `avg_pool2d` compute (the tests check that).
+
+Grids are float64, small (at most 64×64 a side, 4 channels), and given as nested lists.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from app.core.errors import InputError
+
+MAX_GRID_SIDE = 64
+MAX_CHANNELS = 4
+MAX_KERNEL_SIDE = 15
+MAX_STRIDE = 8
+MAX_DILATION = 8
+MAX_PADDING = 8
+MAX_POOL_SIDE = 8
+# A trace lists every product; beyond this it is too long to read or to send (64×64 with 7×7).
+MAX_TRACE_TERMS = 250_000
+MAX_VALUE = 1e9
+
+PoolOp = Literal["max", "avg", "sum"]
+POOL_OPS: tuple[str, ...] = ("max", "avg", "sum")
+
+
+# ---------------------------------------------------------------- numbers as a person writes them
+
+def fmt(v: float) -> str:
+    """A number the way a worksheet shows it: `6`, `0.25`, `−1.5` (a true minus sign)."""
+    v = float(v)
+    if v == 0:
+        return "0"  # also turns −0 into 0
+    if v.is_integer() and abs(v) < 1e15:
+        text = str(int(v))
+    else:
+        text = f"{v:.6g}"
+    return text.replace("-", "−")
+
+
+def factor(v: float) -> str:
+    """A number inside a product or a sum: negatives in parentheses, `2×(−1)`, `3 + (−2)`."""
+    text = fmt(v)
+    return f"({text})" if text.startswith("−") else text
+
+
+# ---------------------------------------------------------------- validation
+
+def validate_grid(values: object, field: str, *, max_side: int = MAX_GRID_SIDE,
+                  allow_channels: bool = True) -> np.ndarray:
+    """A rectangular grid of finite numbers: rows × cols, or channels × rows × cols.
+    Returns float64 of shape (C, H, W); C = 1 for a 2-D grid."""
+    arr = _as_array(values, field)
+    if arr.ndim == 2:
+        arr = arr[None]
+    elif arr.ndim != 3 or not allow_channels:
+        allowed = "a 2-D list (rows of numbers)" + (
+            " or a 3-D list (channels of rows)" if allow_channels else "")
+        raise InputError(f"{field} must be {allowed}", field)
+    c, h, w = arr.shape
+    if h == 0 or w == 0:
+        raise InputError(f"{field} is empty: give at least one row with one number", field)
+    if c > MAX_CHANNELS:
+        raise InputError(f"{field} has {c} channels; at most {MAX_CHANNELS} are allowed", field)
+    if h > max_side or w > max_side:
+        raise InputError(f"{field} is {h}×{w}; at most {max_side}×{max_side} is allowed", field)
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"{field} values must be finite numbers (no NaN or infinity)", field)
+    if np.abs(arr).max() > MAX_VALUE:
+        raise InputError(f"{field} values must be from −{MAX_VALUE:g} to {MAX_VALUE:g}", field)
+    return arr
+
+
+def _as_array(values: object, field: str) -> np.ndarray:
+    if isinstance(values, np.ndarray):
+        return values.astype(np.float64)
+    if not isinstance(values, (list, tuple)) or not values:
+        raise InputError(f"{field} is empty: give at least one row with one number", field)
+    depth, probe = 0, values
+    while isinstance(probe, (list, tuple)):
+        if not probe:
+            raise InputError(f"{field} has an empty row", field)
+        depth, probe = depth + 1, probe[0]
+    if depth not in (2, 3):
+        raise InputError(f"{field} must be a 2-D list (rows of numbers) or a 3-D list "
+                         "(channels of rows)", field)
+    if not _rectangular(values, depth):
+        raise InputError(f"{field} must be rectangular: every row the same length"
+                         + (", every channel the same size" if depth == 3 else ""), field)
+    try:
+        return np.array(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{field} values must be numbers", field) from exc
+
+
+def _rectangular(values: list, depth: int) -> bool:
+    if depth == 1:
+        return not any(isinstance(v, (list, tuple)) for v in values)
+    if not all(isinstance(v, (list, tuple)) for v in values):
+        return False
+    first = _shape(values[0], depth - 1)
+    return first is not None and all(_shape(v, depth - 1) == first for v in values) and all(
+        _rectangular(v, depth - 1) for v in values)
+
+
+def _shape(values: object, depth: int) -> tuple[int, ...] | None:
+    shape = []
+    for _ in range(depth):
+        if not isinstance(values, (list, tuple)) or not values:
+            return None
+        shape.append(len(values))
+        values = values[0]
+    return tuple(shape)
+
+
+def _check_int(value: int, name: str, low: int, high: int, why: str = "") -> None:
+    if not low <= value <= high:
+        raise InputError(f"{name} must be {low} to {high}{why}, got {value}", name)
+
+
+def _check_number(value: float, name: str, limit: float = MAX_VALUE) -> None:
+    if not (math.isfinite(value) and abs(value) <= limit):
+        raise InputError(f"{name} must be a finite number from −{limit:g} to {limit:g}", name)
+
+
+# ---------------------------------------------------------------- convolution
+
+def conv_output_size(n: int, k: int, padding: int, dilation: int, stride: int) -> int:
+    return (n + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+
+
+def conv_formula(n: int, k: int, padding: int, dilation: int, stride: int) -> str:
+    """⌊(n + 2p − d·(k − 1) − 1) / s⌋ + 1 with this axis's numbers filled in."""
+    out = conv_output_size(n, k, padding, dilation, stride)
+    inner = n + 2 * padding - dilation * (k - 1) - 1
+    return (f"⌊({n} + 2·{padding} − {dilation}·({k} − 1) − 1) / {stride}⌋ + 1 "
+            f"= ⌊{fmt(inner)} / {stride}⌋ + 1 = {out}")
+
+
+CONV_FORMULA = "⌊(n + 2p − d·(k − 1) − 1) / s⌋ + 1"
+
+
+@dataclass
+class ConvTrace:
+    output: np.ndarray  # (Ho, Wo)
+    padding: int
+    formula: dict[str, str]
+    steps: list[dict] = field(default_factory=list)
+
+
+def conv_trace(values: object, kernel: object, *, stride: int = 1, padding: int = 0,
+               dilation: int = 1, bias: float = 0.0) -> ConvTrace:
+    """Every window of a cross-correlation (what conv2d computes), one output channel.
+
+    `values` is rows × cols, or channels × rows × cols with a kernel of the same channel count
+    (then each step also has the per-channel sums, added up with the bias as a conv layer does).
+    Padding adds `padding` zero cells on every side. Window corners are in input coordinates
+    (inclusive): a negative row or column, or one past the edge, lies in the padding.
+    """
+    x = validate_grid(values, "input")
+    k = validate_grid(kernel, "kernel", max_side=MAX_KERNEL_SIDE)
+    two_d = _depth(values) == 2
+    if _depth(kernel) == 2:
+        if x.shape[0] > 1:
+            raise InputError(f"the input has {x.shape[0]} channels, so the kernel needs "
+                             f"{x.shape[0]} too: give it as channels × rows × cols", "kernel")
+    elif k.shape[0] != x.shape[0]:
+        raise InputError(f"the kernel has {k.shape[0]} channels but the input has {x.shape[0]}; "
+                         "a conv kernel has one slice per input channel", "kernel")
+    _check_int(stride, "stride", 1, MAX_STRIDE)
+    _check_int(padding, "padding", 0, MAX_PADDING)
+    _check_int(dilation, "dilation", 1, MAX_DILATION)
+    _check_number(bias, "bias")
+    c, h, w = x.shape
+    _, kh, kw = k.shape
+    span_h, span_w = dilation * (kh - 1) + 1, dilation * (kw - 1) + 1
+    if span_h > h + 2 * padding or span_w > w + 2 * padding:
+        raise InputError(
+            f"the kernel covers {span_h}×{span_w} cells"
+            + (f" (with dilation {dilation})" if dilation > 1 else "")
+            + f" but the padded input is only {h + 2 * padding}×{w + 2 * padding}; "
+            "use a smaller kernel, or more padding", "kernel")
+    oh = conv_output_size(h, kh, padding, dilation, stride)
+    ow = conv_output_size(w, kw, padding, dilation, stride)
+    terms = oh * ow * c * kh * kw
+    if terms > MAX_TRACE_TERMS:
+        raise InputError(
+            f"this trace would list {terms:,} products; the stepper shows at most "
+            f"{MAX_TRACE_TERMS:,}: use a smaller input or kernel, or a larger stride "
+            "(POST /api/v1/convolve gives just the output)", "input")
+
+    xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding)))
+    # windows[c, i, j] is the (kh, kw) patch under the kernel for output cell (i, j)
+    windows = sliding_window_view(xp, (span_h, span_w), axis=(1, 2))[
+        :, ::stride, ::stride, ::dilation, ::dilation]
+    products = windows * k[:, None, None] + 0.0  # (C, Ho, Wo, kh, kw); + 0.0 turns −0 into 0
+    channel_sums = products.sum(axis=(3, 4))  # (C, Ho, Wo)
+    output = channel_sums.sum(axis=0) + bias
+
+    # Text: format each input cell and weight once, then join per window.
+    cell_text = np.vectorize(factor, otypes=[object])(xp)
+    cell_windows = sliding_window_view(cell_text, (span_h, span_w), axis=(1, 2))[
+        :, ::stride, ::stride, ::dilation, ::dilation]
+    weight_text = [[factor(v) for v in kc.ravel()] for kc in k]
+    per_step_products = products.transpose(1, 2, 0, 3, 4).reshape(oh * ow, c, kh, kw).tolist()
+    sums = channel_sums.reshape(c, oh * ow).T.tolist()
+    bias_text = f" + {factor(bias)}" if bias else ""
+
+    steps = []
+    for idx in range(oh * ow):
+        i, j = divmod(idx, ow)
+        r0, c0 = i * stride - padding, j * stride - padding
+        lines = [" + ".join(f"{a}×{b}" for a, b in zip(cell_windows[ch, i, j].ravel(),
+                                                      weight_text[ch], strict=True))
+                 for ch in range(c)]
+        total = fmt(output[i, j])
+        step: dict = {"out": [i, j], "window": [[r0, c0], [r0 + span_h - 1, c0 + span_w - 1]],
+                      "products": per_step_products[idx][0] if two_d else per_step_products[idx],
+                      "sum": float(output[i, j])}
+        if c == 1:
+            step["expression"] = f"{lines[0]}{bias_text} = {total}"
+        else:
+            step["channel_sums"] = sums[idx]
+            step["channel_expressions"] = [f"{line} = {fmt(s)}" for line, s in zip(
+                lines, sums[idx], strict=True)]
+            step["expression"] = " + ".join(factor(s) for s in sums[idx]) + f"{bias_text} = {total}"
+        steps.append(step)
+    formula = {"general": CONV_FORMULA,
+               "height": conv_formula(h, kh, padding, dilation, stride),
+               "width": conv_formula(w, kw, padding, dilation, stride)}
+    return ConvTrace(output=output, padding=padding, formula=formula, steps=steps)
+
+
+def _depth(values: object) -> int:
+    if isinstance(values, np.ndarray):
+        return values.ndim
+    depth = 0
+    while isinstance(values, (list, tuple)) and values:
+        depth, values = depth + 1, values[0]
+    return depth
+
+
+# ---------------------------------------------------------------- pooling
+
+def pool_output_size(n: int, k: int, padding: int, stride: int, ceil_mode: bool) -> int:
+    """PyTorch's rule: floor or ceil of (n + 2p − k) / s, plus one; in ceil mode a last window
+    that would start in the right padding (or beyond) is dropped."""
+    span = n + 2 * padding - k
+    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= n + padding:
+        out -= 1
+    return out
+
+
+def pool_formula(n: int, k: int, padding: int, stride: int, ceil_mode: bool) -> str:
+    out = pool_output_size(n, k, padding, stride, ceil_mode)
+    span = n + 2 * padding - k
+    lo, hi = ("⌈", "⌉") if ceil_mode else ("⌊", "⌋")
+    text = (f"{lo}({n} + 2·{padding} − {k}) / {stride}{hi} + 1 "
+            f"= {lo}{fmt(span)} / {stride}{hi} + 1")
+    raw = (-(-span // stride) if ceil_mode else span // stride) + 1
+    if raw != out:
+        return f"{text} = {raw}, less the last window, which would start in the padding: {out}"
+    return f"{text} = {out}"
+
+
+@dataclass
+class PoolTrace:
+    output: np.ndarray  # (C, Ho, Wo)
+    formula: dict[str, str]
+    steps: list[dict] = field(default_factory=list)
+
+
+def pool_trace(values: object, *, op: str = "max", size: int = 2, stride: int | None = None,
+               padding: int = 0, ceil_mode: bool = False, count_include_pad: bool = True
+               ) -> PoolTrace:
+    """Every window of a max, average or sum pooling, channel by channel, as PyTorch pools.
+
+    Padding cells count as zeros for the average when `count_include_pad` (PyTorch's default)
+    and never win a max. `values` in a step lists the window's cells (row by row) and is None
+    where the cell lies in the padding or past the edge.
+    """
+    x = validate_grid(values, "input")
+    if op not in POOL_OPS:
+        raise InputError(f"op must be one of {', '.join(POOL_OPS)}, got {op!r}", "op")
+    stride = size if stride is None else stride
+    _check_int(size, "size", 1, MAX_POOL_SIDE)
+    _check_int(stride, "stride", 1, MAX_STRIDE)
+    _check_int(padding, "padding", 0, size // 2,
+               " (at most half the window, so every window holds a real cell)")
+    c, h, w = x.shape
+    if size > h + 2 * padding or size > w + 2 * padding:
+        raise InputError(f"a {size}×{size} window does not fit in the padded input "
+                         f"({h + 2 * padding}×{w + 2 * padding}); use a smaller window or "
+                         "more padding", "size")
+    oh = pool_output_size(h, size, padding, stride, ceil_mode)
+    ow = pool_output_size(w, size, padding, stride, ceil_mode)
+    output = np.zeros((c, oh, ow))
+    steps: list[dict] = []
+    for ch in range(c):
+        for i in range(oh):
+            for j in range(ow):
+                r0, c0 = i * stride - padding, j * stride - padding
+                result, step = _pool_window(x[ch], r0, c0, size, padding, op, count_include_pad)
+                output[ch, i, j] = result
+                step = {"out": [i, j], **step}
+                if c > 1 or _depth(values) == 3:
+                    step = {"channel": ch, **step}
+                steps.append(step)
+    formula = {"general": "⌈(n + 2p − k) / s⌉ + 1" if ceil_mode else "⌊(n + 2p − k) / s⌋ + 1",
+               "height": pool_formula(h, size, padding, stride, ceil_mode),
+               "width": pool_formula(w, size, padding, stride, ceil_mode)}
+    return PoolTrace(output=output, formula=formula, steps=steps)
+
+
+def _pool_window(x: np.ndarray, r0: int, c0: int, size: int, padding: int, op: str,
+                 count_include_pad: bool) -> tuple[float, dict]:
+    h, w = x.shape
+    cells: list[float | None] = []
+    real: list[tuple[float, int, int]] = []
+    for r in range(r0, r0 + size):
+        for col in range(c0, c0 + size):
+            if 0 <= r < h and 0 <= col < w:
+                v = float(x[r, col])
+                cells.append(v)
+                real.append((v, r, col))
+            else:
+                cells.append(None)
+    step: dict = {"window": [[r0, c0], [r0 + size - 1, c0 + size - 1]], "values": cells}
+    if op == "max":
+        best = max(real, key=lambda t: t[0])  # max() keeps the first of equal values
+        result = best[0]
+        step.update(argmax=[best[1], best[2]],
+                    expression=f"max({', '.join(fmt(v) for v, _, _ in real)}) = {fmt(result)}")
+    else:
+        total = math.fsum(v for v, _, _ in real)
+        if op == "sum":
+            result = total
+            step["expression"] = f"{' + '.join(factor(v) for v, _, _ in real)} = {fmt(result)}"
+        else:
+            # The divisor PyTorch uses: the window clipped to the padded input (with padding)
+            # or to the input itself (without).
+            if count_include_pad:
+                rows = min(r0 + size, h + padding) - r0
+                cols = min(c0 + size, w + padding) - c0
+                divisor = rows * cols
+                zeros = divisor - len(real)
+            else:
+                divisor, zeros = len(real), 0
+            result = total / divisor
+            listed = [factor(v) for v, _, _ in real] + ["0"] * zeros
+            step.update(divisor=divisor, expression=(
+                f"({' + '.join(listed)}) / {divisor} = {fmt(result)}"))
+    step["result"] = result
+    return result, step
+
+
+# ---------------------------------------------------------------- gradient descent
+
+MAX_POINTS = 100
+MAX_EPOCHS = 500
+MAX_STEPS = 10_000
+MAX_LEARNING_RATE = 100.0
+MAX_COORD = 1e6
+DIVERGED_AT = 1e9
+Update = Literal["per_point", "full_batch"]
+
+
+@dataclass
+class DescentTrace:
+    steps: list[dict]
+    diverged: bool
+    message: str
+    optimum: dict[str, float]
+    stable_below: float | None
+    curve: dict[str, list] = field(default_factory=dict)
+
+
+def gradient_descent(points: object, *, learning_rate: float, epochs: int, w0: float,
+                     b0: float | None = None, update: str = "per_point") -> DescentTrace:
+    """Fits y ≈ x·w (or x·w + b when `b0` is given) by gradient descent on the squared error.
+
+    Per point (the slides): for each point in turn, E = (xw − y)², dE/dw = 2x(xw − y),
+    w ← w − α·dE/dw. Full batch: the same with E the mean over all points. `loss` after each
+    step is the mean squared error over all points. Stops early, saying so, if the weights blow
+    up (the learning rate is too large: `stable_below` is the largest rate that converges).
+    """
+    pts = _validate_points(points)
+    _check_number(learning_rate, "learning_rate", MAX_LEARNING_RATE)
+    if learning_rate <= 0:
+        raise InputError(f"learning_rate must be above 0 (and at most {MAX_LEARNING_RATE:g})",
+                         "learning_rate")
+    _check_int(epochs, "epochs", 1, MAX_EPOCHS)
+    _check_number(w0, "w0", MAX_COORD)
+    if b0 is not None:
+        _check_number(b0, "b0", MAX_COORD)
+    if update not in ("per_point", "full_batch"):
+        raise InputError(f"update must be 'per_point' or 'full_batch', got {update!r}", "update")
+    n = len(pts)
+    per_epoch = n if update == "per_point" else 1
+    if epochs * per_epoch > MAX_STEPS:
+        raise InputError(f"{epochs} epochs × {per_epoch} steps is more than {MAX_STEPS:,} steps; "
+                         "use fewer epochs or points", "epochs")
+    xs, ys = pts[:, 0], pts[:, 1]
+    with_bias = b0 is not None
+    w, b = float(w0), float(b0 or 0.0)
+    steps: list[dict] = []
+    diverged = False
+    for epoch in range(1, epochs + 1):
+        batches = [[i] for i in range(n)] if update == "per_point" else [list(range(n))]
+        for batch in batches:
+            step = _descent_step(xs[batch], ys[batch], w, b, learning_rate, with_bias)
+            step = {"epoch": epoch, "point": batch[0] if update == "per_point" else None, **step}
+            w, b = step["w"], step.get("b", 0.0)
+            if not (math.isfinite(w) and math.isfinite(b)) or max(abs(w), abs(b)) > DIVERGED_AT:
+                diverged = True
+                step["loss"] = None
+                steps.append(step)
+                break
+            step["loss"] = _finite(float(np.mean((xs * w + b - ys) ** 2)))
+            steps.append(step)
+        if diverged:
+            break
+    stable = _stable_rate(xs, with_bias, update)
+    optimum = _optimum(xs, ys, with_bias)
+    message = ""
+    if diverged:
+        message = (f"the weights grew past {DIVERGED_AT:g}: a learning rate of "
+                   f"{fmt(learning_rate)} is too large for these points"
+                   + (f"; try a rate below {fmt(stable)}" if stable else ""))
+    trace = DescentTrace(steps=steps, diverged=diverged, message=message, optimum=optimum,
+                         stable_below=stable)
+    trace.curve = _loss_curve(xs, ys, w0, b0, steps, optimum)
+    return trace
+
+
+def _validate_points(points: object) -> np.ndarray:
+    if not isinstance(points, (list, tuple)) or not points:
+        raise InputError("points must be a list of [x, y] pairs, at least one", "points")
+    if len(points) > MAX_POINTS:
+        raise InputError(f"{len(points)} points; at most {MAX_POINTS} are allowed", "points")
+    if not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in points):
+        raise InputError("each point must be a pair [x, y]", "points")
+    try:
+        arr = np.array(points, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError("point coordinates must be numbers", "points") from exc
+    if not np.all(np.isfinite(arr)) or np.abs(arr).max() > MAX_COORD:
+        raise InputError(f"point coordinates must be finite numbers from −{MAX_COORD:g} to "
+                         f"{MAX_COORD:g}", "points")
+    return arr
+
+
+def _descent_step(xs: np.ndarray, ys: np.ndarray, w: float, b: float, lr: float,
+                  with_bias: bool) -> dict:
+    pred = xs * w + b
+    residual = pred - ys
+    grad_w = float(np.mean(2 * xs * residual))
+    grad_b = float(np.mean(2 * residual))
+    new_w = w - lr * grad_w
+    step: dict = {}
+    if len(xs) == 1:
+        x, y, p = float(xs[0]), float(ys[0]), float(pred[0])
+        step.update(x=x, y=y, prediction=p, error=float(residual[0] ** 2))
+        guess = f"{factor(x)}·{factor(w)}" + (f" + {factor(b)}" if with_bias else "")
+        line_w = (f"w ← {fmt(w)} − {fmt(lr)}·2·{factor(x)}·({guess} − {factor(y)}) "
+                  f"= {fmt(new_w)}")
+        line_b = f"b ← {fmt(b)} − {fmt(lr)}·2·({guess} − {factor(y)}) = {fmt(b - lr * grad_b)}"
+    else:
+        step.update(x=None, y=None, prediction=None, error=float(np.mean(residual ** 2)))
+        line_w = f"w ← {fmt(w)} − {fmt(lr)}·{factor(grad_w)} = {fmt(new_w)}"
+        line_b = f"b ← {fmt(b)} − {fmt(lr)}·{factor(grad_b)} = {fmt(b - lr * grad_b)}"
+    step.update(gradient=grad_w, w_before=w, w=new_w)
+    if with_bias:
+        step.update(gradient_b=grad_b, b_before=b, b=b - lr * grad_b)
+        step["expression"] = f"{line_w};  {line_b}"
+    else:
+        step["expression"] = line_w
+    return step
+
+
+def _stable_rate(xs: np.ndarray, with_bias: bool, update: str) -> float | None:
+    """A learning rate below which every step shrinks the error: 2 / the largest curvature of
+    the loss being stepped on (the Hessian's top eigenvalue; per point, the worst point's).
+    None when the loss is flat (all x = 0 and no bias): then no rate moves w."""
+    if update == "per_point":
+        # one point's Hessian is 2·[[x², x], [x, 1]] (or 2x²); top eigenvalue 2(x² + 1) or 2x²
+        curv = 2 * (xs ** 2 + (1 if with_bias else 0))
+        top = float(curv.max())
+    elif with_bias:
+        hess = 2 * np.array([[np.mean(xs ** 2), np.mean(xs)], [np.mean(xs), 1.0]])
+        top = float(np.linalg.eigvalsh(hess).max())
+    else:
+        top = float(2 * np.mean(xs ** 2))
+    return 2 / top if top > 0 else None
+
+
+def _finite(v: float) -> float | None:
+    return v if math.isfinite(v) else None
+
+
+def _optimum(xs: np.ndarray, ys: np.ndarray, with_bias: bool) -> dict[str, float]:
+    """The least-squares answer the descent is heading for."""
+    if with_bias:
+        design = np.stack([xs, np.ones_like(xs)], axis=1)
+        (w, b), *_ = np.linalg.lstsq(design, ys, rcond=None)
+        return {"w": float(w), "b": float(b), "loss": float(np.mean((xs * w + b - ys) ** 2))}
+    sxx = float(np.sum(xs ** 2))
+    w = float(np.sum(xs * ys) / sxx) if sxx else 0.0
+    return {"w": w, "loss": float(np.mean((xs * w - ys) ** 2))}
+
+
+def _span(values: list[float], margin: float = 0.15) -> tuple[float, float]:
+    lo, hi = min(values), max(values)
+    pad = max((hi - lo) * margin, 0.5)
+    return lo - pad, hi + pad
+
+
+def _loss_curve(xs: np.ndarray, ys: np.ndarray, w0: float, b0: float | None,
+                steps: list[dict], optimum: dict[str, float]) -> dict[str, list]:
+    """The loss over the plane the path walks on: a curve over w (one weight) or a grid over
+    (w, b), spanning the start, the visited weights and the optimum."""
+    reach = 10 * (abs(w0) + abs(optimum["w"]) + 1)  # a diverging path must not stretch the plot
+    ws = [w0, optimum["w"]] + [s["w"] for s in steps if abs(s["w"] - optimum["w"]) < reach]
+    w_lo, w_hi = _span(ws)
+    if b0 is None:
+        grid = np.linspace(w_lo, w_hi, 121)
+        loss = np.mean((xs[None, :] * grid[:, None] - ys[None, :]) ** 2, axis=1)
+        return {"w": grid.tolist(), "loss": loss.tolist()}
+    reach_b = 10 * (abs(b0) + abs(optimum["b"]) + 1)
+    bs = [b0, optimum["b"]] + [s["b"] for s in steps if abs(s["b"] - optimum["b"]) < reach_b]
+    b_lo, b_hi = _span(bs)
+    wg, bg = np.linspace(w_lo, w_hi, 61), np.linspace(b_lo, b_hi, 61)
+    pred = xs[None, None, :] * wg[None, :, None] + bg[:, None, None]  # (b, w, point)
+    loss = np.mean((pred - ys) ** 2, axis=2)
+    return {"w": wg.tolist(), "b": bg.tolist(), "loss": loss.tolist()}
