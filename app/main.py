@@ -22,6 +22,7 @@ from app.settings import Settings
 from app.stores import ImageStore, ResultStore
 from app.web import kernel_lab as kernel_lab_pages
 from app.web import pages
+from app.web import stepper as stepper_pages
 
 log = logging.getLogger("app")
 
@@ -55,7 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     errors.install(app)
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
-    for module in (images_api, kernels_api, stepper_api, pages, kernel_lab_pages):
+    for module in (images_api, kernels_api, stepper_api, pages, kernel_lab_pages,
+                   stepper_pages):
         app.include_router(module.router)
 
     @app.get("/docs", include_in_schema=False)

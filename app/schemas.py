@@ -66,6 +66,11 @@ class ImageInfo(BaseModel):
     title: str = ""
 
 
+class ImageGrid(BaseModel):
+    input: list = Field(description="rows of 0-255 integers, or 3 channels of rows")
+    shape: list[int]
+
+
 class Stats(BaseModel):
     min: float
     max: float

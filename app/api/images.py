@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from app.core import images
 from app.deps import ImagesDep, ResultsDep, SettingsDep
 from app.errors import ApiError
-from app.schemas import ErrorResponse, ImageInfo
+from app.schemas import ErrorResponse, ImageGrid, ImageInfo
 from app.settings import Settings
 from app.stores import ImageStore, StoredImage
 
@@ -63,6 +63,18 @@ def get_image(image_id: str, store: ImagesDep,
     data = images.encode(img.pixels(size), format)
     return Response(data, media_type=images.MEDIA_TYPES[format],
                     headers={"Cache-Control": "max-age=3600"})
+
+
+@router.get("/images/{image_id}/grid", response_model=ImageGrid,
+            responses={404: ERRORS[404], 422: ERRORS[422]})
+def get_image_grid(image_id: str, store: ImagesDep,
+                   rows: Annotated[int, Query(ge=1, le=64)] = 16,
+                   cols: Annotated[int, Query(ge=1, le=64)] = 16,
+                   channels: Annotated[Literal["gray", "rgb"], Query()] = "gray") -> ImageGrid:
+    """The image as a small grid of 0-255 numbers (centre crop, averaged down), ready for the
+    stepper: rows × cols for gray, 3 × rows × cols for rgb."""
+    grid = images.to_grid(store.get(image_id).pixels("full"), rows, cols, channels)
+    return ImageGrid(input=grid.tolist(), shape=list(grid.shape))
 
 
 @router.get("/results/{result_id}", response_class=Response, responses={

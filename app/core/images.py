@@ -228,3 +228,19 @@ def encode(pixels: np.ndarray, fmt: EncodeFormat = "png") -> bytes:
     else:
         raise ValueError(f"unknown format {fmt!r}; allowed: png, jpeg, webp")
     return buf.getvalue()
+
+
+def to_grid(pixels: np.ndarray, rows: int, cols: int, channels: Literal["gray", "rgb"]
+            ) -> np.ndarray:
+    """The image as a small grid of 0-255 integers, for stepping through by hand: the centre
+    crop with the grid's aspect ratio, averaged down (box filter) to rows × cols.
+    Returns (rows, cols) for gray, (3, rows, cols) for rgb."""
+    h, w = pixels.shape[:2]
+    crop_w = min(w, round(h * cols / rows))
+    crop_h = min(h, round(w * rows / cols))
+    top, left = (h - crop_h) // 2, (w - crop_w) // 2
+    im = Image.fromarray(pixels[top:top + crop_h, left:left + crop_w])
+    if channels == "gray":
+        im = im.convert("L")
+    small = np.asarray(im.resize((cols, rows), Image.Resampling.BOX), dtype=np.int64)
+    return small if channels == "gray" else small.transpose(2, 0, 1)

@@ -513,10 +513,13 @@ def _optimum(xs: np.ndarray, ys: np.ndarray, with_bias: bool) -> dict[str, float
     if with_bias:
         design = np.stack([xs, np.ones_like(xs)], axis=1)
         (w, b), *_ = np.linalg.lstsq(design, ys, rcond=None)
-        return {"w": float(w), "b": float(b), "loss": float(np.mean((xs * w + b - ys) ** 2))}
-    sxx = float(np.sum(xs ** 2))
-    w = float(np.sum(xs * ys) / sxx) if sxx else 0.0
-    return {"w": w, "loss": float(np.mean((xs * w - ys) ** 2))}
+        best = {"w": float(w), "b": float(b), "loss": float(np.mean((xs * w + b - ys) ** 2))}
+    else:
+        sxx = float(np.sum(xs ** 2))
+        w = float(np.sum(xs * ys) / sxx) if sxx else 0.0
+        best = {"w": w, "loss": float(np.mean((xs * w - ys) ** 2))}
+    # rounding noise of the solver (b = −1e−16 where the answer is 0) is not worth showing
+    return {k: round(v, 12) + 0.0 for k, v in best.items()}
 
 
 def _span(values: list[float], margin: float = 0.15) -> tuple[float, float]:

@@ -13,9 +13,9 @@ LABS = (
     {"title": "Kernel lab", "href": "/kernels", "ready": True,
      "text": "Slide a small grid of numbers over a picture and watch edges, blur and sharpness "
              "appear. Edit every number, stack a whole filter bank."},
-    {"title": "Stepper", "href": None, "ready": False,
-     "text": "Step through a convolution or a pooling one window at a time, with every product "
-             "written out."},
+    {"title": "Stepper", "href": "/stepper", "ready": True,
+     "text": "Step through a convolution, a pooling or gradient descent one step at a time, "
+             "with every product written out."},
     {"title": "Live training", "href": None, "ready": False,
      "text": "Train a small CNN on real MNIST digits and watch its filters and curves change."},
     {"title": "Generative lab", "href": None, "ready": False,

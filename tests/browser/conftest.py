@@ -86,6 +86,9 @@ def page(browser: Browser) -> Iterator[Page]:
     # abort (and the aborted request's end) as errors, but it is the intended behaviour.
     if any(e.startswith("htmx:sendAbort") for e in errors):
         errors = [e for e in errors if not e.startswith(("htmx:sendAbort", "htmx:afterRequest"))]
+    # Chromium logs every 4xx answer to fetch(); a 422 is the API refusing input a test typed
+    # on purpose, which the page shows in place. Any other failed load is a bug.
+    errors = [e for e in errors if "responded with a status of 422" not in e]
     assert not errors, f"the page logged errors: {errors}"
 
 
