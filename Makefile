@@ -25,8 +25,9 @@ test: setup
 	$(PY) -m pytest
 
 bench: setup
-	$(PY) bench/kernel_vs_opencv.py
-	$(PY) bench/kernel_lab_request.py
+	$(PY) -m bench.kernel_vs_opencv
+	$(PY) -m bench.kernel_lab_request
+	$(PY) -m bench.stepper_trace
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

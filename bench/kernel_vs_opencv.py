@@ -1,6 +1,6 @@
 """One custom kernel on a 1024×1024 RGB float32 image, 'same' zero padding: ours against OpenCV.
 
-Run from the repository root:  .venv/bin/python bench/kernel_vs_opencv.py [--threads 2]
+Run from the repository root:  .venv/bin/python -m bench.kernel_vs_opencv [--threads 2]
 
 The first row of the DESIGN performance table: `app.core.kernels.convolve` against
 `cv2.filter2D(..., borderType=cv2.BORDER_CONSTANT)` (the reference, measured in the same run with

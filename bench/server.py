@@ -1,0 +1,93 @@
+"""A real server for the end-to-end benchmarks: uvicorn on a free localhost port, timed requests,
+a graceful stop whose log is checked."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def summary(times_s: list[float]) -> tuple[float, float, float]:
+    ms = [t * 1e3 for t in times_s]
+    q = statistics.quantiles(ms, n=100, method="inclusive")
+    return statistics.median(ms), q[89], q[98]
+
+
+def start_server(port: int, threads: int | None, log: IO[bytes]) -> subprocess.Popen:
+    env = dict(os.environ)
+    if threads:
+        env["PLAYGROUND_TORCH_THREADS"] = str(threads)
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "info", "--no-access-log"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_ready(server: subprocess.Popen, client: httpx.Client, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited early with status {server.returncode}")
+        try:
+            if client.get("/api/v1/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"the server did not answer /api/v1/health within {timeout_s:.0f} s")
+
+
+def stop_server(server: subprocess.Popen, log: IO[bytes]) -> str:
+    """SIGTERM: uvicorn finishes in-flight requests, runs the lifespan shutdown and exits (it
+    re-raises the signal afterwards, so the exit status is -15 after a clean shutdown too)."""
+    killed = False
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+            killed = True
+    log.flush()
+    log.seek(0)
+    text = log.read().decode(errors="replace")
+    clean = "Application shutdown complete" in text and not killed
+    problems = [line for line in text.splitlines()
+                if line.startswith(("ERROR", "CRITICAL", "Traceback"))]
+    if not clean or problems:
+        print("server log:\n" + text[-3000:])
+    how = "killed after 15 s" if killed else f"exit status {server.returncode}"
+    return (f"server stopped with SIGTERM: {how}, "
+            f"{'clean shutdown (lifespan completed)' if clean else 'NOT a clean shutdown'}, "
+            f"{len(problems)} error lines in its log")
+
+
+def measure(fn: Callable[[], int], n: int, warmup: int) -> tuple[list[float], float]:
+    """Times `fn` (one request, body read; returns the bytes received) n times, sequentially."""
+    for _ in range(warmup):
+        fn()
+    times, sizes = [], []
+    for _ in range(n):
+        t = time.perf_counter()
+        sizes.append(fn())
+        times.append(time.perf_counter() - t)
+    return times, statistics.mean(sizes)
