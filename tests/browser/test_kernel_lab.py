@@ -83,10 +83,18 @@ def test_bad_cell_shows_message_beside_the_kernel(page: Page, base_url: str) -> 
     expect(page.locator("#error-kernel")).to_be_empty()
 
 
+def _settled(page: Page) -> None:
+    """htmx wires up swapped-in controls when the swap settles (20 ms later); a change made
+    before then is not seen. A person is never that fast; a test is."""
+    page.wait_for_function(
+        "!document.querySelector('.htmx-request, .htmx-settling, .htmx-added, .htmx-swapping')")
+
+
 def test_resize_the_kernel_and_build_a_bank(page: Page, base_url: str) -> None:
     page.goto(base_url + "/kernels")
     page.locator("select[name=rows]").select_option("5")
     expect(page.locator(".kernel-grid input")).to_have_count(15)  # 5 rows × 3 columns
+    _settled(page)
     page.locator("select[name=cols]").select_option("5")
     expect(page.locator(".kernel-grid input")).to_have_count(25)
     expect(page.locator(".facts")).to_contain_text("5 − 1")
