@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+from PIL import Image
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import screenshot
@@ -126,3 +128,29 @@ def test_step_gradient_descent(page: Page, base_url: str) -> None:
     # too large a learning rate: it says so instead of drawing nonsense
     page.locator("input[name=learning_rate]").fill("0.5")
     expect(page.locator(".hint.warn")).to_contain_text("too large")
+
+
+def test_step_through_a_picture(page: Page, base_url: str, tmp_path) -> None:
+    page.goto(base_url + "/stepper")
+    expect(page.locator("#step-label")).to_contain_text("of 16")
+    # the built-in digit, averaged down to 14×14: a 3×3 kernel gives 12×12 = 144 steps
+    page.locator("#form-convolution select[name=preset]").select_option("sobel-x")
+    page.locator("#form-convolution input[name=image_size]").fill("14")
+    page.get_by_role("button", name="Load").click()
+    expect(page.locator("#step-label")).to_have_text("Step 1 of 144: output row 0, column 0")
+    page.locator("#speed").select_option("60")
+    page.get_by_role("button", name="▶ Play").click()
+    page.wait_for_timeout(700)
+    page.get_by_role("button", name="⏸ Pause").click()
+    screenshot(page, "stepper-digit")
+
+    # an upload: black left half, bright right half, read as an 8×8 grid of numbers
+    pixels = np.zeros((80, 80), np.uint8)
+    pixels[:, 40:] = 250
+    path = tmp_path / "half.png"
+    Image.fromarray(pixels).save(path)
+    page.locator("#form-convolution input[name=image_size]").fill("8")
+    page.locator("#form-convolution input[type=file]").set_input_files(str(path))
+    expect(page.locator("#form-convolution textarea[name=input]")).to_have_value(
+        re.compile(r"^ *0 +0 +0 +0 +250 +250 +250 +250\n"))
+    expect(page.locator("#step-label")).to_have_text("Step 1 of 36: output row 0, column 0")
