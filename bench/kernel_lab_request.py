@@ -26,7 +26,6 @@ import argparse
 import io
 import os
 import re
-import statistics
 import sys
 import tempfile
 import time
@@ -41,7 +40,15 @@ from PIL import Image, ImageDraw, ImageFilter
 from app.core import images, kernels
 from app.settings import Settings
 from app.web.kernel_lab import DEFAULT_BANK
-from bench.server import free_port, measure, start_server, stop_server, summary, wait_ready
+from bench.harness import (
+    free_port,
+    measure,
+    median_ms,
+    start_server,
+    stop_server,
+    summary,
+    wait_ready,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SIDE = 1024
@@ -102,14 +109,7 @@ def server_phases(png: bytes, threads: int | None, repeat: int = 20) -> None:
     spec = kernels.ConvSpec(padding="same")
 
     def med(fn: Callable[[], object]) -> float:
-        for _ in range(3):
-            fn()
-        ts = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t)
-        return statistics.median(ts) * 1e3
+        return median_ms(fn, repeat)
 
     x = images.to_planes(preview, "rgb")
     print(f"\nserver-side phases of one request, in-process on the same image "

@@ -14,9 +14,7 @@ Run from the repository root:  .venv/bin/python -m bench.stepper_trace [--n 200]
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 
 import httpx
 import numpy as np
@@ -24,21 +22,18 @@ import torch
 import torch.nn.functional as F
 
 from app.core import stepper
-from bench.server import free_port, measure, start_server, stop_server, summary, wait_ready
+from bench.harness import (
+    free_port,
+    measure,
+    median_ms,
+    start_server,
+    stop_server,
+    summary,
+    wait_ready,
+)
 
 TARGET_MS = 20.0
 KERNEL = [[1, 1, 1], [0, 0, 0], [-1, -1, -1]]
-
-
-def median_ms(fn, repeat: int) -> float:
-    for _ in range(5):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
 
 
 def in_process(grid: list[list[int]], repeat: int) -> None:
@@ -46,8 +41,8 @@ def in_process(grid: list[list[int]], repeat: int) -> None:
     k = torch.tensor(KERNEL, dtype=torch.float64)[None, None]
     print("in-process, median of", repeat)
     for padding in (0, 1):
-        trace = median_ms(lambda p=padding: stepper.conv_trace(grid, KERNEL, padding=p), repeat)
-        bare = median_ms(lambda p=padding: F.conv2d(x, k, padding=p), repeat)
+        trace = median_ms(lambda p=padding: stepper.conv_trace(grid, KERNEL, padding=p), repeat, 5)
+        bare = median_ms(lambda p=padding: F.conv2d(x, k, padding=p), repeat, 5)
         print(f"  conv_trace 32×32, 3×3, padding {padding}: {trace:6.2f} ms   "
               f"bare conv2d {bare:6.3f} ms   ratio {trace / bare:5.0f}×")
 

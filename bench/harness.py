@@ -1,5 +1,5 @@
-"""A real server for the end-to-end benchmarks: uvicorn on a free localhost port, timed requests,
-a graceful stop whose log is checked."""
+"""What the benchmarks share: a real server (uvicorn on a free localhost port, stopped gracefully
+with its log checked), timed requests, and in-process medians."""
 
 from __future__ import annotations
 
@@ -91,3 +91,15 @@ def measure(fn: Callable[[], int], n: int, warmup: int) -> tuple[list[float], fl
         sizes.append(fn())
         times.append(time.perf_counter() - t)
     return times, statistics.mean(sizes)
+
+
+def median_ms(fn: Callable[[], object], repeat: int, warmup: int = 3) -> float:
+    """The median time of `fn` in milliseconds, after a few untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3
