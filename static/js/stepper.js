@@ -246,14 +246,14 @@ function markWindow(g, [[r0, c0], [r1, c1]], step = 1, special = null) {
 }
 /** Output cells up to the current step are filled; the current one is ringed. */
 function fillOutput(g, trace, i, cellOf) {
-  const bound = boundOf(trace.steps.map((s) => s.result ?? s.sum));
+  g.bound = g.bound || boundOf(trace.steps.map((s) => s.result ?? s.sum)); // once per trace
   trace.steps.forEach((s, k) => {
     const d = cellOf(s);
     if (k <= i) {
       const v = s.result ?? s.sum;
       d.textContent = fmt(v);
       d.title = fmt(v);
-      d.style.background = tint(v, bound);
+      d.style.background = tint(v, g.bound);
       d.classList.add("filled");
     } else if (d.classList.contains("filled")) {
       d.textContent = "";
