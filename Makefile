@@ -13,7 +13,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	touch $@
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed data/mnist.npz
+
+# MNIST, downloaded and converted once (hash-checked). Order-only on the venv: a reinstall must
+# not refetch it, and the script leaves a good cache untouched, so its date would not change.
+data/mnist.npz: | $(VENV)/.installed
+	$(PY) scripts/get_mnist.py
 
 run: setup
 	@echo "Open http://$(HOST):$(PORT)/ in your browser (Ctrl-C stops the app)."

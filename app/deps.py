@@ -8,6 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 
+from app.catalog import Catalog
+from app.jobs import JobBackend, RunRecord
+from app.model_store import ModelStore
 from app.settings import Settings
 from app.stores import ImageStore, ResultStore
 
@@ -28,7 +31,29 @@ def get_templates(request: Request) -> Jinja2Templates:
     return request.app.state.templates
 
 
+def get_jobs(request: Request) -> JobBackend:
+    return request.app.state.jobs
+
+
+async def existing_run(run_id: str, request: Request) -> RunRecord:
+    """The run named in the path, checked before a response starts (a stream cannot turn
+    into a 404 once it has begun)."""
+    return request.app.state.jobs.get(run_id)
+
+
+def get_catalog(request: Request) -> Catalog:
+    return request.app.state.catalog
+
+
+def get_models(request: Request) -> ModelStore:
+    return request.app.state.models
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ImagesDep = Annotated[ImageStore, Depends(get_images)]
 ResultsDep = Annotated[ResultStore, Depends(get_results)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(get_templates)]
+JobsDep = Annotated[JobBackend, Depends(get_jobs)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+ModelsDep = Annotated[ModelStore, Depends(get_models)]
+ExistingRunDep = Annotated[RunRecord, Depends(existing_run)]

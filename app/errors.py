@@ -12,21 +12,27 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.catalog import UnknownDataset
 from app.core.errors import InputError
 from app.core.images import CorruptImage, ImageError, ImageTooLarge, UnsupportedImageFormat
+from app.jobs import QueueFull, RunConflict, UnknownRun
+from app.model_store import UnknownModel
 from app.stores import UnknownId
 
 log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
+        self.headers = headers
 
 
 # What a core function or a store raises on bad input; anything else is a bug and stays a 500.
-INPUT_ERRORS = (ApiError, InputError, ImageError, UnknownId)
+INPUT_ERRORS = (ApiError, InputError, ImageError, UnknownId, UnknownDataset, UnknownRun,
+                UnknownModel, RunConflict, QueueFull)
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict:
@@ -57,6 +63,20 @@ def as_api_error(exc: Exception) -> ApiError:
     if isinstance(exc, UnknownId):
         return ApiError(404, "not_found", f"no image or result with id {exc.args[0]!r}; "
                         "upload with POST /api/v1/images or use a sample id", "image_id")
+    if isinstance(exc, UnknownDataset):
+        return ApiError(404, "not_found", f"no dataset named {exc.args[0]!r}; "
+                        "GET /api/v1/datasets lists them", "dataset")
+    if isinstance(exc, UnknownRun):
+        return ApiError(404, "not_found", f"no training run with id {exc.args[0]!r}; "
+                        "GET /api/v1/training-runs lists them", "id")
+    if isinstance(exc, UnknownModel):
+        return ApiError(404, "not_found", f"no saved model named {exc.args[0]!r}; "
+                        "GET /api/v1/models lists them", "name")
+    if isinstance(exc, RunConflict):
+        return ApiError(409, "conflict", exc.message)
+    if isinstance(exc, QueueFull):
+        return ApiError(429, "queue_full", exc.message,
+                        headers={"Retry-After": str(exc.retry_after)})
     raise TypeError(f"not an input error: {exc!r}")
 
 
@@ -68,7 +88,7 @@ def _describe(err: dict) -> str:
 def install(app: FastAPI) -> None:
     async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
         e = as_api_error(exc)
-        return error_response(e.status, e.code, e.message, e.field)
+        return error_response(e.status, e.code, e.message, e.field, headers=e.headers)
 
     for kind in INPUT_ERRORS:
         app.add_exception_handler(kind, on_api_error)

@@ -12,16 +12,25 @@ from app.errors import error_body
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    """`max_bytes` for every request, except paths starting with a key of `overrides`
+    (dataset zips are larger than images)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, overrides: dict[str, int] | None = None
+                 ) -> None:
+        self.app, self.max_bytes, self.overrides = app, max_bytes, overrides or {}
+
+    def _limit(self, path: str) -> int:
+        return next((n for prefix, n in self.overrides.items() if path.startswith(prefix)),
+                    self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope.get("path", ""))
         declared = dict(scope.get("headers", ())).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, limit)
             return
         # Read the whole body first (at most max_bytes of it), then replay it to the app.
         messages: list[Message] = []
@@ -32,8 +41,8 @@ class BodyLimitMiddleware:
                 messages.append(message)  # a disconnect: pass it on
                 break
             total += len(message.get("body", b""))
-            if total > self.max_bytes:
-                await self._refuse(send)
+            if total > limit:
+                await self._refuse(send, limit)
                 return
             messages.append(message)
             if not message.get("more_body", False):
@@ -44,8 +53,8 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
-        mb = self.max_bytes / 1e6
+    async def _refuse(self, send: Send, limit: int) -> None:
+        mb = limit / 1e6
         body = json.dumps(error_body(
             "too_large", f"the request body is larger than the {mb:g} MB allowed"
         )).encode()

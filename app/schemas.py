@@ -235,3 +235,96 @@ class GradientDescentTrace(BaseModel):
                                        "rates below this")
     curve: dict[str, list] = Field(description="the loss over w (one weight) or over the (w, b) "
                                    "grid, rows = b values: for the plot")
+
+
+# ---------------------------------------------------------------- datasets, architectures, runs
+
+class DatasetOut(BaseModel):
+    name: str
+    title: str
+    kind: str = Field(description="builtin, idx (IDX files in a directory) or upload")
+    available: bool
+    message: str = Field("", description="why it is not available, and how to make it so")
+    classes: list[str] = []
+    shape: list[int] = Field([], description="[channels, height, width] of one image")
+    counts: dict[str, list[int]] | None = Field(None, description="per split, per class")
+    samples_url: str | None = None
+
+
+class ArchitectureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    layers: list[dict] = Field(description="ordered layers, e.g. {\"type\": \"conv2d\", "
+                               "\"out_channels\": 8, \"kernel_size\": 3}", examples=[[
+                                   {"type": "conv2d", "out_channels": 8, "kernel_size": 3},
+                                   {"type": "relu"}, {"type": "maxpool2d"}, {"type": "flatten"},
+                                   {"type": "linear", "out_features": 10}]])
+    dataset: str | None = Field("mnist", description="takes the input shape and class count "
+                                "from this dataset…")
+    input_shape: list[int] | None = Field(None, description="…or give [C, H, W] and "
+                                          "num_classes yourself")
+    num_classes: int | None = None
+
+
+class LayerRowOut(BaseModel):
+    index: int
+    type: str
+    label: str
+    output_shape: list[int]
+    params: int
+    formula: str
+    shape_formula: str
+
+
+class ArchitectureOut(BaseModel):
+    input_shape: list[int]
+    num_classes: int
+    rows: list[LayerRowOut]
+    total_params: int
+
+
+class TrainingRunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dataset: str = "mnist"
+    architecture: list[dict] | str = Field(
+        "default", description="a preset name (GET /api/v1/architectures/presets) or layers")
+    optimizer: Literal["adam", "sgd"] = "adam"
+    learning_rate: float = Field(1e-3, gt=0, le=10)
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
+    batch_size: Annotated[int, Field(ge=1, le=1024)] = 64
+    epochs: Annotated[int, Field(ge=1, le=50)] = 2
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+
+
+class RunOut(BaseModel):
+    id: str
+    status: str = Field(description="queued, running, paused, stopping, completed, stopped, "
+                        "failed or interrupted")
+    dataset: str
+    config: dict
+    created: float
+    started: float | None
+    finished: float | None
+    message: str
+    metrics: dict = Field(description="the latest figures: epoch, step, losses, accuracies, "
+                          "images_per_s, eta_s…")
+    has_weights: bool
+    queue_position: int | None
+    events_url: str
+
+
+class SaveModelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=64, description="letters, digits, '.', '-', '_'")
+
+
+class ModelOut(BaseModel):
+    name: str
+    dataset: str | None = None
+    classes: list[str]
+    input_shape: list[int]
+    params: int | None = None
+    metrics: dict = {}
+    trained: str | None = None
+    run_id: str | None = None
+    layers: list[dict]
+    weights_url: str

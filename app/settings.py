@@ -30,6 +30,18 @@ class Settings:
     # paths
     static_dir: Path = ROOT / "static"
     templates_dir: Path = ROOT / "templates"
+    data_dir: Path = ROOT / "data"  # MNIST cache, uploaded datasets, run records, saved models
+    idx_dirs: str = ""  # directories of IDX files (Fashion-MNIST, KMNIST…), separated by os.pathsep
+    # datasets
+    max_dataset_upload_bytes: int = 100_000_000  # a zip of class folders, compressed
+    max_dataset_unpacked_bytes: int = 200_000_000
+    max_dataset_files: int = 100_000
+    max_datasets: int = 20  # uploaded datasets kept on disk
+    # training runs
+    max_concurrent_runs: int = 1  # each run gets cores // this many threads
+    max_queued_runs: int = 4  # beyond this a new run gets 429 with Retry-After
+    max_run_seconds: float = 1800.0  # training time of one run, pauses excluded
+    max_saved_models: int = 50
     # compute
     torch_threads: int = 0  # 0: leave PyTorch's default (all cores)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Literal
@@ -244,3 +245,30 @@ def to_grid(pixels: np.ndarray, rows: int, cols: int, channels: Literal["gray", 
         im = im.convert("L")
     small = np.asarray(im.resize((cols, rows), Image.Resampling.BOX), dtype=np.int64)
     return small if channels == "gray" else small.transpose(2, 0, 1)
+
+
+def mosaic(maps: np.ndarray, *, signed: bool, cols: int | None = None, scale: int = 1,
+           gap: int = 1) -> np.ndarray:
+    """A grid of small maps (N, H, W) as one picture, each map scaled to its own range:
+    `signed` maps (weights) in the diverging colours around 0, others (activations) in gray
+    from their minimum (black) to their maximum (white). `scale` repeats pixels so tiny maps
+    stay crisp when the browser enlarges them. Returns (rows·(H+gap)−gap, …, 3) uint8."""
+    n, h, w = maps.shape
+    cols = cols or max(1, math.ceil(math.sqrt(n)))
+    rows = math.ceil(n / cols)
+    hs, ws = h * scale, w * scale
+    out = np.full((rows * (hs + gap) - gap, cols * (ws + gap) - gap, 3), 235, np.uint8)
+    t = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))
+    for i in range(n):
+        m = t[i]
+        if signed:
+            bound = float(m.abs().max())
+            tile = diverging_colormap(m / bound if bound > 0 else torch.zeros_like(m))
+        else:
+            lo, hi = float(m.min()), float(m.max())
+            g = ((m - lo) * (255.0 / (hi - lo)) if hi > lo else torch.zeros_like(m))
+            tile = g.round().to(torch.uint8).numpy()[..., None].repeat(3, axis=2)
+        tile = tile.repeat(scale, axis=0).repeat(scale, axis=1)
+        r, c = divmod(i, cols)
+        out[r * (hs + gap):r * (hs + gap) + hs, c * (ws + gap):c * (ws + gap) + ws] = tile
+    return out

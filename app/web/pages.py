@@ -16,7 +16,7 @@ LABS = (
     {"title": "Stepper", "href": "/stepper", "ready": True,
      "text": "Step through a convolution, a pooling or gradient descent one step at a time, "
              "with every product written out."},
-    {"title": "Live training", "href": None, "ready": False,
+    {"title": "Live training", "href": "/training", "ready": True,
      "text": "Train a small CNN on real MNIST digits and watch its filters and curves change."},
     {"title": "Generative lab", "href": None, "ready": False,
      "text": "Walk through the latent space of a VAE and a GAN trained on handwritten digits."},

@@ -1,0 +1,169 @@
+"""The datasets a run can train on, by name: MNIST (once set up), the procedural shapes, IDX
+directories named in the settings, and zips of class folders uploaded by users (kept on disk).
+
+Plain Python (no web imports): the training process opens the same catalog to load its data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.core import datasets
+from app.core.datasets import Dataset, DatasetMissing, Split
+from app.core.errors import InputError
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+BUILTIN = {"mnist": "MNIST handwritten digits", "shapes": "Shapes (drawn by code)"}
+
+
+class UnknownDataset(KeyError):
+    pass
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    title: str
+    kind: str  # "builtin", "idx" or "upload"
+    available: bool
+    message: str = ""  # why it is not available, and how to make it so
+    classes: tuple[str, ...] = ()
+    shape: tuple[int, ...] = ()
+    counts: dict | None = None
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    """What a process needs to open the catalog (picklable, for the training process)."""
+
+    data_dir: Path
+    idx_dirs: tuple[Path, ...] = ()
+    max_datasets: int = 20
+
+    @property
+    def mnist_cache(self) -> Path:
+        return self.data_dir / "mnist.npz"
+
+    @property
+    def uploads(self) -> Path:
+        return self.data_dir / "datasets"
+
+
+def _info(ds: Dataset, kind: str) -> DatasetInfo:
+    return DatasetInfo(name=ds.name, title=ds.title, kind=kind, available=True,
+                       classes=ds.classes, shape=ds.shape, counts=ds.counts())
+
+
+class Catalog:
+    def __init__(self, config: CatalogConfig, cache_items: int = 3) -> None:
+        self.config = config
+        self._cache: OrderedDict[str, Dataset] = OrderedDict()
+        self._cache_items = cache_items
+        self._lock = threading.Lock()
+
+    def _idx_dirs(self) -> dict[str, Path]:
+        return {p.name.lower(): p for p in self.config.idx_dirs if p.is_dir()}
+
+    def names(self) -> list[str]:
+        uploads = sorted(p.stem for p in self.config.uploads.glob("*.npz"))
+        return ["mnist", "shapes", *sorted(self._idx_dirs()), *uploads]
+
+    def list(self) -> list[DatasetInfo]:
+        out = []
+        for name in self.names():
+            try:
+                out.append(_info(self.load(name), self._kind(name)))
+            except DatasetMissing as exc:
+                out.append(DatasetInfo(name=name, title=BUILTIN.get(name, name),
+                                       kind=self._kind(name), available=False,
+                                       message=exc.message))
+        return out
+
+    def _kind(self, name: str) -> str:
+        if name in BUILTIN:
+            return "builtin"
+        return "idx" if name in self._idx_dirs() else "upload"
+
+    def load(self, name: str) -> Dataset:
+        """The dataset by name (kept in memory for the next call); UnknownDataset if none."""
+        with self._lock:
+            if name in self._cache:
+                self._cache.move_to_end(name)
+                return self._cache[name]
+        ds = self._read(name)
+        with self._lock:
+            self._cache[name] = ds
+            while len(self._cache) > self._cache_items:
+                self._cache.popitem(last=False)
+        return ds
+
+    def _read(self, name: str) -> Dataset:
+        if name == "mnist":
+            return datasets.load_mnist(self.config.mnist_cache)
+        if name == "shapes":
+            return datasets.shapes(seed=0)
+        idx = self._idx_dirs()
+        if name in idx:
+            return datasets.load_idx_dir(idx[name], name=name)
+        path = self.config.uploads / f"{name}.npz"
+        if NAME.match(name) and path.exists():
+            return _load_npz(path, name)
+        raise UnknownDataset(name)
+
+    def add_upload(self, name: str, data: bytes, *, max_unpacked_bytes: int, max_files: int,
+                   max_image_pixels: int, max_image_side: int, size: int = 28,
+                   channels: str = "gray") -> DatasetInfo:
+        """Unpacks a zip of class folders (safely, in core) and keeps it as `name`."""
+        if not NAME.match(name):
+            raise InputError("name must be 1 to 40 lowercase letters, digits, '-' or '_', "
+                             "starting with a letter or digit", "name")
+        if name in BUILTIN or name in self._idx_dirs():
+            raise InputError(f"{name!r} is a built-in dataset; choose another name", "name")
+        existing = list(self.config.uploads.glob("*.npz"))
+        if len(existing) >= self.config.max_datasets and not (
+                self.config.uploads / f"{name}.npz").exists():
+            raise InputError(f"there are already {len(existing)} uploaded datasets, the most "
+                             "kept; delete one first", "name")
+        ds = datasets.from_zip(data, name=name, max_unpacked_bytes=max_unpacked_bytes,
+                               max_files=max_files, max_image_pixels=max_image_pixels,
+                               max_image_side=max_image_side, size=size, channels=channels)
+        self.config.uploads.mkdir(parents=True, exist_ok=True)
+        _save_npz(self.config.uploads / f"{name}.npz", ds)
+        with self._lock:
+            self._cache.pop(name, None)
+        return _info(ds, "upload")
+
+    def delete(self, name: str) -> None:
+        path = self.config.uploads / f"{name}.npz"
+        if not NAME.match(name) or not path.exists():
+            raise UnknownDataset(name)
+        path.unlink()
+        with self._lock:
+            self._cache.pop(name, None)
+
+
+def _save_npz(path: Path, ds: Dataset) -> None:
+    """Atomically: a reader sees the old file or the whole new one, never half of it."""
+    tmp = path.with_suffix(f".{os.getpid()}.{time.monotonic_ns()}.tmp")
+    meta = {"title": ds.title, "classes": list(ds.classes), "source": ds.source}
+    with open(tmp, "wb") as f:
+        np.savez(f, x_train=ds.train.x, y_train=ds.train.y, x_val=ds.val.x, y_val=ds.val.y,
+                 meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    os.replace(tmp, path)
+
+
+def _load_npz(path: Path, name: str) -> Dataset:
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(bytes(z["meta"]).decode())
+        return Dataset(name=name, title=meta["title"], classes=tuple(meta["classes"]),
+                       train=Split(z["x_train"], z["y_train"]), val=Split(z["x_val"], z["y_val"]),
+                       test=None, source=meta["source"])

@@ -1,0 +1,414 @@
+"""The live-training page and its htmx fragments. Same calls as the API (app.training_lab,
+the job backend, the catalog and the model store); the live view is a server-sent-event stream of
+HTML fragments rendered from the run's events."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from starlette.datastructures import FormData
+
+from app import training_lab
+from app.catalog import Catalog
+from app.core import nets
+from app.core.errors import InputError
+from app.core.training import TrainConfig
+from app.deps import (
+    CatalogDep,
+    ExistingRunDep,
+    JobsDep,
+    ModelsDep,
+    SettingsDep,
+    TemplatesDep,
+)
+from app.errors import INPUT_ERRORS, ApiError, as_api_error
+from app.jobs import FINISHED, JobBackend
+from app.web.charts import Series, line_chart
+
+router = APIRouter(include_in_schema=False)
+
+DEFAULT_PRESET = "default"
+TRAIN_COLOUR, VAL_COLOUR = "#4f46e5", "#d97706"
+
+
+# ---------------------------------------------------------------- the architecture editor
+
+def _layers_from_form(form: FormData) -> list[dict]:
+    """layer-<i>-type and layer-<i>-<setting> fields → layer dicts, values left as typed where
+    they are not numbers, so that validation names the field."""
+    layers = []
+    for i in range(int(str(form.get("layer_count", "0")) or 0)):
+        kind = nets.LAYER_TYPES.get(str(form.get(f"layer-{i}-type", "")))
+        if kind is None:
+            continue
+        layer: dict = {"type": kind.name}
+        for s in kind.settings:
+            raw = str(form.get(f"layer-{i}-{s.name}", "")).strip()
+            if raw == "":
+                layer[s.name] = None if s.nullable else s.default
+                continue
+            try:
+                layer[s.name] = int(raw) if s.kind is int and raw.lstrip("-").isdigit() \
+                    else float(raw) if s.kind is float else raw
+            except ValueError:
+                layer[s.name] = raw
+        layers.append(layer)
+    return layers
+
+
+def _apply_action(layers: list[dict], action: str, form: FormData, num_classes: int
+                  ) -> list[dict]:
+    verb, _, arg = action.partition(":")
+    if verb == "preset":
+        return training_lab.resolve_layers(str(form.get("preset") or DEFAULT_PRESET), num_classes)
+    if verb == "add":
+        kind = nets.LAYER_TYPES.get(str(form.get("new_type", "")))
+        return layers + ([{"type": kind.name, **kind.defaults()}] if kind else [])
+    i = int(arg) if arg.isdigit() else -1
+    if not 0 <= i < len(layers):
+        return layers
+    layers = list(layers)
+    if verb == "remove":
+        del layers[i]
+    elif verb == "up" and i > 0:
+        layers[i - 1], layers[i] = layers[i], layers[i - 1]
+    elif verb == "down" and i < len(layers) - 1:
+        layers[i + 1], layers[i] = layers[i], layers[i + 1]
+    return layers
+
+
+@dataclass
+class EditorRow:
+    index: int
+    layer: dict
+    kind: nets.LayerKind
+    row: nets.LayerRow | None = None
+    error: str = ""
+
+
+@dataclass
+class Editor:
+    rows: list[EditorRow]
+    input_shape: tuple[int, ...]
+    num_classes: int
+    total_params: int | None = None
+    error: str = ""  # a problem of the whole network (its output size)
+    valid_layers: list[dict] = field(default_factory=list)
+
+
+def build_editor(layers: list[dict], input_shape: tuple[int, int, int], num_classes: int
+                 ) -> Editor:
+    """Each layer with its output shape and parameters, as far as the network runs; the first
+    layer that cannot run carries the message."""
+    walked, problem = nets.walk(layers, input_shape)
+    editor = Editor(rows=[], input_shape=input_shape, num_classes=num_classes)
+    for i, layer in enumerate(layers):
+        kind = nets.LAYER_TYPES[layer["type"]]
+        row = EditorRow(index=i, layer={**kind.defaults(), **layer}, kind=kind,
+                        row=walked[i] if i < len(walked) else None)
+        if problem is not None and problem.field.split(".")[:2] == ["layers", str(i)]:
+            row.error = problem.message
+        editor.rows.append(row)
+    if problem is not None and not any(r.error for r in editor.rows):
+        editor.error = problem.message
+    if problem is None:
+        try:
+            t = nets.table(layers, input_shape, num_classes)
+            editor.total_params, editor.valid_layers = t.total_params, nets.normalize(layers)
+        except InputError as exc:
+            editor.error = exc.message
+    return editor
+
+
+def _dataset_shape(catalog: Catalog, name: str) -> tuple[tuple[int, int, int], int]:
+    try:
+        return training_lab.input_of(catalog, name)
+    except INPUT_ERRORS:
+        return (1, 28, 28), 10  # the editor still works while MNIST is not set up
+
+
+# ---------------------------------------------------------------- the live view
+
+@dataclass
+class LiveView:
+    """What the run panel shows, rebuilt from the run's events as they arrive."""
+
+    status: str = "queued"
+    message: str = ""
+    has_weights: bool = False
+    train_size: int = 1
+    total_steps: int = 0
+    classes: list[str] = field(default_factory=list)
+    progress: dict = field(default_factory=dict)
+    train_points: list[tuple[float, float, float]] = field(default_factory=list)  # x, loss, acc
+    epochs: list[dict] = field(default_factory=list)
+    snapshot: dict | None = None
+    done: dict | None = None
+
+    def add(self, event: dict) -> None:
+        t = event["type"]
+        if t == "status":
+            self.status = event["status"]
+            self.message = event.get("message", self.message)
+            self.has_weights = event.get("has_weights", self.has_weights)
+        elif t == "start":
+            self.train_size, self.total_steps = event["train_size"], event["total_steps"]
+            self.classes = event["classes"]
+        elif t == "progress":
+            self.progress = event
+            self.train_points.append((event["images"] / self.train_size, event["train_loss"],
+                                      event["train_acc"]))
+        elif t == "epoch":
+            self.epochs.append(event)
+        elif t == "snapshot":
+            self.snapshot = event
+        elif t == "done":
+            self.done = event
+
+    def charts(self, epochs: int) -> list[dict]:
+        x_end = max(epochs, 1)
+        val = [(e["epoch"], e["val_loss"], e["val_acc"]) for e in self.epochs]
+        loss = line_chart([Series("train", TRAIN_COLOUR,
+                                  [(x, loss) for x, loss, _ in self.train_points]),
+                           Series("validation", VAL_COLOUR, [(x, loss) for x, loss, _ in val],
+                                  dashed=True, dots=True)],
+                          x_label="epoch", y_label="loss", x_range=(0, x_end))
+        acc = line_chart([Series("train", TRAIN_COLOUR, [(x, a) for x, _, a in self.train_points]),
+                          Series("validation", VAL_COLOUR, [(x, a) for x, _, a in val],
+                                 dashed=True, dots=True)],
+                         x_label="epoch", y_label="accuracy", x_range=(0, x_end),
+                         y_range=(0, 1))
+        return [{"title": "Loss", **loss}, {"title": "Accuracy", **acc}]
+
+    def confusion(self) -> dict | None:
+        if not self.epochs or "confusion" not in self.epochs[-1]:
+            return None
+        m = self.epochs[-1]["confusion"]
+        top = max((max(row) for row in m), default=1) or 1
+        return {"matrix": m, "top": top, "classes": self.classes, "epoch": self.epochs[-1]["epoch"]}
+
+
+def _render(templates, name: str, **ctx) -> str:
+    return templates.get_template(f"partials/{name}.html").render(**ctx)
+
+
+# ---------------------------------------------------------------- routes
+
+def _page_context(catalog: Catalog, jobs: JobBackend, models, selected: str | None = None
+                  ) -> dict:
+    infos = catalog.list()
+    available = [d.name for d in infos if d.available]
+    dataset = selected if selected in available else (
+        "mnist" if "mnist" in available else available[0])
+    shape, k = _dataset_shape(catalog, dataset)
+    layers = training_lab.resolve_layers(DEFAULT_PRESET, k)
+    return {"datasets": infos, "dataset": dataset, "info": next(d for d in infos
+                                                                 if d.name == dataset),
+            "editor": build_editor(layers, shape, k), "presets": nets.PRESETS,
+            "layer_types": nets.LAYER_TYPES, "runs": jobs.list()[:10], "models": models.list()}
+
+
+@router.get("/training", response_class=HTMLResponse)
+def training_page(request: Request, templates: TemplatesDep, catalog: CatalogDep, jobs: JobsDep,
+                  models: ModelsDep) -> HTMLResponse:
+    ctx = _page_context(catalog, jobs, models)
+    active = next((r for r in ctx["runs"] if r.status not in FINISHED), None)
+    ctx["run"] = active
+    return templates.TemplateResponse(request, "training.html", ctx)
+
+
+@router.post("/training/dataset", response_class=HTMLResponse)
+async def dataset_changed(request: Request, templates: TemplatesDep, catalog: CatalogDep
+                          ) -> HTMLResponse:
+    """A new dataset: its samples and counts, and the editor sized for its images and classes
+    (the last Linear layer follows the class count)."""
+    form = await request.form()
+    name = str(form.get("dataset", ""))
+    infos = await run_in_threadpool(catalog.list)
+    info = next((d for d in infos if d.name == name), None)
+    shape, k = await run_in_threadpool(_dataset_shape, catalog, name)
+    layers = _layers_from_form(form)
+    if layers and layers[-1]["type"] == "linear":
+        layers[-1]["out_features"] = k
+    editor = build_editor(layers, shape, k)
+    panel = templates.get_template("partials/dataset_panel.html").render(info=info)
+    oob = templates.get_template("partials/arch_editor.html").render(
+        editor=editor, presets=nets.PRESETS, layer_types=nets.LAYER_TYPES, oob=True)
+    return HTMLResponse(panel + oob)
+
+
+@router.post("/training/editor", response_class=HTMLResponse)
+async def editor_changed(request: Request, templates: TemplatesDep, catalog: CatalogDep
+                         ) -> HTMLResponse:
+    form = await request.form()
+    shape, k = await run_in_threadpool(_dataset_shape, catalog, str(form.get("dataset", "")))
+    layers = _apply_action(_layers_from_form(form), str(form.get("action", "")), form, k)
+    return templates.TemplateResponse(request, "partials/arch_editor.html", {
+        "editor": build_editor(layers, shape, k), "presets": nets.PRESETS,
+        "layer_types": nets.LAYER_TYPES})
+
+
+def _number(form: FormData, name: str, kind: type) -> int | float:
+    raw = str(form.get(name, "")).strip()
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ApiError(422, "invalid_value", f"{name}: {raw!r} is not a number", name) from None
+
+
+@router.post("/training/runs", response_class=HTMLResponse)
+async def start_run(request: Request, templates: TemplatesDep, catalog: CatalogDep,
+                    jobs: JobsDep) -> HTMLResponse:
+    form = await request.form()
+    try:
+        dataset = str(form.get("dataset", ""))
+        shape, k = await run_in_threadpool(training_lab.input_of, catalog, dataset)
+        layers = nets.normalize(_layers_from_form(form))
+        nets.table(layers, shape, k)
+        config = TrainConfig(layers=layers, optimizer=str(form.get("optimizer", "adam")),
+                             learning_rate=_number(form, "learning_rate", float),
+                             batch_size=int(_number(form, "batch_size", int)),
+                             epochs=int(_number(form, "epochs", int)),
+                             seed=int(_number(form, "seed", int)))
+        record = jobs.submit(dataset, config)
+    except INPUT_ERRORS as exc:
+        return templates.TemplateResponse(request, "partials/run_panel.html",
+                                          {"run": None, "error": as_api_error(exc)})
+    response = templates.TemplateResponse(request, "partials/run_panel.html",
+                                          {"run": record, "error": None, "view": LiveView()})
+    response.headers["HX-Trigger"] = "runs-changed"
+    return response
+
+
+@router.get("/training/runs/{run_id}/panel", response_class=HTMLResponse)
+async def run_panel(run_id: str, request: Request, templates: TemplatesDep, jobs: JobsDep
+                    ) -> HTMLResponse:
+    try:
+        record = jobs.get(run_id)
+    except INPUT_ERRORS as exc:
+        return templates.TemplateResponse(request, "partials/run_panel.html",
+                                          {"run": None, "error": as_api_error(exc)})
+    return templates.TemplateResponse(request, "partials/run_panel.html",
+                                      {"run": record, "error": None, "view": LiveView()})
+
+
+@router.get("/training/runs/{run_id}/stream", response_class=EventSourceResponse)
+async def run_stream(record: ExistingRunDep, request: Request, jobs: JobsDep
+                     ) -> AsyncIterator[ServerSentEvent]:
+    """The run's events as HTML fragments for htmx's SSE extension (sse-swap by event name).
+    Bursts (a page arriving late replays the whole history) are drawn once, not per event."""
+    run_id = record.id
+    view = LiveView(status=record.status)
+    env = request.app.state.templates.env
+    epochs = record.config.get("epochs", 1)
+    last_drawn = 0.0
+
+    def metrics() -> ServerSentEvent:
+        html = env.get_template("partials/run_metrics.html").render(
+            view=view, charts=view.charts(epochs), run=record)
+        return ServerSentEvent(raw_data=html, event="metrics")
+
+    async for _, event in jobs.events(run_id, 0):
+        view.add(event)
+        kind = event["type"]
+        if kind == "status":
+            record = jobs.get(run_id)
+            yield ServerSentEvent(raw_data=env.get_template("partials/run_controls.html").render(
+                run=record, view=view), event="status")
+        elif kind == "snapshot":
+            yield ServerSentEvent(raw_data=env.get_template("partials/run_snapshot.html").render(
+                view=view), event="snapshot")
+        elif kind == "epoch":
+            yield ServerSentEvent(raw_data=env.get_template("partials/run_confusion.html").render(
+                view=view), event="confusion")
+        if kind in ("progress", "epoch", "done") and (
+                kind != "progress" or time.monotonic() - last_drawn >= 0.2):
+            last_drawn = time.monotonic()
+            yield metrics()
+    yield metrics()
+    yield ServerSentEvent(raw_data="", event="end")
+
+
+@router.post("/training/runs/{run_id}/{action}", response_class=HTMLResponse)
+async def run_action(run_id: str, action: str, request: Request, templates: TemplatesDep,
+                     jobs: JobsDep) -> HTMLResponse:
+    error = None
+    try:
+        if action == "pause":
+            jobs.pause(run_id)
+        elif action == "resume":
+            jobs.resume(run_id)
+        elif action == "stop":
+            jobs.cancel(run_id)
+        else:
+            raise ApiError(404, "not_found", f"no action {action!r}")
+    except INPUT_ERRORS as exc:
+        error = as_api_error(exc)
+    return templates.TemplateResponse(request, "partials/run_controls.html", {
+        "run": jobs.get(run_id), "view": None, "error": error})
+
+
+@router.post("/training/runs/{run_id}/save", response_class=HTMLResponse)
+def save_model(run_id: str, name: Annotated[str, Form()], request: Request,
+               templates: TemplatesDep, jobs: JobsDep, models: ModelsDep) -> HTMLResponse:
+    ctx: dict = {"run": jobs.get(run_id), "saved": None, "error": None}
+    try:
+        source = training_lab.read_run_weights(jobs, run_id)
+        ctx["saved"] = models.save_copy(name.strip(), source, {})
+    except (*INPUT_ERRORS, KeyError) as exc:
+        ctx["error"] = as_api_error(exc) if isinstance(exc, INPUT_ERRORS) else ApiError(
+            409, "conflict", "this run has no weights to save yet", "name")
+    response = templates.TemplateResponse(request, "partials/save_model.html", ctx)
+    if ctx["saved"]:
+        response.headers["HX-Trigger"] = "models-changed"
+    return response
+
+
+@router.get("/training/runs-list", response_class=HTMLResponse)
+async def runs_list(request: Request, templates: TemplatesDep, jobs: JobsDep) -> HTMLResponse:
+    return templates.TemplateResponse(request, "partials/runs_list.html",
+                                      {"runs": jobs.list()[:10]})
+
+
+@router.get("/training/models-list", response_class=HTMLResponse)
+def models_list(request: Request, templates: TemplatesDep, models: ModelsDep) -> HTMLResponse:
+    return templates.TemplateResponse(request, "partials/models_list.html",
+                                      {"models": models.list()})
+
+
+@router.delete("/training/models/{name}", response_class=HTMLResponse)
+def delete_model(name: str, request: Request, templates: TemplatesDep, models: ModelsDep
+                 ) -> HTMLResponse:
+    error = None
+    try:
+        models.delete(name)
+    except INPUT_ERRORS as exc:
+        error = as_api_error(exc)
+    return templates.TemplateResponse(request, "partials/models_list.html",
+                                      {"models": models.list(), "error": error})
+
+
+@router.post("/training/datasets", response_class=HTMLResponse)
+def upload_dataset(request: Request, templates: TemplatesDep, catalog: CatalogDep,
+                   jobs: JobsDep, models: ModelsDep, settings: SettingsDep,
+                   file: Annotated[UploadFile, File()], name: Annotated[str, Form()]
+                   ) -> HTMLResponse:
+    """A zip of class folders: on success the page's dataset section shows it, selected."""
+    error = None
+    try:
+        catalog.add_upload(
+            name.strip(), file.file.read(), max_unpacked_bytes=settings.max_dataset_unpacked_bytes,
+            max_files=settings.max_dataset_files, max_image_pixels=settings.max_image_pixels,
+            max_image_side=settings.max_image_side)
+    except INPUT_ERRORS as exc:
+        error = as_api_error(exc)
+    ctx = _page_context(catalog, jobs, models, None if error else name.strip())
+    return templates.TemplateResponse(request, "partials/dataset_section.html",
+                                      {**ctx, "upload_error": error})
