@@ -16,6 +16,7 @@ import base64
 import contextlib
 import json
 import logging
+import math
 import multiprocessing as mp
 import os
 import queue as queue_mod
@@ -156,6 +157,11 @@ def _png(pixels: np.ndarray) -> str:
 
 def serialize_event(event: dict) -> dict:
     """A training event with numpy arrays → JSON-ready: maps become PNG data URLs."""
+    if event["type"] == "start":
+        probe = event["probe"]  # (C, H, W) uint8: the validation image the snapshots follow
+        pixels = probe[0] if probe.shape[0] == 1 else probe.transpose(1, 2, 0)
+        return {k: v for k, v in event.items() if k != "probe"} | {
+            "probe_png": _png(np.ascontiguousarray(pixels))}
     if event["type"] == "snapshot":
         out = {k: v for k, v in event.items() if k not in ("filters", "activations")}
         filters = event["filters"]
@@ -168,9 +174,14 @@ def serialize_event(event: dict) -> dict:
         layers = []
         for a in event["activations"]:
             v = a["values"]
-            maps = v if v.ndim == 3 else v.reshape(1, 1, -1)  # a vector as a one-row strip
-            scale = max(1, 56 // max(maps.shape[1], 1)) if v.ndim == 3 else 4
-            cols = min(8, len(maps)) if v.ndim == 3 else 1
+            if v.ndim == 3:  # channels of maps: a grid, small maps enlarged
+                maps, scale, cols = v, max(1, 56 // max(v.shape[1], 1)), min(8, len(v))
+            else:  # a vector: wrapped into rows of at most 56 values
+                width = min(len(v), 56)
+                padded = np.full(math.ceil(len(v) / width) * width, np.nan, np.float32)
+                padded[:len(v)] = v
+                maps = np.nan_to_num(padded, nan=float(v.min())).reshape(1, -1, width)
+                scale, cols = max(4, 224 // width), 1
             layers.append({"index": a["index"], "label": a["label"], "shape": a["shape"],
                            "png": _png(images.mosaic(maps, signed=False, scale=scale,
                                                      cols=cols, gap=2))})

@@ -145,7 +145,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: in
 
 def probe_snapshot(model: nn.Sequential, probe: torch.Tensor, table: nets.ArchitectureTable
                    ) -> dict:
-    """The first conv layer's filters and every layer's output for one probe image."""
+    """The first conv layer's filters, every layer's output for one probe image, and the
+    class probabilities the network gives it."""
     was_training = model.training
     model.eval()
     with torch.no_grad():
@@ -154,6 +155,7 @@ def probe_snapshot(model: nn.Sequential, probe: torch.Tensor, table: nets.Archit
     weights = nets.first_conv_weights(model)
     return {
         "type": "snapshot",
+        "probabilities": torch.softmax(outputs[-1][0], dim=0).tolist(),
         "filters": None if weights is None else weights.numpy().copy(),
         "activations": [{"index": row.index, "label": row.label, "shape": list(row.output_shape),
                          "values": out[0].numpy().copy()}
@@ -189,7 +191,8 @@ def train(dataset: Dataset, config: TrainConfig, emit: Emit, should_stop: Should
     total_steps = steps_per_epoch * config.epochs
     emit({"type": "start", "table": asdict(table), "steps_per_epoch": steps_per_epoch,
           "total_steps": total_steps, "train_size": n, "val_size": len(x_val),
-          "classes": list(dataset.classes), "input_shape": list(dataset.shape)})
+          "classes": list(dataset.classes), "input_shape": list(dataset.shape),
+          "probe": dataset.val.x[0], "probe_label": int(dataset.val.y[0])})
     emit(probe_snapshot(model, probe, table) | {"step": 0, "epoch": 0})
 
     generator = torch.Generator().manual_seed(config.seed)

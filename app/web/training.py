@@ -146,6 +146,8 @@ class LiveView:
     train_size: int = 1
     total_steps: int = 0
     classes: list[str] = field(default_factory=list)
+    probe_png: str = ""
+    probe_label: int | None = None
     progress: dict = field(default_factory=dict)
     train_points: list[tuple[float, float, float]] = field(default_factory=list)  # x, loss, acc
     epochs: list[dict] = field(default_factory=list)
@@ -161,6 +163,7 @@ class LiveView:
         elif t == "start":
             self.train_size, self.total_steps = event["train_size"], event["total_steps"]
             self.classes = event["classes"]
+            self.probe_png, self.probe_label = event["probe_png"], event["probe_label"]
         elif t == "progress":
             self.progress = event
             self.train_points.append((event["images"] / self.train_size, event["train_loss"],

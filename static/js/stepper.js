@@ -144,7 +144,7 @@ function play() {
     if (state.step >= state.trace.steps.length - 1) { pause(); return; }
     setStep(state.step + 1);
   }, 1000 / rate);
-  $("#play").textContent = "⏸ Pause";
+  $("#play").textContent = "‖ Pause";
 }
 function pause() {
   clearInterval(state.timer);

@@ -141,7 +141,7 @@ def test_step_through_a_picture(page: Page, base_url: str, tmp_path) -> None:
     page.locator("#speed").select_option("60")
     page.get_by_role("button", name="▶ Play").click()
     page.wait_for_timeout(700)
-    page.get_by_role("button", name="⏸ Pause").click()
+    page.get_by_role("button", name="‖ Pause").click()
     screenshot(page, "stepper-digit")
 
     # an upload: black left half, bright right half, read as an 8×8 grid of numbers
