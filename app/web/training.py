@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Header, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -222,8 +222,9 @@ def _page_context(catalog: Catalog, jobs: JobBackend, models, selected: str | No
 def training_page(request: Request, templates: TemplatesDep, catalog: CatalogDep, jobs: JobsDep,
                   models: ModelsDep) -> HTMLResponse:
     ctx = _page_context(catalog, jobs, models)
-    active = next((r for r in ctx["runs"] if r.status not in FINISHED), None)
-    ctx["run"] = active
+    # the run to show: one still going, else the latest (its final state replays at once)
+    ctx["run"] = next((r for r in ctx["runs"] if r.status not in FINISHED),
+                      ctx["runs"][0] if ctx["runs"] else None)
     return templates.TemplateResponse(request, "training.html", ctx)
 
 
@@ -303,59 +304,45 @@ async def run_panel(run_id: str, request: Request, templates: TemplatesDep, jobs
 
 
 @router.get("/training/runs/{run_id}/stream", response_class=EventSourceResponse)
-async def run_stream(record: ExistingRunDep, request: Request, jobs: JobsDep
+async def run_stream(record: ExistingRunDep, request: Request, jobs: JobsDep,
+                     last_event_id: Annotated[str | None, Header()] = None
                      ) -> AsyncIterator[ServerSentEvent]:
     """The run's events as HTML fragments for htmx's SSE extension (sse-swap by event name).
-    Bursts (a page arriving late replays the whole history) are drawn once, not per event."""
+    The view is rebuilt from the first event every time; a browser that reconnects (it sends
+    Last-Event-ID) is sent only what it has not seen. Bursts (a late page replays the whole
+    history) are drawn once, not once per event."""
     run_id = record.id
+    seen = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
     view = LiveView(status=record.status)
     env = request.app.state.templates.env
     epochs = record.config.get("epochs", 1)
-    last_drawn = 0.0
+    last_drawn, last_seq, offered_save = 0.0, seen, False
 
-    def metrics() -> ServerSentEvent:
-        html = env.get_template("partials/run_metrics.html").render(
-            view=view, charts=view.charts(epochs), run=record)
-        return ServerSentEvent(raw_data=html, event="metrics")
+    def fragment(template: str, event: str, **ctx: object) -> ServerSentEvent:
+        html = env.get_template(f"partials/{template}.html").render(view=view, **ctx)
+        return ServerSentEvent(raw_data=html, event=event, id=str(last_seq))
 
-    async for _, event in jobs.events(run_id, 0):
+    async for seq, event in jobs.events(run_id, 0):
         view.add(event)
-        kind = event["type"]
+        if seq <= seen:
+            continue  # already on the page
+        last_seq, kind = seq, event["type"]
         if kind == "status":
             record = jobs.get(run_id)
-            yield ServerSentEvent(raw_data=env.get_template("partials/run_controls.html").render(
-                run=record, view=view), event="status")
+            yield fragment("run_controls", "status", run=record)
+            if record.has_weights and not offered_save:
+                offered_save = True
+                yield fragment("save_model", "saveable", run=record, saved=None, error=None)
         elif kind == "snapshot":
-            yield ServerSentEvent(raw_data=env.get_template("partials/run_snapshot.html").render(
-                view=view), event="snapshot")
+            yield fragment("run_snapshot", "snapshot")
         elif kind == "epoch":
-            yield ServerSentEvent(raw_data=env.get_template("partials/run_confusion.html").render(
-                view=view), event="confusion")
+            yield fragment("run_confusion", "confusion")
         if kind in ("progress", "epoch", "done") and (
                 kind != "progress" or time.monotonic() - last_drawn >= 0.2):
             last_drawn = time.monotonic()
-            yield metrics()
-    yield metrics()
-    yield ServerSentEvent(raw_data="", event="end")
-
-
-@router.post("/training/runs/{run_id}/{action}", response_class=HTMLResponse)
-async def run_action(run_id: str, action: str, request: Request, templates: TemplatesDep,
-                     jobs: JobsDep) -> HTMLResponse:
-    error = None
-    try:
-        if action == "pause":
-            jobs.pause(run_id)
-        elif action == "resume":
-            jobs.resume(run_id)
-        elif action == "stop":
-            jobs.cancel(run_id)
-        else:
-            raise ApiError(404, "not_found", f"no action {action!r}")
-    except INPUT_ERRORS as exc:
-        error = as_api_error(exc)
-    return templates.TemplateResponse(request, "partials/run_controls.html", {
-        "run": jobs.get(run_id), "view": None, "error": error})
+            yield fragment("run_metrics", "metrics", charts=view.charts(epochs), run=record)
+    yield fragment("run_metrics", "metrics", charts=view.charts(epochs), run=record)
+    yield ServerSentEvent(raw_data="", event="end", id=str(last_seq))
 
 
 @router.post("/training/runs/{run_id}/save", response_class=HTMLResponse)
@@ -372,6 +359,26 @@ def save_model(run_id: str, name: Annotated[str, Form()], request: Request,
     if ctx["saved"]:
         response.headers["HX-Trigger"] = "models-changed"
     return response
+
+
+@router.post("/training/runs/{run_id}/{action}", response_class=HTMLResponse)
+async def run_action(run_id: str, action: str, request: Request, templates: TemplatesDep,
+                     jobs: JobsDep) -> HTMLResponse:
+    """pause, resume or stop (declared after /save, which this path would also match)."""
+    error = None
+    try:
+        if action == "pause":
+            jobs.pause(run_id)
+        elif action == "resume":
+            jobs.resume(run_id)
+        elif action == "stop":
+            jobs.cancel(run_id)
+        else:
+            raise ApiError(404, "not_found", f"no action {action!r}")
+    except INPUT_ERRORS as exc:
+        error = as_api_error(exc)
+    return templates.TemplateResponse(request, "partials/run_controls.html", {
+        "run": jobs.get(run_id), "view": None, "error": error})
 
 
 @router.get("/training/runs-list", response_class=HTMLResponse)

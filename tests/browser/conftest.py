@@ -37,12 +37,17 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def base_url() -> Iterator[str]:
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
+    # runs and saved models of the tests go to a scratch data directory; MNIST comes along
+    # (read-only) when it is set up
+    data_dir = tmp_path_factory.mktemp("data")
+    if (ROOT / "data" / "mnist.npz").exists():
+        (data_dir / "mnist.npz").symlink_to(ROOT / "data" / "mnist.npz")
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT,
+        cwd=ROOT, env={**os.environ, "PLAYGROUND_DATA_DIR": str(data_dir)},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

@@ -1,0 +1,74 @@
+"""Live training in a real browser: edit the network, train, watch it learn, pause, save."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import screenshot
+
+
+def _layer_count(page: Page) -> int:
+    return page.locator("#arch-editor tbody tr[data-layer]").count()
+
+
+def test_the_editor_flags_the_layer_that_breaks(page: Page, base_url: str) -> None:
+    page.goto(base_url + "/training")
+    page.locator("select[name=dataset]").select_option("shapes")
+    # the preset's last Linear layer follows the dataset: 6 shapes, 6 outputs
+    expect(page.locator("#arch-editor tfoot")).to_contain_text("6 outputs, one per class")
+    n = _layer_count(page)
+    # a Linear layer moved above Flatten cannot take a 3-D block: flagged at that row
+    page.get_by_role("button", name=f"move layer {n} up").click()
+    broken = page.locator("#arch-editor tr.broken")
+    expect(broken).to_have_count(1)
+    expect(broken).to_contain_text("Flatten")
+    assert broken.get_attribute("data-layer") == str(n - 2)
+    page.get_by_role("button", name=f"move layer {n - 1} down").click()
+    expect(page.locator("#arch-editor tr.broken")).to_have_count(0)
+    # a setting changed: shapes and parameter counts follow
+    page.get_by_label("layer 1 out channels").fill("8")
+    page.get_by_label("layer 1 out channels").press("Tab")
+    expect(page.locator("#arch-editor tr[data-layer='0'] td.params")).to_contain_text(
+        "(3·3·1 + 1)·8 = 80")
+    page.locator("select[name=new_type]").select_option("dropout")
+    page.get_by_role("button", name="Add at the end").click()
+    expect(page.locator("#arch-editor tbody tr[data-layer]")).to_have_count(n + 1)
+    screenshot(page, "training-editor")
+
+
+def test_train_watch_it_learn_pause_and_save(page: Page, base_url: str) -> None:
+    page.goto(base_url + "/training")
+    page.locator("select[name=dataset]").select_option("shapes")
+    expect(page.locator("#arch-editor tfoot")).to_contain_text("6 outputs")
+    page.locator("input[name=epochs]").fill("8")
+    page.get_by_role("button", name="▶ Train").click()
+
+    status = page.locator("#run-controls .status")
+    expect(status).to_have_text("running", timeout=30_000)
+    filters = page.locator("#filters-image")
+    expect(filters).to_be_visible(timeout=30_000)
+    expect(page.locator(".chart polyline").first).to_be_attached(timeout=30_000)
+    first_filters = filters.get_attribute("src")
+    first_curve = page.locator(".chart polyline").first.get_attribute("points")
+    # it learns while we watch: new filters, a longer loss curve
+    expect(filters).not_to_have_attribute("src", first_filters, timeout=15_000)
+    expect(page.locator(".chart polyline").first).not_to_have_attribute(
+        "points", first_curve, timeout=15_000)
+    screenshot(page, "training-live")
+
+    page.get_by_role("button", name="‖ Pause").click()
+    expect(status).to_have_text("paused")
+    page.get_by_role("button", name="▶ Resume").click()
+    expect(status).to_have_text("running")
+
+    expect(status).to_have_text("completed", timeout=90_000)
+    expect(page.locator("#run-metrics")).to_contain_text(re.compile(r"Test accuracy \d+\.\d+%"))
+    expect(page.locator("#run-confusion table")).to_be_visible()
+    page.locator("#save-model input[name=name]").fill("my-shapes")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#save-model")).to_contain_text("Saved as my-shapes")
+    expect(page.locator("#models-list")).to_contain_text("my-shapes")
+    expect(page.locator("#runs-list")).to_contain_text("completed")
+    screenshot(page, "training-done")
