@@ -32,11 +32,18 @@ COPY static ./static
 COPY templates ./templates
 COPY models ./models
 ENV PLAYGROUND_STATIC_DIR=/srv/playground/static \
-    PLAYGROUND_TEMPLATES_DIR=/srv/playground/templates
+    PLAYGROUND_TEMPLATES_DIR=/srv/playground/templates \
+    PLAYGROUND_DATA_DIR=/srv/playground/data
 
-# Runs as an unprivileged user; the code stays owned by root, read-only to the app.
-RUN useradd --create-home --uid 10001 --user-group playground
+# 4. Real MNIST, fetched and hash-checked at build time (the running app downloads nothing).
+COPY scripts/get_mnist.py ./scripts/get_mnist.py
+RUN mkdir -p data && python scripts/get_mnist.py --cache data/mnist.npz
+
+# Runs as an unprivileged user; the code stays owned by root, read-only to the app. data/ is
+# its own: run records, uploaded datasets and saved models (mount a volume there to keep them).
+RUN useradd --create-home --uid 10001 --user-group playground && chown -R playground data
 USER playground
+VOLUME /srv/playground/data
 
 EXPOSE 8000
 # urlopen raises on connection errors and on HTTP status ≥ 400, so the exit status says it all.

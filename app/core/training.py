@@ -49,7 +49,7 @@ class TrainConfig:
     epochs: int = 2
     seed: int = 0
     max_seconds: float = 1800.0  # wall-clock limit of one run, pauses excluded
-    progress_every: float = 0.25  # seconds between "progress" events (≥ 4 updates a second)
+    progress_every: float = 0.2  # seconds between "progress" events (5 updates a second)
     snapshot_every: float = 1.0  # seconds between "snapshot" events
     max_batches: int | None = None  # per epoch; for dry runs and tests
 
@@ -196,7 +196,8 @@ def train(dataset: Dataset, config: TrainConfig, emit: Emit, should_stop: Should
     emit(probe_snapshot(model, probe, table) | {"step": 0, "epoch": 0})
 
     generator = torch.Generator().manual_seed(config.seed)
-    paused = 0.0  # seconds spent inside should_stop(), i.e. paused: not training time
+    # seconds that are not training: inside should_stop() (a pause) and validating each epoch
+    not_training = 0.0
     start = time.perf_counter()
     last_progress = last_snapshot = start
     step, seen, reason = 0, 0, "completed"
@@ -205,7 +206,7 @@ def train(dataset: Dataset, config: TrainConfig, emit: Emit, should_stop: Should
 
     def progress(epoch: int) -> None:
         nonlocal window, last_progress
-        busy = time.perf_counter() - start - paused
+        busy = time.perf_counter() - start - not_training
         rate = seen / busy if busy > 0 else 0.0
         emit({"type": "progress", "epoch": epoch, "step": step, "total_steps": total_steps,
               "images": seen, "train_loss": window.mean_loss, "train_acc": window.accuracy,
@@ -247,25 +248,27 @@ def train(dataset: Dataset, config: TrainConfig, emit: Emit, should_stop: Should
 
             t = time.perf_counter()
             stop = should_stop()
-            paused += time.perf_counter() - t
+            not_training += time.perf_counter() - t
             if stop:
                 reason = "stopped"
                 break
-            if time.perf_counter() - start - paused > config.max_seconds:
+            if time.perf_counter() - start - not_training > config.max_seconds:
                 reason = "time limit"
                 break
         if window.count:  # every epoch ends with a progress point, however fast it went
             progress(epoch)
+        t = time.perf_counter()
         val_loss, val_acc, confusion = evaluate(model, x_val, y_val, k)
         metrics = {"epoch": epoch, "step": step, "train_loss": this_epoch.mean_loss,
                    "train_acc": this_epoch.accuracy, "val_loss": val_loss, "val_acc": val_acc}
         emit({"type": "epoch", **metrics, "confusion": confusion})
         emit(probe_snapshot(model, probe, table) | {"step": step, "epoch": epoch})
         last_snapshot = time.perf_counter()
+        not_training += last_snapshot - t
         if reason != "completed":
             break
 
-    busy = time.perf_counter() - start - paused
+    busy = time.perf_counter() - start - not_training
     metrics |= {"images_per_s": seen / busy if busy > 0 else 0.0, "elapsed_s": busy,
                 "images": seen}
     if dataset.test is not None:
