@@ -420,5 +420,10 @@ def upload_dataset(request: Request, templates: TemplatesDep, catalog: CatalogDe
     except INPUT_ERRORS as exc:
         error = as_api_error(exc)
     ctx = _page_context(catalog, jobs, models, None if error else name.strip())
-    return templates.TemplateResponse(request, "partials/dataset_section.html",
-                                      {**ctx, "upload_error": error})
+    section = templates.get_template("partials/dataset_section.html").render(
+        **ctx, upload_error=error)
+    if error:
+        return HTMLResponse(section)
+    # the new dataset is selected: the network follows its image size and classes
+    editor = templates.get_template("partials/arch_editor.html").render(**ctx, oob=True)
+    return HTMLResponse(section + editor)
