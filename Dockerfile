@@ -33,7 +33,8 @@ COPY templates ./templates
 COPY models ./models
 ENV PLAYGROUND_STATIC_DIR=/srv/playground/static \
     PLAYGROUND_TEMPLATES_DIR=/srv/playground/templates \
-    PLAYGROUND_DATA_DIR=/srv/playground/data
+    PLAYGROUND_DATA_DIR=/srv/playground/data \
+    PLAYGROUND_MODELS_DIR=/srv/playground/models
 
 # 4. Real MNIST, fetched and hash-checked at build time (the running app downloads nothing).
 COPY scripts/get_mnist.py ./scripts/get_mnist.py

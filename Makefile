@@ -26,7 +26,7 @@ run: setup
 
 test: setup
 	@scripts/ensure-chromium.sh
-	$(VENV)/bin/ruff check app tests bench
+	$(VENV)/bin/ruff check app tests bench scripts
 	$(PY) -m pytest
 
 bench: setup

@@ -16,7 +16,7 @@ from app.catalog import UnknownDataset
 from app.core.errors import InputError
 from app.core.images import CorruptImage, ImageError, ImageTooLarge, UnsupportedImageFormat
 from app.jobs import QueueFull, RunConflict, UnknownRun
-from app.model_store import UnknownModel
+from app.model_store import ShippedModel, UnknownModel
 from app.stores import UnknownId
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class ApiError(Exception):
 
 # What a core function or a store raises on bad input; anything else is a bug and stays a 500.
 INPUT_ERRORS = (ApiError, InputError, ImageError, UnknownId, UnknownDataset, UnknownRun,
-                UnknownModel, RunConflict, QueueFull)
+                UnknownModel, ShippedModel, RunConflict, QueueFull)
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict:
@@ -72,6 +72,9 @@ def as_api_error(exc: Exception) -> ApiError:
     if isinstance(exc, UnknownModel):
         return ApiError(404, "not_found", f"no saved model named {exc.args[0]!r}; "
                         "GET /api/v1/models lists them", "name")
+    if isinstance(exc, ShippedModel):
+        return ApiError(409, "conflict", f"{exc.args[0]!r} ships with the playground and cannot "
+                        "be deleted; only models you saved can", "name")
     if isinstance(exc, RunConflict):
         return ApiError(409, "conflict", exc.message)
     if isinstance(exc, QueueFull):

@@ -73,7 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             idx_dirs=tuple(Path(p) for p in settings.idx_dirs.split(os.pathsep)
                                            if p))
     app.state.catalog = Catalog(catalog)
-    app.state.models = ModelStore(settings.data_dir / "models", settings.max_saved_models)
+    app.state.models = ModelStore(settings.data_dir / "models", settings.max_saved_models,
+                                  shipped_dir=settings.models_dir)
     app.state.runs = RunStore(settings.data_dir / "runs.sqlite3")
     app.state.jobs = EmbeddedBackend(
         app.state.runs, catalog, settings.data_dir / "runs",

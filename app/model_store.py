@@ -28,11 +28,16 @@ class UnknownModel(KeyError):
     pass
 
 
+class ShippedModel(Exception):
+    """A model that came with the app: it can be used, not deleted."""
+
+
 @dataclass(frozen=True)
 class StoredModel:
     name: str
     meta: dict
     weights: Path
+    shipped: bool = False  # trained by us, in models/: read-only
 
     def load(self) -> torch.nn.Sequential:
         """The network with its weights, in eval mode."""
@@ -58,32 +63,45 @@ def write_weights(stem: Path, state_dict: dict[str, torch.Tensor], meta: dict) -
     os.replace(tmp, card)
 
 
-def read(stem: Path) -> StoredModel:
+def read(stem: Path, shipped: bool = False) -> StoredModel:
     card, weights = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
     if not (card.exists() and weights.exists()):
         raise UnknownModel(stem.name)
-    return StoredModel(name=stem.name, meta=json.loads(card.read_text()), weights=weights)
+    return StoredModel(name=stem.name, meta=json.loads(card.read_text()), weights=weights,
+                       shipped=shipped)
+
+
+def _read_all(directory: Path, shipped: bool) -> list[StoredModel]:
+    out = []
+    for card in sorted(directory.glob("*.json")):
+        try:
+            out.append(read(card.with_suffix(""), shipped))
+        except (UnknownModel, ValueError):
+            continue  # a card without weights (or unreadable) is not a model
+    return out
 
 
 class ModelStore:
-    """Saved models, by name, in one directory."""
+    """Models by name: the ones shipped in models/ (read-only) and the ones users saved."""
 
-    def __init__(self, directory: Path, max_models: int = 50) -> None:
+    def __init__(self, directory: Path, max_models: int = 50, shipped_dir: Path | None = None
+                 ) -> None:
         self.dir = directory
         self.max_models = max_models
+        self.shipped_dir = shipped_dir
 
     def list(self) -> list[StoredModel]:
-        out = []
-        for card in sorted(self.dir.glob("*.json")):
-            try:
-                out.append(read(card.with_suffix("")))
-            except (UnknownModel, ValueError):
-                continue  # a card without weights (or unreadable) is not a model
-        return out
+        shipped = _read_all(self.shipped_dir, True) if self.shipped_dir else []
+        return shipped + _read_all(self.dir, False)
+
+    def _saved(self) -> list[StoredModel]:
+        return _read_all(self.dir, False)
 
     def get(self, name: str) -> StoredModel:
         if not NAME.match(name):
             raise UnknownModel(name)
+        if self.shipped_dir and (self.shipped_dir / f"{name}.json").exists():
+            return read(self.shipped_dir / name, shipped=True)
         return read(self.dir / name)
 
     def save_copy(self, name: str, source: StoredModel, extra: dict) -> StoredModel:
@@ -91,10 +109,12 @@ class ModelStore:
         if not NAME.match(name):
             raise InputError("name must be 1 to 64 letters, digits, '.', '-' or '_', starting "
                              "with a letter or digit", "name")
-        if (self.dir / f"{name}.json").exists():
+        taken = (self.dir / f"{name}.json").exists() or bool(
+            self.shipped_dir and (self.shipped_dir / f"{name}.json").exists())
+        if taken:
             raise InputError(f"a model named {name!r} exists; delete it or choose another name",
                              "name")
-        if len(self.list()) >= self.max_models:
+        if len(self._saved()) >= self.max_models:
             raise InputError(f"{self.max_models} models are saved, the most kept; delete one",
                              "name")
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -109,5 +129,7 @@ class ModelStore:
 
     def delete(self, name: str) -> None:
         model = self.get(name)
+        if model.shipped:
+            raise ShippedModel(name)
         model.weights.with_suffix(".json").unlink()  # the card first: the model stops existing
         model.weights.unlink(missing_ok=True)

@@ -328,3 +328,6 @@ class ModelOut(BaseModel):
     run_id: str | None = None
     layers: list[dict]
     weights_url: str
+    shipped: bool = Field(False, description="trained by us and shipped in models/ (read-only)")
+    normalization: list | None = Field(None, description="per-channel [means, stds] of the "
+                                       "0-1 inputs, applied before the first layer")

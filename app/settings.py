@@ -31,6 +31,7 @@ class Settings:
     static_dir: Path = ROOT / "static"
     templates_dir: Path = ROOT / "templates"
     data_dir: Path = ROOT / "data"  # MNIST cache, uploaded datasets, run records, saved models
+    models_dir: Path = ROOT / "models"  # models trained by us and shipped (read-only)
     idx_dirs: str = ""  # directories of IDX files (Fashion-MNIST, KMNIST…), separated by os.pathsep
     # datasets
     max_dataset_upload_bytes: int = 100_000_000  # a zip of class folders, compressed

@@ -60,7 +60,8 @@ def model_out(model: StoredModel) -> ModelOut:
                     input_shape=m["input_shape"], params=m.get("params"),
                     metrics=m.get("metrics", {}), trained=m.get("trained"),
                     run_id=m.get("run_id"), layers=m["layers"],
-                    weights_url=f"/api/v1/models/{model.name}/weights")
+                    weights_url=f"/api/v1/models/{model.name}/weights", shipped=model.shipped,
+                    normalization=m.get("normalization"))
 
 
 def read_run_weights(jobs: JobBackend, run_id: str) -> StoredModel:

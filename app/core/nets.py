@@ -521,3 +521,36 @@ def layer_outputs(model: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
             x = layer(x)
             outs.append(x)
     return outs
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Which input pixels one unit of a layer's map sees, along each axis: unit i covers
+    input positions left + i·jump to left + i·jump + size − 1 (left < 0 reaches into padding)."""
+
+    size: int
+    jump: int
+    left: int
+
+
+def receptive_fields(layers: object) -> list[ReceptiveField | None]:
+    """Per layer, the receptive field of its units; None once the map is flattened (every
+    unit of a dense layer sees the whole input)."""
+    field_ = ReceptiveField(size=1, jump=1, left=0)
+    out: list[ReceptiveField | None] = []
+    flat = False
+    for spec in normalize(layers):
+        t = spec["type"]
+        if t in ("flatten", "linear", "batchnorm1d"):
+            flat = True
+        if flat:
+            out.append(None)
+            continue
+        if t in ("conv2d", "maxpool2d", "avgpool2d"):
+            k = spec["kernel_size"]
+            s = spec["stride"] if t == "conv2d" else (spec["stride"] or k)
+            p = spec.get("padding", 0)
+            field_ = ReceptiveField(size=field_.size + (k - 1) * field_.jump,
+                                    jump=field_.jump * s, left=field_.left - p * field_.jump)
+        out.append(field_)
+    return out

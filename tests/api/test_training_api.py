@@ -21,6 +21,7 @@ from safetensors.torch import load_file
 from app.core import nets
 from app.jobs import RunRecord, RunStore
 from app.main import create_app
+from app.model_store import write_weights
 from app.settings import ROOT, Settings
 
 TINY = "tiny"
@@ -161,7 +162,8 @@ def test_a_run_streams_its_learning_and_its_model_is_saved(client: TestClient) -
     assert saved.status_code == 201, saved.text
     again = client.post(f"/api/v1/training-runs/{run['id']}/model", json={"name": "shapes-tiny"})
     assert again.status_code == 422 and "exists" in again.json()["error"]["message"]
-    assert [m["name"] for m in client.get("/api/v1/models").json()] == ["shapes-tiny"]
+    saved = [m["name"] for m in client.get("/api/v1/models").json() if not m["shipped"]]
+    assert saved == ["shapes-tiny"]
     card = client.get("/api/v1/models/shapes-tiny").json()
     weights = client.get(card["weights_url"])
     path = Path(client.app.state.settings.data_dir) / "download.safetensors"
@@ -317,3 +319,21 @@ def test_mnist_is_listed_once_set_up(tmp_path: Path) -> None:
         mnist = next(d for d in c.get("/api/v1/datasets").json() if d["name"] == "mnist")
     assert mnist["available"] and sum(mnist["counts"]["test"]) == 10_000
     assert torch.tensor(mnist["shape"]).tolist() == [1, 28, 28]
+
+
+def test_shipped_models_cannot_be_deleted_or_shadowed(tmp_path: Path) -> None:
+    shipped = tmp_path / "models"
+    nets_layers = [{"type": "flatten"}, {"type": "linear", "out_features": 6}]
+    write_weights(shipped / "ours", nets.build(nets_layers, (1, 28, 28), 6).state_dict(),
+                  {"layers": nets_layers, "input_shape": [1, 28, 28], "classes": list("abcdef")})
+    settings = Settings(data_dir=tmp_path / "data", models_dir=shipped)
+    with TestClient(create_app(settings)) as c:
+        listed = c.get("/api/v1/models").json()
+        assert [(m["name"], m["shipped"]) for m in listed] == [("ours", True)]
+        r = c.delete("/api/v1/models/ours")
+        assert r.status_code == 409 and "ships with" in r.json()["error"]["message"]
+        run = c.post("/api/v1/training-runs", json={"dataset": "shapes", "architecture": TINY,
+                                                    "epochs": 1, "batch_size": 256}).json()
+        wait_for(c, run["id"], ("completed",))
+        r = c.post(f"/api/v1/training-runs/{run['id']}/model", json={"name": "ours"})
+        assert r.status_code == 422 and "exists" in r.json()["error"]["message"]

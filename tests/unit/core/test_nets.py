@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from app.core import nets
 from app.core.errors import InputError
 from app.core.nets import (
     LAYER_TYPES,
@@ -457,3 +458,34 @@ def test_layer_outputs_are_each_layers_output() -> None:
     assert torch.allclose(outs[-1], model(x))
     assert torch.equal(outs[0], model[0](x)) and torch.equal(outs[1], outs[0].clamp(min=0))
     assert not any(o.requires_grad for o in outs)
+
+
+def test_receptive_fields_match_where_gradients_reach() -> None:
+    """The input pixels that can move one unit are exactly its computed field: with positive
+    weights and average pooling, every pixel in the field has a nonzero gradient."""
+    layers = [{"type": "conv2d", "out_channels": 2, "kernel_size": 3, "padding": 1},
+              {"type": "avgpool2d", "kernel_size": 2},
+              {"type": "conv2d", "out_channels": 2, "kernel_size": 5, "stride": 2, "padding": 2},
+              {"type": "relu"}, {"type": "avgpool2d", "kernel_size": 3, "stride": 1},
+              {"type": "flatten"}, {"type": "linear", "out_features": 3}]
+    model = nets.build(layers, (1, 32, 32), 3)
+    for m in model:
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.constant_(m.weight, 0.1)
+    fields = nets.receptive_fields(layers)
+    assert fields[5] is None and fields[6] is None
+    x = torch.ones(1, 1, 32, 32, requires_grad=True)
+    outs = x
+    for i, layer in enumerate(model):
+        outs = layer(outs)
+        if fields[i] is None:
+            break
+        f = fields[i]
+        h = outs.shape[2]
+        for r, c in ((0, 0), (h // 2, h - 1)):
+            (grad,) = torch.autograd.grad(outs[0, 0, r, c], x, retain_graph=True)
+            rows = torch.nonzero(grad[0, 0].abs().sum(1)).flatten()
+            cols = torch.nonzero(grad[0, 0].abs().sum(0)).flatten()
+            top, left = f.left + r * f.jump, f.left + c * f.jump
+            assert rows.min() == max(top, 0) and rows.max() == min(top + f.size - 1, 31), (i, r)
+            assert cols.min() == max(left, 0) and cols.max() == min(left + f.size - 1, 31), (i, c)
