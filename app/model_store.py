@@ -57,6 +57,7 @@ def write_weights(stem: Path, state_dict: dict[str, torch.Tensor], meta: dict) -
     weights, card = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
     tmp = _tmp(weights)
     save_file({k: v.detach().contiguous() for k, v in state_dict.items()}, str(tmp))
+    os.chmod(tmp, 0o644)  # readable by the app's own user wherever the file is copied
     os.replace(tmp, weights)
     tmp = _tmp(card)
     tmp.write_text(json.dumps(meta, indent=1))
