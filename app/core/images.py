@@ -248,11 +248,12 @@ def to_grid(pixels: np.ndarray, rows: int, cols: int, channels: Literal["gray", 
 
 
 def mosaic(maps: np.ndarray, *, signed: bool, cols: int | None = None, scale: int = 1,
-           gap: int = 1) -> np.ndarray:
-    """A grid of small maps (N, H, W) as one picture, each map scaled to its own range:
-    `signed` maps (weights) in the diverging colours around 0, others (activations) in gray
-    from their minimum (black) to their maximum (white). `scale` repeats pixels so tiny maps
-    stay crisp when the browser enlarges them. Returns (rows·(H+gap)−gap, …, 3) uint8."""
+           gap: int = 1, shared: bool = False) -> np.ndarray:
+    """A grid of small maps (N, H, W) as one picture, each map scaled to its own range (or,
+    `shared`, all to the range of the whole set, so maps can be compared): `signed` maps
+    (weights) in the diverging colours around 0, others (activations) in gray from the minimum
+    (black) to the maximum (white). `scale` repeats pixels so tiny maps stay crisp when the
+    browser enlarges them. Returns (rows·(H+gap)−gap, …, 3) uint8."""
     n, h, w = maps.shape
     cols = cols or max(1, math.ceil(math.sqrt(n)))
     rows = math.ceil(n / cols)
@@ -261,14 +262,33 @@ def mosaic(maps: np.ndarray, *, signed: bool, cols: int | None = None, scale: in
     t = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))
     for i in range(n):
         m = t[i]
+        span = t if shared else m
         if signed:
-            bound = float(m.abs().max())
+            bound = float(span.abs().max())
             tile = diverging_colormap(m / bound if bound > 0 else torch.zeros_like(m))
         else:
-            lo, hi = float(m.min()), float(m.max())
+            lo, hi = float(span.min()), float(span.max())
             g = ((m - lo) * (255.0 / (hi - lo)) if hi > lo else torch.zeros_like(m))
             tile = g.round().to(torch.uint8).numpy()[..., None].repeat(3, axis=2)
         tile = tile.repeat(scale, axis=0).repeat(scale, axis=1)
         r, c = divmod(i, cols)
         out[r * (hs + gap):r * (hs + gap) + hs, c * (ws + gap):c * (ws + gap) + ws] = tile
     return out
+
+
+def heat_colormap(t: np.ndarray) -> np.ndarray:
+    """t in [0, 1] (H, W) → (H, W, 3) uint8, black through red and orange to pale yellow."""
+    t = np.clip(t, 0.0, 1.0)
+    r = np.clip(t * 2.2, 0, 1)
+    g = np.clip(t * 2.2 - 0.9, 0, 1)
+    b = np.clip(t * 3.0 - 2.2, 0, 1)
+    return (np.stack([r, g, b], axis=-1) * 255).round().astype(np.uint8)
+
+
+def heat_overlay(gray: np.ndarray, heat: np.ndarray, alpha: float = 0.6) -> np.ndarray:
+    """A heat map (H, W) in [0, 1] laid over a gray picture (H, W) uint8: where the model looks
+    glows, the picture stays readable underneath."""
+    base = np.repeat(gray[..., None].astype(np.float32) * 0.55, 3, axis=2)
+    weight = (alpha * np.clip(heat, 0, 1))[..., None]
+    out = base * (1 - weight) + heat_colormap(heat).astype(np.float32) * weight
+    return out.round().astype(np.uint8)

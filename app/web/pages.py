@@ -18,6 +18,9 @@ LABS = (
              "with every product written out."},
     {"title": "Live training", "href": "/training", "ready": True,
      "text": "Train a small CNN on real MNIST digits and watch its filters and curves change."},
+    {"title": "Model inspector", "href": "/inspector", "ready": True,
+     "text": "Draw a digit and see what every layer of a trained CNN makes of it, where it "
+             "looks, and what its units respond to."},
     {"title": "Generative lab", "href": None, "ready": False,
      "text": "Walk through the latent space of a VAE and a GAN trained on handwritten digits."},
 )

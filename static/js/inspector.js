@@ -1,0 +1,300 @@
+// Model inspector: a drawing pad and the calls to /api/v1/models/{name}/... that draw the page.
+// The page computes nothing it shows: the server prepares the input, runs the model and draws
+// every map; this script sends the input and places the pictures.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const $$ = (sel) => [...document.querySelectorAll(sel)];
+const api = (path) => `/api/v1/models/${encodeURIComponent($("#model").value)}${path}`;
+const state = { source: null, busy: false, again: false, result: null, unit: null, blobs: [] };
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+function showError(message) {
+  const box = $("#inspector-error");
+  box.hidden = !message;
+  box.textContent = message || "";
+}
+
+// ------------------------------------------------------------------ sending the input
+
+/** The request body for the current input: JSON for an example, a file for a drawing or upload. */
+async function body() {
+  const s = state.source;
+  if (s.kind === "example") return { body: JSON.stringify({ example: s.index }), json: true };
+  const blob = s.kind === "draw" ? await new Promise((ok) => $("#pad").toBlob(ok, "image/png")) : s.file;
+  const form = new FormData();
+  form.append("file", blob, s.kind === "draw" ? "drawing.png" : s.file.name);
+  return { body: form, json: false };
+}
+async function post(path, { as = "json" } = {}) {
+  const b = await body();
+  const res = await fetch(api(path), { method: "POST", body: b.body,
+    headers: b.json ? { "Content-Type": "application/json" } : {} });
+  if (!res.ok) {
+    const data = await res.json().catch(() => ({}));
+    throw new Error((data.error && data.error.message) || `request failed (${res.status})`);
+  }
+  return as === "blob" ? res.blob() : res.json();
+}
+
+/** Runs the model on the current input; while a request is out, the newest input waits. */
+async function inspect() {
+  if (!state.source) return;
+  if (state.busy) { state.again = true; return; }
+  state.busy = true;
+  try {
+    const result = await post(`/activations?scale=${$("#scale").value}`);
+    state.result = result;
+    showError("");
+    drawAnswer(result);
+    drawLayers(result);
+    heatMaps();
+    if (state.unit) openUnit(state.unit.layer, state.unit.channel);
+  } catch (e) {
+    showError(e.message);
+  } finally {
+    state.busy = false;
+    if (state.again) { state.again = false; inspect(); }
+  }
+}
+
+async function heatMaps() {
+  for (const kind of ["saliency", "gradcam"]) {
+    post(`/${kind}`, { as: "blob" }).then((blob) => {
+      const url = URL.createObjectURL(blob);
+      const img = $(`#${kind}`);
+      if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
+      img.dataset.url = url;
+      img.src = url;
+    }).catch(() => {});
+  }
+}
+
+// ------------------------------------------------------------------ drawing the answers
+
+function drawAnswer(r) {
+  $("#seen").src = r.input_png;
+  $("#answer").textContent = `${r.label} (${Math.round(100 * r.probabilities[r.prediction])}%)`;
+  const bars = r.probabilities.map((p, k) => {
+    const li = el("li", k === r.prediction ? "truth" : "");
+    const bar = el("span", "bar");
+    const fill = el("span");
+    fill.style.width = `${(100 * p).toFixed(1)}%`;
+    bar.append(fill);
+    li.append(el("span", "", r.classes[k]), bar, el("span", "pct", `${(100 * p).toFixed(1)}%`));
+    return li;
+  });
+  $("#bars").replaceChildren(...bars);
+}
+
+function drawLayers(r) {
+  const items = r.layers.map((layer) => {
+    const li = el("li");
+    const fig = el("figure");
+    const cap = el("figcaption", "", `${layer.index + 1}. ${layer.label} `);
+    cap.append(el("span", "dim", layer.shape.join("×")));
+    const img = el("img", "pixels");
+    img.src = layer.png;
+    img.alt = `layer ${layer.index + 1}: ${layer.label}`;
+    img.dataset.layer = layer.index;
+    if (layer.shape.length === 3) img.classList.add("clickable");
+    fig.append(cap, img);
+    li.append(fig);
+    return li;
+  });
+  $("#layers").replaceChildren(...items);
+}
+
+/** Which map of a layer's grid a click landed on. */
+function tileAt(img, layer, event) {
+  const rect = img.getBoundingClientRect();
+  const x = (event.clientX - rect.left) * (img.naturalWidth / rect.width);
+  const y = (event.clientY - rect.top) * (img.naturalHeight / rect.height);
+  const col = Math.floor(x / (layer.tile[1] + layer.gap));
+  const row = Math.floor(y / (layer.tile[0] + layer.gap));
+  const channel = row * layer.cols + col;
+  return channel < layer.shape[0] ? channel : null;
+}
+
+async function openUnit(layerIndex, channel) {
+  state.unit = { layer: layerIndex, channel };
+  const panel = $("#unit");
+  panel.hidden = false;
+  const layer = state.result.layers[layerIndex];
+  $("#unit-title").textContent = `Layer ${layerIndex + 1} (${layer.label}), map ${channel + 1} of ${layer.shape[0]}`;
+  try {
+    const u = await post(`/units/${layerIndex}/${channel}`);
+    $("#unit-map").src = u.png;
+    $("#unit-map").dataset.rf = JSON.stringify({ rf: u.receptive_field, shape: u.shape });
+    const k = $("#unit-kernels");
+    if (u.kernels) {
+      k.hidden = false;
+      k.src = u.kernels.png;
+      $("#unit-kernels-caption").textContent = `The filter that made it: ${u.kernels.label}, filter ${channel + 1}, ` +
+        `${u.kernels.shape.join("×")} (one slice per input channel; red positive, blue negative), bias ${u.kernels.bias.toFixed(3)}`;
+    } else {
+      k.hidden = true;
+      $("#unit-kernels-caption").textContent = "No convolution made this map.";
+    }
+  } catch (e) { showError(e.message); }
+  fetch(api(`/units/${layerIndex}/${channel}/top-examples?k=9`)).then((r) => r.json()).then((data) => {
+    $("#unit-top").replaceChildren(...(data.examples || []).map(exampleThumb));
+  });
+  $("#unit-optimized").src = api(`/units/${layerIndex}/${channel}/optimized`);
+}
+
+function exampleThumb(ex) {
+  const li = el("li");
+  const b = el("button", "example");
+  b.type = "button";
+  b.title = `test digit #${ex.index}: a ${ex.label}; the model says ${ex.prediction} (${Math.round(100 * ex.confidence)}%)`;
+  const img = el("img", "pixels");
+  img.src = ex.png;
+  img.alt = b.title;
+  img.width = 56;
+  img.height = 56;
+  const cap = el("span", ex.label === ex.prediction ? "" : "wrong", ex.label === ex.prediction ? ex.label : `${ex.label}→${ex.prediction}`);
+  b.append(img, cap);
+  b.addEventListener("click", () => useExample(ex.index));
+  li.append(b);
+  return li;
+}
+
+// ------------------------------------------------------------------ inputs
+
+function useExample(index, showTab = true) {
+  state.source = { kind: "example", index };
+  if (showTab) selectTab("examples");
+  inspect();
+}
+async function listExamples(wrong) {
+  const data = await fetch(api(`/examples?wrong=${wrong}&limit=24&offset=${wrong ? 0 : Math.floor(Math.random() * 9000)}`)).then((r) => r.json());
+  if (data.error) { showError(data.error.message); return; }
+  $("#examples").replaceChildren(...data.examples.map(exampleThumb));
+  return data;
+}
+function selectTab(name) {
+  $$("[data-source]").forEach((t) => t.setAttribute("aria-selected", String(t.dataset.source === name)));
+  $$("[data-panel]").forEach((p) => { p.hidden = p.dataset.panel !== name; });
+}
+
+// The drawing pad: white ink on black, like MNIST; pointer events cover mouse, pen and touch.
+const pad = $("#pad");
+if (pad) {
+  const ctx = pad.getContext("2d");
+  const clear = () => { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, pad.width, pad.height); };
+  clear();
+  let drawing = false, last = null, lastSent = 0;
+  const point = (e) => {
+    const r = pad.getBoundingClientRect();
+    return [(e.clientX - r.left) * (pad.width / r.width), (e.clientY - r.top) * (pad.height / r.height)];
+  };
+  const stroke = (p) => {
+    ctx.strokeStyle = "#fff";
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    ctx.lineWidth = Number($("#pen").value);
+    ctx.beginPath();
+    ctx.moveTo(...(last || p));
+    ctx.lineTo(...p);
+    ctx.stroke();
+    last = p;
+  };
+  pad.addEventListener("pointerdown", (e) => {
+    drawing = true;
+    last = null;
+    pad.setPointerCapture(e.pointerId);
+    stroke(point(e));
+  });
+  pad.addEventListener("pointermove", (e) => {
+    if (!drawing) return;
+    stroke(point(e));
+    state.source = { kind: "draw" };
+    if (performance.now() - lastSent > 120) { lastSent = performance.now(); inspect(); } // live while drawing
+  });
+  const end = () => {
+    if (!drawing) return;
+    drawing = false;
+    state.source = { kind: "draw" };
+    inspect();
+  };
+  pad.addEventListener("pointerup", end);
+  pad.addEventListener("pointercancel", end);
+  $("#clear").addEventListener("click", () => { clear(); state.source = null; });
+
+  $$("[data-source]").forEach((t) => t.addEventListener("click", () => {
+    selectTab(t.dataset.source);
+    if (t.dataset.source === "examples" && !$("#examples").children.length) listExamples(false);
+  }));
+  $("#upload").addEventListener("change", (e) => {
+    if (!e.target.files.length) return;
+    state.source = { kind: "upload", file: e.target.files[0] };
+    inspect();
+  });
+  $("#random-example").addEventListener("click", async () => {
+    const data = await listExamples(false);
+    if (data && data.examples.length) useExample(data.examples[Math.floor(Math.random() * data.examples.length)].index);
+  });
+  $("#show-mistakes").addEventListener("click", () => listExamples(true));
+  $("#scale").addEventListener("change", inspect);
+  $("#model").addEventListener("change", () => {
+    history.replaceState(null, "", `?model=${encodeURIComponent($("#model").value)}`);
+    state.unit = null;
+    $("#unit").hidden = true;
+    loadModel();
+  });
+  $("#layers").addEventListener("click", (e) => {
+    const img = e.target.closest("img.clickable");
+    if (!img || !state.result) return;
+    const layer = state.result.layers[Number(img.dataset.layer)];
+    const channel = tileAt(img, layer, e);
+    if (channel !== null) openUnit(layer.index, channel);
+  });
+  // Pointing at the enlarged map boxes the input pixels its unit there sees.
+  $("#unit-map").addEventListener("mousemove", (e) => {
+    const info = JSON.parse(e.target.dataset.rf || "null");
+    const box = $("#rf-box");
+    if (!info || !info.rf) { box.hidden = true; return; }
+    const r = e.target.getBoundingClientRect();
+    const [h, w] = info.shape;
+    const i = Math.min(h - 1, Math.floor((e.clientY - r.top) / r.height * h));
+    const j = Math.min(w - 1, Math.floor((e.clientX - r.left) / r.width * w));
+    const top = info.rf.left + i * info.rf.jump, left = info.rf.left + j * info.rf.jump;
+    const n = 28;
+    box.hidden = false;
+    box.style.top = `${Math.max(0, top) / n * 100}%`;
+    box.style.left = `${Math.max(0, left) / n * 100}%`;
+    box.style.height = `${(Math.min(n, top + info.rf.size) - Math.max(0, top)) / n * 100}%`;
+    box.style.width = `${(Math.min(n, left + info.rf.size) - Math.max(0, left)) / n * 100}%`;
+  });
+  $("#unit-map").addEventListener("mouseleave", () => { $("#rf-box").hidden = true; });
+  loadModel();
+}
+
+async function loadModel() {
+  const card = await fetch(api("")).then((r) => r.json());
+  if (card.error) { showError(card.error.message); return; }
+  const acc = card.metrics.test_acc ?? card.metrics.val_acc;
+  $("#model-facts").textContent = `Trained on ${card.dataset}; ${card.params?.toLocaleString() ?? "?"} parameters` +
+    (acc !== undefined ? `; ${(100 * acc).toFixed(2)}% ${card.metrics.test_acc !== undefined ? "test" : "validation"} accuracy` : "") + ".";
+  const filters = await fetch(api("/filters")).then((r) => r.json());
+  $("#filters").replaceChildren(...(filters.filters || []).map((f) => {
+    const li = el("li");
+    const a = el("img", "pixels");
+    a.src = f.png;
+    a.alt = `learned filter ${f.index + 1}`;
+    const c = filters.classic.find((k) => k.key === f.closest.key);
+    const b = el("img", "pixels");
+    b.src = c.png;
+    b.alt = c.name;
+    li.append(a, b, el("span", "", `${f.closest.name} ${f.closest.similarity.toFixed(2)}`));
+    return li;
+  }));
+  if (!state.source) useExample(0, false); // something to look at before the first stroke
+  else inspect();
+}

@@ -1,0 +1,185 @@
+"""The model inspector's API on the shipped MNIST classifier: answers checked against the model
+run independently (forward hooks, autograd), bad input refused with a reason."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from PIL import Image, ImageDraw
+from safetensors.torch import load_file
+
+from app.core import inspect, nets
+from app.main import create_app
+from app.model_store import read
+from app.settings import ROOT, Settings
+
+MODEL = "mnist-cnn"
+HAVE_MNIST = (ROOT / "data" / "mnist.npz").exists()
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    data = tmp_path_factory.mktemp("data")
+    if HAVE_MNIST:
+        (data / "mnist.npz").symlink_to(ROOT / "data" / "mnist.npz")
+    with TestClient(create_app(Settings(data_dir=data))) as c:
+        yield c
+
+
+def drawn_seven(size: int = 200) -> np.ndarray:
+    """A 7 drawn dark on light, off centre, the way a person might photograph one."""
+    im = Image.new("L", (size, size), 235)
+    d = ImageDraw.Draw(im)
+    d.line([(40, 50), (130, 50), (80, 170)], fill=20, width=14)
+    return np.asarray(im)
+
+
+def independent_model() -> tuple[torch.nn.Sequential, dict]:
+    card = read(ROOT / "models" / MODEL)
+    model = nets.build(card.meta["layers"], tuple(card.meta["input_shape"]), 10)
+    model.load_state_dict(load_file(card.weights))
+    return model.eval(), card.meta
+
+
+def normalised(x: np.ndarray, meta: dict) -> torch.Tensor:
+    mean, std = meta["normalization"]
+    return ((torch.from_numpy(x).float()[None, None] / 255) - mean[0]) / std[0]
+
+
+def test_the_shipped_model_is_listed_with_its_card(client: TestClient) -> None:
+    card = client.get(f"/api/v1/models/{MODEL}").json()
+    assert card["shipped"] and card["dataset"] == "mnist" and card["classes"] == list("0123456789")
+    assert card["metrics"]["test_acc"] >= 0.99
+
+
+def test_activations_match_forward_hooks(client: TestClient) -> None:
+    picture = drawn_seven()
+    r = client.post(f"/api/v1/models/{MODEL}/activations", params={"values": True},
+                    json={"pixels": picture.tolist()})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    model, meta = independent_model()
+    x = inspect.mnist_style(picture)  # the preparation itself is tested in test_inspect.py
+    seen = np.asarray(Image.open(io.BytesIO(__import__("base64").b64decode(
+        body["input_png"].split(",", 1)[1]))))
+    np.testing.assert_array_equal(seen, x)
+    captured: list[torch.Tensor] = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: captured.append(out.detach()))
+             for m in model]
+    with torch.no_grad():
+        logits = model(normalised(x, meta))
+    for h in hooks:
+        h.remove()
+    assert len(body["layers"]) == len(captured) == len(meta["layers"])
+    for layer, expected in zip(body["layers"], captured, strict=True):
+        assert layer["shape"] == list(expected.shape[1:])
+        np.testing.assert_allclose(layer["values"], expected[0].numpy(), rtol=1e-4, atol=1e-5)
+    probs = torch.softmax(logits[0].double(), 0).numpy()
+    np.testing.assert_allclose(body["probabilities"], probs, rtol=1e-6)
+    assert body["label"] == "7"  # and it reads the drawing right
+
+
+def test_an_upload_gives_the_same_answer_as_its_pixels(client: TestClient) -> None:
+    picture = drawn_seven()
+    buf = io.BytesIO()
+    Image.fromarray(picture).save(buf, format="PNG")
+    by_file = client.post(f"/api/v1/models/{MODEL}/predict",
+                          files={"file": ("seven.png", buf.getvalue(), "image/png")}).json()
+    by_pixels = client.post(f"/api/v1/models/{MODEL}/predict",
+                            json={"pixels": picture.tolist()}).json()
+    assert by_file["probabilities"] == pytest.approx(by_pixels["probabilities"])
+
+
+def test_saliency_is_the_input_gradient(client: TestClient) -> None:
+    picture = drawn_seven()
+    r = client.post(f"/api/v1/models/{MODEL}/saliency", params={"format": "json", "target": 7},
+                    json={"pixels": picture.tolist()})
+    values = np.array(r.json()["values"])
+    model, meta = independent_model()
+    x = normalised(inspect.mnist_style(picture), meta).requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(x)[0, 7], x)
+    expected = grad[0, 0].abs().numpy()
+    np.testing.assert_allclose(values, expected / expected.max(), rtol=1e-4, atol=1e-6)
+    png = client.post(f"/api/v1/models/{MODEL}/saliency", json={"pixels": picture.tolist()})
+    assert png.headers["content-type"] == "image/png"
+
+
+def test_gradcam_lights_up_the_digit_not_the_background(client: TestClient) -> None:
+    picture = drawn_seven()
+    r = client.post(f"/api/v1/models/{MODEL}/gradcam", params={"format": "json"},
+                    json={"pixels": picture.tolist()})
+    cam = np.array(r.json()["values"])
+    ink = inspect.mnist_style(picture) > 60
+    assert cam.shape == (28, 28) and 0 <= cam.min() and cam.max() == pytest.approx(1.0)
+    assert cam[ink].mean() > 2 * cam[~ink].mean()
+
+
+def test_a_unit_shows_the_filter_that_made_it(client: TestClient) -> None:
+    r = client.post(f"/api/v1/models/{MODEL}/units/2/5", json={"pixels": drawn_seven().tolist()})
+    assert r.status_code == 200, r.text
+    unit = r.json()
+    assert unit["kernels"]["layer"] == 0 and unit["kernels"]["shape"] == [1, 3, 3]
+    assert unit["receptive_field"] == {"size": 3, "jump": 1, "left": -1}
+
+
+@pytest.mark.parametrize(("path", "body", "status", "field"), [
+    (f"/api/v1/models/{MODEL}/predict", {"pixels": [[0] * 28] * 28}, 422, "image"),
+    (f"/api/v1/models/{MODEL}/predict", {"pixels": [[0, 300]]}, 422, "pixels"),
+    (f"/api/v1/models/{MODEL}/predict", {"pixels": [[1, 2], [3]]}, 422, "pixels"),
+    (f"/api/v1/models/{MODEL}/predict", {}, 422, "pixels"),
+    (f"/api/v1/models/{MODEL}/predict", {"pixels": [[1]], "example": 3}, 422, "pixels"),
+    (f"/api/v1/models/{MODEL}/predict", {"colour": 1}, 422, "colour"),
+    ("/api/v1/models/nope/predict", {"example": 1}, 404, "name"),
+    (f"/api/v1/models/{MODEL}/units/99/0", {"example": 1}, 422, "layer"),
+    (f"/api/v1/models/{MODEL}/units/0/16", {"example": 1}, 422, "channel"),
+    (f"/api/v1/models/{MODEL}/units/16/0", {"example": 1}, 422, "layer"),
+    (f"/api/v1/models/{MODEL}/gradcam?layer=15", {"example": 1}, 422, "layer"),
+])
+def test_bad_input_is_refused_with_a_reason(client: TestClient, path: str, body: dict,
+                                            status: int, field: str) -> None:
+    if "example" in body and not HAVE_MNIST and status != 404:
+        body = {k: v for k, v in body.items() if k != "example"} | {"pixels": drawn_seven()}
+    r = client.post(path, json=body)
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["field"] == field
+
+
+def test_not_an_image_is_415(client: TestClient) -> None:
+    r = client.post(f"/api/v1/models/{MODEL}/predict",
+                    files={"file": ("x.png", b"not an image at all", "image/png")})
+    assert r.status_code == 415
+
+
+@pytest.mark.skipif(not HAVE_MNIST, reason="MNIST is fetched by `make setup`")
+def test_shipped_model_reaches_99_percent_on_the_mnist_test_set(client: TestClient) -> None:
+    r = client.get(f"/api/v1/models/{MODEL}/examples", params={"wrong": True, "limit": 5})
+    body = r.json()
+    assert body["accuracy"] >= 0.99 and body["total"] <= 100
+    assert all(e["label"] != e["prediction"] for e in body["examples"])
+    confidences = [e["confidence"] for e in body["examples"]]
+    assert confidences == sorted(confidences, reverse=True)
+
+
+@pytest.mark.skipif(not HAVE_MNIST, reason="MNIST is fetched by `make setup`")
+def test_top_examples_are_the_images_that_excite_the_unit_most(client: TestClient) -> None:
+    r = client.get(f"/api/v1/models/{MODEL}/units/6/3/top-examples", params={"k": 5})
+    examples = r.json()["examples"]
+    scores = [e["score"] for e in examples]
+    assert scores == sorted(scores, reverse=True)
+    model, meta = independent_model()
+    from app.core.datasets import load_mnist
+    test = load_mnist(ROOT / "data" / "mnist.npz").test
+    x = ((torch.from_numpy(test.x[:2000]).float() / 255) - meta["normalization"][0][0]) \
+        / meta["normalization"][1][0]
+    with torch.no_grad():
+        means = nets.layer_outputs(model, x)[6][:, 3].mean(dim=(1, 2))
+    best_in_first = float(means.max())
+    assert scores[0] >= best_in_first - 1e-4  # nothing in the first 2,000 beats the top one
+    i = examples[0]["index"]
+    if i < 2000:
+        assert scores[0] == pytest.approx(float(means[i]), rel=1e-4)
