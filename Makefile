@@ -33,6 +33,8 @@ bench: setup
 	$(PY) -m bench.kernel_vs_opencv
 	$(PY) -m bench.kernel_lab_request
 	$(PY) -m bench.stepper_trace
+	$(PY) -m bench.training_throughput
+	$(PY) -m bench.inspector_request
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

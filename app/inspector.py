@@ -6,23 +6,28 @@ gets wrong"). Plain Python: the API router calls it; the page calls the API.
 from __future__ import annotations
 
 import base64
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from app import model_store
 from app.catalog import Catalog
 from app.core import images, inspect, nets
 from app.core.datasets import Split
 from app.core.errors import InputError
 from app.core.training import to_inputs
-from app.model_store import ModelStore, StoredModel
+from app.jobs import RunStore, UnknownRun
+from app.model_store import ModelStore, StoredModel, UnknownModel
 from app.stores import ImageStore
 
 MAX_PIXELS_SIDE = 1024
+RUN_ID = re.compile(r"^[A-Za-z0-9_-]{8,32}$")
 
 
 @dataclass
@@ -71,15 +76,18 @@ def to_display(x: np.ndarray) -> np.ndarray:
 
 class Inspector:
     def __init__(self, models: ModelStore, catalog: Catalog, images_store: ImageStore,
-                 max_loaded: int = 3) -> None:
+                 max_loaded: int = 3, runs: RunStore | None = None,
+                 runs_dir: Path | None = None) -> None:
         self.models, self.catalog, self.images = models, catalog, images_store
+        self.runs, self.runs_dir = runs, runs_dir
         self._loaded: OrderedDict[str, Loaded] = OrderedDict()
         self._max = max_loaded
         self._lock = threading.Lock()
 
     def load(self, name: str) -> Loaded:
-        """The model ready to run (kept for the next request; reloaded if its file changed)."""
-        stored = self.models.get(name)
+        """The model ready to run (kept for the next request; reloaded if its file changed).
+        A training run's id works too: its weights as they were last written."""
+        stored = self._find(name)
         key = f"{name}:{stored.weights.stat().st_mtime_ns}"
         with self._lock:
             if key in self._loaded:
@@ -97,6 +105,22 @@ class Inspector:
             while len(self._loaded) > self._max:
                 self._loaded.popitem(last=False)
         return loaded
+
+    def _find(self, name: str) -> StoredModel:
+        try:
+            return self.models.get(name)
+        except UnknownModel:
+            if self.runs is None or not RUN_ID.match(name):
+                raise
+        try:
+            record = self.runs.get(name)
+        except UnknownRun:
+            raise UnknownModel(name) from None
+        try:
+            return model_store.read(self.runs_dir / name)
+        except UnknownModel:
+            raise InputError(f"run {name} is {record.status} and has no saved weights yet: a "
+                             "run writes them when it completes or is stopped", "name") from None
 
     # inputs
     def input_from(self, m: Loaded, *, pixels: list | None = None, image_id: str | None = None,

@@ -78,8 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.catalog = Catalog(catalog)
     app.state.models = ModelStore(settings.data_dir / "models", settings.max_saved_models,
                                   shipped_dir=settings.models_dir)
-    app.state.inspector = Inspector(app.state.models, app.state.catalog, app.state.images)
     app.state.runs = RunStore(settings.data_dir / "runs.sqlite3")
+    app.state.inspector = Inspector(app.state.models, app.state.catalog, app.state.images,
+                                    runs=app.state.runs, runs_dir=settings.data_dir / "runs")
     app.state.jobs = EmbeddedBackend(
         app.state.runs, catalog, settings.data_dir / "runs",
         max_concurrent=settings.max_concurrent_runs, max_queued=settings.max_queued_runs,

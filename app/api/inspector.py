@@ -269,7 +269,12 @@ def optimized(name: str, layer: int, channel: int, inspector: InspectorDep) -> R
     """An input made to excite this unit: gradient ascent from faint noise, kept smooth."""
     m = inspector.load(name)
     _check_unit(m, layer, channel)
-    pic = inspect.maximize_unit(m.model, m.input_shape, layer, channel)
+    # early units see a small patch: push the one in the middle to show its pattern; deeper
+    # ones see most of the input: push the whole map (their texture, their digit parts)
+    rf = m.fields[layer]
+    small = rf is not None and rf.size < m.input_shape[1] // 2
+    pic = inspect.maximize_unit(m.model, m.input_shape, layer, channel,
+                                objective="neuron" if small else "channel")
     pixels = (pic * 255).round().astype(np.uint8)
     return Response(images.encode(_enlarge(to_display(pixels), 168)), media_type="image/png",
                     headers={"Cache-Control": "max-age=3600"})

@@ -124,7 +124,7 @@ function tileAt(img, layer, event) {
 async function openUnit(layerIndex, channel) {
   state.unit = { layer: layerIndex, channel };
   const panel = $("#unit");
-  panel.hidden = false;
+  if (panel.hidden) { panel.hidden = false; panel.scrollIntoView({ behavior: "smooth", block: "nearest" }); }
   const layer = state.result.layers[layerIndex];
   $("#unit-title").textContent = `Layer ${layerIndex + 1} (${layer.label}), map ${channel + 1} of ${layer.shape[0]}`;
   try {

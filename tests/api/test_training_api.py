@@ -337,3 +337,14 @@ def test_shipped_models_cannot_be_deleted_or_shadowed(tmp_path: Path) -> None:
         wait_for(c, run["id"], ("completed",))
         r = c.post(f"/api/v1/training-runs/{run['id']}/model", json={"name": "ours"})
         assert r.status_code == 422 and "exists" in r.json()["error"]["message"]
+
+
+def test_the_inspector_reads_a_run_by_id_once_it_has_weights(client: TestClient) -> None:
+    run = start(client, epochs=20)
+    wait_for_step(client, run["id"], 1)
+    early = client.post(f"/api/v1/models/{run['id']}/predict", json={"pixels": [[0, 255]] * 4})
+    assert early.status_code == 422 and "no saved weights yet" in early.json()["error"]["message"]
+    client.delete(f"/api/v1/training-runs/{run['id']}")
+    wait_for(client, run["id"], ("stopped",))
+    later = client.post(f"/api/v1/models/{run['id']}/predict", json={"pixels": [[0, 255]] * 4})
+    assert later.status_code == 200 and len(later.json()["probabilities"]) == 6

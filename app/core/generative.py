@@ -1,0 +1,290 @@
+"""Generative models of 28×28 digits: a variational autoencoder (VAE) and a DCGAN, their
+training steps, and what the generative lab does with them (decode, sample, interpolate, encode).
+
+Each net has one config dataclass that travels with its weights (`config` in the JSON card).
+Images are (B, 1, 28, 28) in [0, 1]; latents are (B, latent) from the standard normal prior.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from app.core.errors import InputError
+
+MAX_BATCH = 256
+MAX_STEPS = 64
+PRIOR_BOUND = 4.0  # |z| beyond this lies outside 99.99% of the prior: refused, not clamped
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    latent: int = 2
+    hidden: int = 512
+
+    kind: Literal["vae"] = "vae"
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    latent: int = 64
+    width: int = 64  # channels of the generator's last hidden layer (×2 before it)
+
+    kind: Literal["gan"] = "gan"
+
+
+class VAE(nn.Module):
+    """Kingma & Welling (2014): an encoder gives a Gaussian over the latent space for each image
+    (mean, log-variance); the decoder turns any latent point back into an image."""
+
+    def __init__(self, config: VAEConfig) -> None:
+        super().__init__()
+        self.config = config
+        h = config.hidden
+        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(784, h), nn.ReLU(),
+                                     nn.Linear(h, h // 2), nn.ReLU())
+        self.mean = nn.Linear(h // 2, config.latent)
+        self.log_var = nn.Linear(h // 2, config.latent)
+        self.decoder = nn.Sequential(nn.Linear(config.latent, h // 2), nn.ReLU(),
+                                     nn.Linear(h // 2, h), nn.ReLU(), nn.Linear(h, 784))
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        e = self.encoder(x)  # (B, h/2)
+        return self.mean(e), self.log_var(e)  # (B, latent) each
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decoder(z)).view(-1, 1, 28, 28)  # (B, 1, 28, 28)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z).view(-1, 1, 28, 28)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mean, log_var = self.encode(x)
+        z = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)  # reparameterisation
+        return self.decode_logits(z), mean, log_var
+
+
+def vae_loss(model: VAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The negative ELBO per image, in nats: reconstruction (Bernoulli log-likelihood of the
+    pixels) plus the KL divergence of the encoder's Gaussian from the prior."""
+    logits, mean, log_var = model(x)
+    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
+    kl = -0.5 * torch.sum(1 + log_var - mean.pow(2) - log_var.exp()) / len(x)
+    return recon + kl, recon, kl
+
+
+class Generator(nn.Module):
+    """DCGAN generator (Radford et al., 2016): latent → 7×7 → 14×14 → 28×28 by transposed
+    convolutions with batch norm, tanh at the end (mapped to [0, 1] by `decode`)."""
+
+    def __init__(self, config: GANConfig) -> None:
+        super().__init__()
+        w = config.width
+        self.config = config
+        self.project = nn.Sequential(nn.Linear(config.latent, 2 * w * 7 * 7, bias=False),
+                                     nn.BatchNorm1d(2 * w * 7 * 7), nn.ReLU())
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(2 * w, w, 4, stride=2, padding=1, bias=False),  # (B, w, 14, 14)
+            nn.BatchNorm2d(w), nn.ReLU(),
+            nn.ConvTranspose2d(w, 1, 4, stride=2, padding=1), nn.Tanh())  # (B, 1, 28, 28)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.project(z).view(len(z), 2 * self.config.width, 7, 7)  # (B, 2w, 7, 7)
+        return self.up(x)  # (B, 1, 28, 28) in [-1, 1]
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return (self.forward(z) + 1) / 2
+
+
+class Discriminator(nn.Module):
+    def __init__(self, config: GANConfig) -> None:
+        super().__init__()
+        w = config.width
+        self.net = nn.Sequential(
+            nn.Conv2d(1, w, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # (B, w, 14, 14)
+            nn.Conv2d(w, 2 * w, 4, stride=2, padding=1, bias=False),  # (B, 2w, 7, 7)
+            nn.BatchNorm2d(2 * w), nn.LeakyReLU(0.2),
+            nn.Flatten(), nn.Linear(2 * w * 7 * 7, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(1)  # (B,) logits: real vs generated
+
+
+def build(config: dict) -> nn.Module:
+    """The decoding model from a card's config: a VAE or a GAN generator."""
+    kind = config.get("kind")
+    if kind == "vae":
+        return VAE(VAEConfig(**config))
+    if kind == "gan":
+        return Generator(GANConfig(**config))
+    raise ValueError(f"unknown generative model kind {kind!r}")
+
+
+def config_dict(config: VAEConfig | GANConfig) -> dict:
+    return asdict(config)
+
+
+# ---------------------------------------------------------------- what the lab does
+
+def check_latents(z: object, latent: int, field: str = "z") -> torch.Tensor:
+    """A latent point or a batch of them → (B, latent) float32; refused with a reason when the
+    length is wrong, a value is not finite, or it lies far outside the prior."""
+    try:
+        arr = np.asarray(z, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{field} must be a list of {latent} numbers (or a list of such "
+                         "lists)", field) from exc
+    if arr.ndim == 1:
+        arr = arr[None]
+    if arr.ndim != 2 or arr.shape[1] != latent:
+        got = arr.shape[-1] if arr.ndim >= 1 and arr.size else 0
+        raise InputError(f"{field} must have {latent} numbers per point (this model's latent "
+                         f"size), got {got}", field)
+    if len(arr) == 0 or len(arr) > MAX_BATCH:
+        raise InputError(f"{field} must hold 1 to {MAX_BATCH} points", field)
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"{field} values must be finite numbers", field)
+    if np.abs(arr).max() > PRIOR_BOUND:
+        raise InputError(f"{field} values must be from −{PRIOR_BOUND:g} to {PRIOR_BOUND:g}: "
+                         "the model was trained on a standard normal prior, and points "
+                         "farther out decode to noise", field)
+    return torch.from_numpy(arr.astype(np.float32))
+
+
+@torch.no_grad()
+def decode(model: nn.Module, z: torch.Tensor) -> np.ndarray:
+    """(B, latent) → (B, 28, 28) uint8 images."""
+    model.eval()
+    x = model.decode(z)[:, 0]
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+
+
+def sample_latents(latent: int, count: int, seed: int) -> torch.Tensor:
+    if not 1 <= count <= MAX_BATCH:
+        raise InputError(f"count must be 1 to {MAX_BATCH}", "count")
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(count, latent, generator=g).clamp_(-PRIOR_BOUND, PRIOR_BOUND)
+
+
+def interpolate(start: torch.Tensor, end: torch.Tensor, steps: int,
+                method: Literal["linear", "slerp"] = "linear") -> torch.Tensor:
+    """`steps` points from start to end (both included). slerp walks the great circle, which
+    keeps the points at the typical distance from the origin of a high-dimensional Gaussian
+    (White, 2016); linear cuts through the middle, where samples are rarely drawn."""
+    if not 2 <= steps <= MAX_STEPS:
+        raise InputError(f"steps must be 2 to {MAX_STEPS}", "steps")
+    t = torch.linspace(0, 1, steps)[:, None]
+    a, b = start.reshape(1, -1), end.reshape(1, -1)
+    if method == "linear":
+        return a + (b - a) * t
+    if method != "slerp":
+        raise InputError("method must be 'linear' or 'slerp'", "method")
+    na, nb = a.norm(), b.norm()
+    if na == 0 or nb == 0:
+        return a + (b - a) * t
+    omega = torch.arccos(((a / na) * (b / nb)).sum().clamp(-1, 1))
+    if omega.abs() < 1e-6:
+        return a + (b - a) * t
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+@torch.no_grad()
+def encode(model: VAE, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Images (B, 1, 28, 28) in [0, 1] → the mean and log-variance of their latent Gaussians."""
+    model.eval()
+    mean, log_var = model.encode(x)
+    return mean.numpy(), log_var.numpy()
+
+
+def manifold_latents(size: int, extent: float) -> torch.Tensor:
+    """A size × size grid over [−extent, extent]², row by row from the top (z₂ high) down, so a
+    picture of the decoded grid has z₁ to the right and z₂ up, like the latent map's axes."""
+    if not 2 <= size <= 30:
+        raise InputError("size must be 2 to 30", "size")
+    if not 0 < extent <= PRIOR_BOUND:
+        raise InputError(f"range must be above 0 and at most {PRIOR_BOUND:g}", "range")
+    v = torch.linspace(-extent, extent, size)
+    z1, z2 = torch.meshgrid(v, v.flip(0), indexing="xy")
+    return torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)
+
+
+def tile(images: np.ndarray, cols: int, gap: int = 2) -> np.ndarray:
+    """(N, 28, 28) uint8 → one picture, `cols` a row, dark gaps."""
+    n, h, w = images.shape
+    rows = math.ceil(n / cols)
+    out = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), 40, np.uint8)
+    for i, im in enumerate(images):
+        r, c = divmod(i, cols)
+        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = im
+    return out
+
+
+# ---------------------------------------------------------------- training steps
+
+def vae_epoch(model: VAE, x: torch.Tensor, optimizer: torch.optim.Optimizer, batch: int,
+              generator: torch.Generator) -> float:
+    """One pass over x (N, 1, 28, 28) in [0, 1]; the mean negative ELBO of its batches."""
+    model.train()
+    order = torch.randperm(len(x), generator=generator)
+    total = 0.0
+    for i in range(0, len(x), batch):
+        xb = x[order[i:i + batch]]
+        loss, _, _ = vae_loss(model, xb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * len(xb)
+    return total / len(x)
+
+
+def gan_epoch(gen: Generator, disc: Discriminator, x: torch.Tensor, opt_g: torch.optim.Optimizer,
+              opt_d: torch.optim.Optimizer, batch: int, generator: torch.Generator
+              ) -> tuple[float, float]:
+    """One pass over real images x (N, 1, 28, 28) in [0, 1] with the non-saturating GAN loss
+    (Goodfellow et al., 2014) and one-sided label smoothing (real labels 0.9); returns the mean
+    generator and discriminator losses."""
+    gen.train()
+    disc.train()
+    order = torch.randperm(len(x), generator=generator)
+    g_total = d_total = 0.0
+    steps = 0
+    for i in range(0, len(x) - batch + 1, batch):
+        real = x[order[i:i + batch]] * 2 - 1  # to the generator's [-1, 1]
+        z = torch.randn(batch, gen.config.latent, generator=generator)
+        fake = gen(z)
+        d_real, d_fake = disc(real), disc(fake.detach())
+        d_loss = (F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, 0.9))
+                  + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        d_out = disc(fake)
+        g_loss = F.binary_cross_entropy_with_logits(d_out, torch.ones_like(d_out))
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        g_total += float(g_loss.detach())
+        d_total += float(d_loss.detach())
+        steps += 1
+    return g_total / max(steps, 1), d_total / max(steps, 1)
+
+
+@torch.no_grad()
+def test_elbo(model: VAE, x: torch.Tensor, batch: int = 1000) -> dict[str, float]:
+    """Mean negative ELBO, reconstruction and KL per image (nats) on held-out images; the
+    sampling of z makes it a one-sample estimate, seeded for repeatability."""
+    model.eval()
+    torch.manual_seed(0)
+    totals = np.zeros(3)
+    for i in range(0, len(x), batch):
+        xb = x[i:i + batch]
+        loss, recon, kl = vae_loss(model, xb)
+        totals += np.array([float(loss), float(recon), float(kl)]) * len(xb)
+    neg_elbo, recon, kl = totals / len(x)
+    return {"neg_elbo": neg_elbo, "reconstruction": recon, "kl": kl}

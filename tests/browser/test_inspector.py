@@ -1,0 +1,63 @@
+"""The model inspector in a real browser: draw a digit with the mouse, see the answer and the
+maps of every layer, open one unit."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import screenshot
+
+
+def draw(page: Page, strokes: list[list[tuple[float, float]]]) -> None:
+    """Strokes in 0-1 coordinates of the drawing pad, drawn with mouse events."""
+    box = page.locator("#pad").bounding_box()
+    assert box is not None
+    for stroke in strokes:
+        x, y = stroke[0]
+        page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])
+        page.mouse.down()
+        for x, y in stroke[1:]:  # in small moves, as a hand makes them
+            page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=8)
+        page.mouse.up()
+
+
+def test_draw_a_digit_and_see_every_layer(page: Page, base_url: str) -> None:
+    page.goto(base_url + "/inspector")
+    layers = page.locator("#layers li")
+    expect(layers).to_have_count(19, timeout=20_000)  # the shipped CNN's layers, for example 0
+    page.get_by_role("button", name="Clear").click()
+    draw(page, [[(0.25, 0.2), (0.72, 0.2), (0.42, 0.85)]])  # a 7
+    expect(page.locator("#answer")).to_have_text(re.compile(r"^7 \(\d+%\)$"), timeout=10_000)
+    expect(layers).to_have_count(19)
+    expect(page.locator("#saliency")).to_have_attribute("src", re.compile("^blob:"))
+    expect(page.locator("#gradcam")).to_have_attribute("src", re.compile("^blob:"))
+    screenshot(page, "inspector-seven")
+
+    page.get_by_role("button", name="Clear").click()
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])  # a 1
+    expect(page.locator("#answer")).to_have_text(re.compile(r"^1 \("), timeout=10_000)
+
+    # a map of the first conv layer: the unit panel with its filter and the digits it likes
+    page.locator("#layers img.clickable").first.click(position={"x": 10, "y": 10})
+    expect(page.locator("#unit")).to_be_visible()
+    expect(page.locator("#unit-title")).to_contain_text("map 1 of 16")
+    expect(page.locator("#unit-kernels")).to_have_attribute("src", re.compile("^data:image/png"))
+    expect(page.locator("#unit-top li")).to_have_count(9, timeout=20_000)
+    page.locator("#unit-map").hover()
+    expect(page.locator("#rf-box")).to_be_visible()
+    expect(page.locator("#filters li")).to_have_count(16)
+    screenshot(page, "inspector-unit")
+
+
+def test_its_mistakes_can_be_inspected(page: Page, base_url: str) -> None:
+    page.goto(base_url + "/inspector")
+    page.get_by_role("tab", name="Test set").click()
+    page.get_by_role("button", name="Its mistakes").click()
+    wrong = page.locator("#examples .wrong")
+    expect(wrong.first).to_be_visible(timeout=20_000)
+    label = wrong.first.text_content()
+    page.locator("#examples button").first.click()
+    truth, said = label.split("→")
+    expect(page.locator("#answer")).to_have_text(re.compile(rf"^{said} "))
