@@ -35,6 +35,7 @@ bench: setup
 	$(PY) -m bench.stepper_trace
 	$(PY) -m bench.training_throughput
 	$(PY) -m bench.inspector_request
+	$(PY) -m bench.generative_slider
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -9,6 +9,7 @@ import base64
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,17 +124,23 @@ class Inspector:
                              "run writes them when it completes or is stopped", "name") from None
 
     # inputs
-    def input_from(self, m: Loaded, *, pixels: list | None = None, image_id: str | None = None,
-                   example: int | None = None, upload: np.ndarray | None = None,
-                   invert: bool | None = None) -> np.ndarray:
-        """The model's input (C, H, W) uint8 from exactly one source: a grid of 0-255 numbers
-        (a drawing), an uploaded or stored image, or a test-set example."""
+    def input_from(self, m: Loaded, **source: object) -> np.ndarray:
+        """The input for model `m` from one source (see `prepare`); examples are its test set."""
+        return self.prepare(m.input_shape, lambda: self.test_split(m), **source)
+
+    def prepare(self, input_shape: tuple[int, int, int], examples: Callable[[], Split], *,
+                pixels: list | None = None, image_id: str | None = None,
+                example: int | None = None, upload: np.ndarray | None = None,
+                invert: bool | None = None) -> np.ndarray:
+        """A model input (C, H, W) uint8 from exactly one source: a grid of 0-255 numbers (a
+        drawing), an uploaded or stored image, or an example of the `examples` split. Digits
+        for one-channel models are made the MNIST way (see core.inspect.mnist_style)."""
         given = [s is not None for s in (pixels, image_id, example, upload)]
         if sum(given) != 1:
             raise InputError("give exactly one input: pixels, image_id, example or an image "
                              "file", "pixels")
         if example is not None:
-            split = self.test_split(m)
+            split = examples()
             if not 0 <= example < len(split.x):
                 raise InputError(f"example must be 0 to {len(split.x) - 1}", "example")
             return split.x[example]
@@ -143,11 +150,11 @@ class Inspector:
             picture = self.images.get(image_id).pixels("preview")
         else:
             picture = upload
-        if m.input_shape[0] == 1 and picture.ndim == 3:
+        if input_shape[0] == 1 and picture.ndim == 3:
             picture = np.asarray(Image.fromarray(picture).convert("L"))
-        if m.input_shape[0] == 1:
-            return inspect.mnist_style(picture, size=m.input_shape[1], invert=invert)[None]
-        return inspect.fit_to_model(picture, m.input_shape)
+        if input_shape[0] == 1:
+            return inspect.mnist_style(picture, size=input_shape[1], invert=invert)[None]
+        return inspect.fit_to_model(picture, input_shape)
 
     def test_split(self, m: Loaded) -> Split:
         """The images the model was tested on (its dataset's test split, else validation)."""

@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from app.catalog import Catalog, CatalogConfig
-from app.core import images, nets
+from app.core import generative, images, nets
 from app.core.errors import InputError
 from app.core.training import TrainConfig, TrainingDiverged, train
 from app.model_store import write_weights
@@ -157,11 +157,14 @@ def _png(pixels: np.ndarray) -> str:
 
 def serialize_event(event: dict) -> dict:
     """A training event with numpy arrays → JSON-ready: maps become PNG data URLs."""
-    if event["type"] == "start":
+    if event["type"] == "start" and "probe" in event:
         probe = event["probe"]  # (C, H, W) uint8: the validation image the snapshots follow
         pixels = probe[0] if probe.shape[0] == 1 else probe.transpose(1, 2, 0)
         return {k: v for k, v in event.items() if k != "probe"} | {
             "probe_png": _png(np.ascontiguousarray(pixels))}
+    if event["type"] == "samples":
+        return {k: v for k, v in event.items() if k != "images"} | {
+            "png": _png(generative.tile(event["images"], 8))}
     if event["type"] == "snapshot":
         out = {k: v for k, v in event.items() if k not in ("filters", "activations")}
         filters = event["filters"]
@@ -207,6 +210,8 @@ def run_child(args: ChildArgs, events: Any, stop: Any, pause: Any) -> None:
     Everything goes back over `events`; the last message is always {"type": "exit", …}."""
     torch.set_num_threads(args.threads)
     status, message = "failed", ""
+    if args.config.get("task") in ("vae", "gan"):
+        return _run_generative(args, events, stop, pause)
     try:
         dataset = Catalog(args.catalog).load(args.dataset)
         config = TrainConfig(**args.config)
@@ -240,12 +245,40 @@ def run_child(args: ChildArgs, events: Any, stop: Any, pause: Any) -> None:
                 "has_weights": status in ("completed", "stopped")})
 
 
+def _run_generative(args: ChildArgs, events: Any, stop: Any, pause: Any) -> None:
+    """A VAE or GAN run to watch (the generative lab): its samples, not its weights, matter."""
+    status, message = "failed", ""
+    try:
+        dataset = Catalog(args.catalog).load(args.dataset)
+        if dataset.shape != (1, 28, 28):
+            raise InputError("the generative models take 28×28 gray images", "dataset")
+        x = torch.from_numpy(dataset.train.x).float().div_(255)
+
+        def should_stop() -> bool:
+            while pause.is_set() and not stop.is_set():
+                time.sleep(0.05)
+            return stop.is_set()
+
+        config = generative.GenerativeTrainConfig(**args.config)
+        reason = generative.train_generative(x, config, lambda e: events.put(serialize_event(e)),
+                                             should_stop)
+        status = "completed" if reason == "completed" else "stopped"
+        message = "a run to watch: its weights are not kept"
+    except InputError as exc:
+        message = exc.message
+    except Exception as exc:  # a bug or a diverged run: say it in the record
+        log.exception("generative run %s failed", args.run_id)
+        message = f"training failed: {exc}"
+    events.put({"type": "exit", "status": status, "message": message, "has_weights": False})
+
+
 # ---------------------------------------------------------------- backends
 
 class JobBackend(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
-    def submit(self, dataset: str, config: TrainConfig) -> RunRecord: ...
+    def submit(self, dataset: str,
+               config: TrainConfig | generative.GenerativeTrainConfig) -> RunRecord: ...
     def get(self, run_id: str) -> RunRecord: ...
     def list(self) -> list[RunRecord]: ...
     def events(self, run_id: str, after: int = 0) -> AsyncIterator[tuple[int, dict]]: ...
@@ -334,14 +367,14 @@ class EmbeddedBackend:
         self._queue.clear()
 
     # the interface
-    def submit(self, dataset: str, config: TrainConfig) -> RunRecord:
+    def submit(self, dataset: str, config: TrainConfig | generative.GenerativeTrainConfig
+               ) -> RunRecord:
         config.validate()
         busy = len(self._live) + len(self._queue)
         if busy >= self.max_concurrent + self.max_queued:
             raise QueueFull(self._retry_after(), f"{len(self._live)} run(s) training and "
                             f"{len(self._queue)} waiting, the most allowed; try again later")
-        config = TrainConfig(**(asdict(config) | {"max_seconds": min(config.max_seconds,
-                                                                     self.max_seconds)}))
+        config = replace(config, max_seconds=min(config.max_seconds, self.max_seconds))
         record = RunRecord(id=secrets.token_urlsafe(9), status="queued", dataset=dataset,
                            config=asdict(config), created=time.time())
         self.store.add(record)

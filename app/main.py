@@ -17,18 +17,21 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from app import errors
+from app.api import generative as generative_api
 from app.api import images as images_api
 from app.api import inspector as inspector_api
 from app.api import kernels as kernels_api
 from app.api import stepper as stepper_api
 from app.api import training as training_api
 from app.catalog import Catalog, CatalogConfig
+from app.generative_lab import GenerativeLab
 from app.inspector import Inspector
 from app.jobs import EmbeddedBackend, RunStore
 from app.middleware import BodyLimitMiddleware
 from app.model_store import ModelStore
 from app.settings import Settings
 from app.stores import ImageStore, ResultStore
+from app.web import generative as generative_pages
 from app.web import inspector as inspector_pages
 from app.web import kernel_lab as kernel_lab_pages
 from app.web import pages
@@ -78,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.catalog = Catalog(catalog)
     app.state.models = ModelStore(settings.data_dir / "models", settings.max_saved_models,
                                   shipped_dir=settings.models_dir)
+    app.state.generative = GenerativeLab(settings.models_dir / "generative", app.state.catalog)
     app.state.runs = RunStore(settings.data_dir / "runs.sqlite3")
     app.state.inspector = Inspector(app.state.models, app.state.catalog, app.state.images,
                                     runs=app.state.runs, runs_dir=settings.data_dir / "runs")
@@ -90,8 +94,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "/training/datasets": settings.max_dataset_upload_bytes})
     errors.install(app)
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
-    for module in (images_api, kernels_api, stepper_api, training_api, inspector_api, pages,
-                   kernel_lab_pages, stepper_pages, training_pages, inspector_pages):
+    for module in (images_api, kernels_api, stepper_api, training_api, inspector_api,
+                   generative_api, pages,
+                   kernel_lab_pages, stepper_pages, training_pages, inspector_pages,
+                   generative_pages):
         app.include_router(module.router)
 
     @app.get("/docs", include_in_schema=False)

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "models" / "generative")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics |= {"sample_quality": sample_quality(samples), "wall_s": wall}
     logging.info("%s", metrics)
 
-    out = ROOT / "models" / "generative" / args.name
+    out = args.out / args.name
     command = (f"python scripts/train_generative.py {args.name} --epochs {epochs} "
                f"--seed {args.seed} --threads {args.threads}")
     meta = {"name": args.name, "kind": config.kind, "config": gen.config_dict(config),

@@ -8,6 +8,7 @@ Images are (B, 1, 28, 28) in [0, 1]; latents are (B, latent) from the standard n
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -166,8 +167,9 @@ def decode(model: nn.Module, z: torch.Tensor) -> np.ndarray:
 
 
 def sample_latents(latent: int, count: int, seed: int) -> torch.Tensor:
-    if not 1 <= count <= MAX_BATCH:
-        raise InputError(f"count must be 1 to {MAX_BATCH}", "count")
+    """`count` points from the standard normal prior, seeded (the API caps count)."""
+    if count < 1:
+        raise InputError("count must be at least 1", "count")
     g = torch.Generator().manual_seed(seed)
     return torch.randn(count, latent, generator=g).clamp_(-PRIOR_BOUND, PRIOR_BOUND)
 
@@ -288,3 +290,109 @@ def test_elbo(model: VAE, x: torch.Tensor, batch: int = 1000) -> dict[str, float
         totals += np.array([float(loss), float(recon), float(kl)]) * len(xb)
     neg_elbo, recon, kl = totals / len(x)
     return {"neg_elbo": neg_elbo, "reconstruction": recon, "kl": kl}
+
+
+# ---------------------------------------------------------------- a run you can watch
+
+@dataclass(frozen=True)
+class GenerativeTrainConfig:
+    """A short VAE or GAN training run through the job runner, to watch its samples improve."""
+
+    task: Literal["vae", "gan"] = "vae"
+    latent: int = 2
+    epochs: int = 3
+    batch_size: int = 128
+    learning_rate: float = 1e-3  # the GAN uses 2e-4 whatever this says (DCGAN's setting)
+    seed: int = 0
+    max_seconds: float = 1800.0
+    progress_every: float = 0.5
+    samples_every: float = 2.0
+    max_batches: int | None = None
+
+    def validate(self) -> None:
+        if self.task not in ("vae", "gan"):
+            raise InputError("task must be 'vae' or 'gan'", "task")
+        if not 1 <= self.latent <= 128:
+            raise InputError("latent must be 1 to 128", "latent")
+        if not 1 <= self.epochs <= 20:
+            raise InputError("epochs must be 1 to 20 (a run to watch, not to ship)", "epochs")
+        if not 8 <= self.batch_size <= 512:
+            raise InputError("batch_size must be 8 to 512", "batch_size")
+        if not (math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 1):
+            raise InputError("learning_rate must be above 0 and at most 1", "learning_rate")
+
+
+def train_generative(x: torch.Tensor, config: GenerativeTrainConfig, emit, should_stop
+                     ) -> str:
+    """Trains on images x (N, 1, 28, 28) in [0, 1], reporting like core.training.train: "start",
+    "progress" (losses), "samples" (16 fixed latent points decoded, so each picture shows the
+    same points as the model learns), "epoch", "done". Returns how it ended."""
+    config.validate()
+    torch.manual_seed(config.seed)
+    g = torch.Generator().manual_seed(config.seed)
+    fixed = torch.randn(16, config.latent, generator=torch.Generator().manual_seed(99))
+    if config.task == "vae":
+        model: nn.Module = VAE(VAEConfig(latent=config.latent))
+        opts = [torch.optim.Adam(model.parameters(), lr=config.learning_rate)]
+        disc = None
+    else:
+        gan = GANConfig(latent=config.latent, width=32)
+        model, disc = Generator(gan), Discriminator(gan)
+        opts = [torch.optim.Adam(m.parameters(), lr=2e-4, betas=(0.5, 0.999))
+                for m in (model, disc)]
+    steps = len(x) // config.batch_size
+    if config.max_batches:
+        steps = min(steps, config.max_batches)
+    emit({"type": "start", "task": config.task, "latent": config.latent,
+          "total_steps": steps * config.epochs, "train_size": len(x)})
+
+    def samples(epoch: int, step: int) -> None:
+        emit({"type": "samples", "epoch": epoch, "step": step, "images": decode(model, fixed)})
+
+    samples(0, 0)
+    start = last_progress = last_samples = time.perf_counter()
+    step, reason = 0, "completed"
+    for epoch in range(1, config.epochs + 1):
+        order = torch.randperm(len(x), generator=g)
+        sums = np.zeros(2)
+        for b in range(steps):
+            batch = x[order[b * config.batch_size:(b + 1) * config.batch_size]]
+            if disc is None:
+                model.train()
+                loss, _, _ = vae_loss(model, batch)
+                opts[0].zero_grad(set_to_none=True)
+                loss.backward()
+                opts[0].step()
+                values = (float(loss.detach()), 0.0)
+            else:
+                values = gan_epoch(model, disc, batch, opts[0], opts[1], len(batch), g)
+            sums += values
+            step += 1
+            if not all(math.isfinite(v) for v in values):
+                raise ValueError("the loss stopped being a number; try a smaller learning rate")
+            now = time.perf_counter()
+            if now - last_progress >= config.progress_every:
+                names = ("neg_elbo", None) if disc is None else ("generator_loss",
+                                                                 "discriminator_loss")
+                emit({"type": "progress", "epoch": epoch, "step": step,
+                      "total_steps": steps * config.epochs,
+                      **{n: v for n, v in zip(names, values, strict=True) if n}})
+                last_progress = now
+            if now - last_samples >= config.samples_every:
+                samples(epoch, step)
+                last_samples = now
+            if should_stop():
+                reason = "stopped"
+                break
+            if now - start > config.max_seconds:
+                reason = "time limit"
+                break
+        mean = sums / max(1, b + 1)
+        emit({"type": "epoch", "epoch": epoch, "step": step,
+              **({"neg_elbo": mean[0]} if disc is None else
+                 {"generator_loss": mean[0], "discriminator_loss": mean[1]})})
+        samples(epoch, step)
+        if reason != "completed":
+            break
+    emit({"type": "done", "reason": reason, "step": step})
+    return reason

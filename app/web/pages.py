@@ -21,7 +21,7 @@ LABS = (
     {"title": "Model inspector", "href": "/inspector", "ready": True,
      "text": "Draw a digit and see what every layer of a trained CNN makes of it, where it "
              "looks, and what its units respond to."},
-    {"title": "Generative lab", "href": None, "ready": False,
+    {"title": "Generative lab", "href": "/generative", "ready": True,
      "text": "Walk through the latent space of a VAE and a GAN trained on handwritten digits."},
 )
 

@@ -164,7 +164,7 @@ class LiveView:
             self.train_size, self.total_steps = event["train_size"], event["total_steps"]
             self.classes = event["classes"]
             self.probe_png, self.probe_label = event["probe_png"], event["probe_label"]
-        elif t == "progress":
+        elif t == "progress" and "train_loss" in event:  # (a generative run has other ones)
             self.progress = event
             self.train_points.append((event["images"] / self.train_size, event["train_loss"],
                                       event["train_acc"]))

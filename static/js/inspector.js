@@ -183,49 +183,10 @@ function selectTab(name) {
   $$("[data-panel]").forEach((p) => { p.hidden = p.dataset.panel !== name; });
 }
 
-// The drawing pad: white ink on black, like MNIST; pointer events cover mouse, pen and touch.
 const pad = $("#pad");
 if (pad) {
-  const ctx = pad.getContext("2d");
-  const clear = () => { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, pad.width, pad.height); };
-  clear();
-  let drawing = false, last = null, lastSent = 0;
-  const point = (e) => {
-    const r = pad.getBoundingClientRect();
-    return [(e.clientX - r.left) * (pad.width / r.width), (e.clientY - r.top) * (pad.height / r.height)];
-  };
-  const stroke = (p) => {
-    ctx.strokeStyle = "#fff";
-    ctx.lineCap = "round";
-    ctx.lineJoin = "round";
-    ctx.lineWidth = Number($("#pen").value);
-    ctx.beginPath();
-    ctx.moveTo(...(last || p));
-    ctx.lineTo(...p);
-    ctx.stroke();
-    last = p;
-  };
-  pad.addEventListener("pointerdown", (e) => {
-    drawing = true;
-    last = null;
-    pad.setPointerCapture(e.pointerId);
-    stroke(point(e));
-  });
-  pad.addEventListener("pointermove", (e) => {
-    if (!drawing) return;
-    stroke(point(e));
-    state.source = { kind: "draw" };
-    if (performance.now() - lastSent > 120) { lastSent = performance.now(); inspect(); } // live while drawing
-  });
-  const end = () => {
-    if (!drawing) return;
-    drawing = false;
-    state.source = { kind: "draw" };
-    inspect();
-  };
-  pad.addEventListener("pointerup", end);
-  pad.addEventListener("pointercancel", end);
-  $("#clear").addEventListener("click", () => { clear(); state.source = null; });
+  const drawing = window.makePad(pad, $("#pen"), () => { state.source = { kind: "draw" }; inspect(); });
+  $("#clear").addEventListener("click", () => { drawing.clear(); state.source = null; });
 
   $$("[data-source]").forEach((t) => t.addEventListener("click", () => {
     selectTab(t.dataset.source);

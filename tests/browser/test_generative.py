@@ -1,0 +1,55 @@
+"""The generative lab in a real browser: drag a slider, click the latent map, interpolate."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import screenshot
+
+
+def test_sliders_map_and_interpolation(page: Page, base_url: str) -> None:
+    page.goto(base_url + "/generative")
+    page.get_by_role("tab", name="vae-2d").click()
+    decoded = page.locator("#decoded")
+    expect(decoded).to_have_attribute("data-z", "[0,0]")
+    first = decoded.get_attribute("src")
+
+    # drag the first slider to the right: a new point, a new picture
+    slider = page.get_by_label("latent dimension 1")
+    box = slider.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2, steps=10)
+    page.mouse.up()
+    expect(decoded).not_to_have_attribute("src", first)
+    expect(decoded).to_have_attribute("data-z", re.compile(r"^\[2\.\d+,0\]$"))
+
+    # click the latent map's top-left corner: z₁ negative, z₂ positive
+    dots = page.locator("#map-dots")
+    expect(dots).to_be_visible()
+    box = dots.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.1)
+    expect(decoded).to_have_attribute("data-z", re.compile(r"^\[-2\.\d+,2\.\d+\]$"))
+    screenshot(page, "generative-vae-2d")
+
+    # interpolate between two points and animate
+    page.get_by_role("button", name="Start: this point").click()
+    slider.fill("1.5")
+    page.get_by_role("button", name="End: this point").click()
+    page.get_by_role("button", name="Interpolate").click()
+    expect(page.locator("#strip")).to_have_attribute("src", re.compile("^data:image/png"))
+    page.get_by_role("button", name="▶ Animate").click()
+    expect(page.locator("#frame")).to_be_visible()
+
+    # the GAN: 64 dimensions, 16 sliders until asked for all
+    page.get_by_role("tab", name="dcgan").click()
+    expect(page.locator("#sliders li:visible")).to_have_count(16)
+    page.get_by_role("button", name="Show all 64 dimensions").click()
+    expect(page.locator("#sliders li:visible")).to_have_count(64)
+    expect(page.locator("#map-panel")).to_be_hidden()
+    page.get_by_role("button", name="Random point").click()
+    screenshot(page, "generative-dcgan")
