@@ -24,3 +24,15 @@ def png_bytes(pixels: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(pixels).save(buf, format="PNG")
     return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def mnist_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The app with a scratch data directory that holds the real MNIST when it is set up."""
+    from app.settings import ROOT  # the repository's data/
+
+    data = tmp_path_factory.mktemp("data")
+    if (ROOT / "data" / "mnist.npz").exists():
+        (data / "mnist.npz").symlink_to(ROOT / "data" / "mnist.npz")
+    with TestClient(create_app(Settings(data_dir=data))) as c:
+        yield c

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -14,21 +13,16 @@ from safetensors.torch import load_file
 
 from app.core import generative as gen
 from app.core.training import to_inputs
-from app.main import create_app
 from app.model_store import read
-from app.settings import ROOT, Settings
+from app.settings import ROOT
 
 GENERATIVE = ROOT / "models" / "generative"
 HAVE_MNIST = (ROOT / "data" / "mnist.npz").exists()
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    data = tmp_path_factory.mktemp("data")
-    if HAVE_MNIST:
-        (data / "mnist.npz").symlink_to(ROOT / "data" / "mnist.npz")
-    with TestClient(create_app(Settings(data_dir=data))) as c:
-        yield c
+def client(mnist_client: TestClient) -> TestClient:
+    return mnist_client
 
 
 def decoder(name: str) -> torch.nn.Module:

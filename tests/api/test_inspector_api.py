@@ -4,7 +4,6 @@ run independently (forward hooks, autograd), bad input refused with a reason."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -14,21 +13,16 @@ from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 
 from app.core import inspect, nets
-from app.main import create_app
 from app.model_store import read
-from app.settings import ROOT, Settings
+from app.settings import ROOT
 
 MODEL = "mnist-cnn"
 HAVE_MNIST = (ROOT / "data" / "mnist.npz").exists()
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    data = tmp_path_factory.mktemp("data")
-    if HAVE_MNIST:
-        (data / "mnist.npz").symlink_to(ROOT / "data" / "mnist.npz")
-    with TestClient(create_app(Settings(data_dir=data))) as c:
-        yield c
+def client(mnist_client: TestClient) -> TestClient:
+    return mnist_client
 
 
 def drawn_seven(size: int = 200) -> np.ndarray:
