@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--out", type=Path, default=ROOT / "models" / "generative")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         model = gen.VAE(config)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         for epoch in range(1, epochs + 1):
-            loss = gen.vae_epoch(model, x, opt, 128, g)
+            loss = gen.vae_epoch(model, x, opt, args.batch, g)
             history.append({"epoch": epoch, "train_neg_elbo": loss})
             logging.info("epoch %d: train −ELBO %.2f nats", epoch, loss)
         metrics = {"test": gen.test_elbo(model, x_test)}
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         opt_g = torch.optim.Adam(decoder.parameters(), lr=2e-4, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(disc.parameters(), lr=2e-4, betas=(0.5, 0.999))
         for epoch in range(1, epochs + 1):
-            g_loss, d_loss = gen.gan_epoch(decoder, disc, x, opt_g, opt_d, 128, g)
+            g_loss, d_loss = gen.gan_epoch(decoder, disc, x, opt_g, opt_d, args.batch, g)
             history.append({"epoch": epoch, "generator_loss": g_loss,
                             "discriminator_loss": d_loss})
             logging.info("epoch %d: generator %.3f, discriminator %.3f", epoch, g_loss, d_loss)
@@ -98,10 +99,11 @@ def main(argv: list[str] | None = None) -> int:
 
     out = args.out / args.name
     command = (f"python scripts/train_generative.py {args.name} --epochs {epochs} "
-               f"--seed {args.seed} --threads {args.threads}")
+               f"--batch {args.batch} --seed {args.seed} --threads {args.threads}")
     meta = {"name": args.name, "kind": config.kind, "config": gen.config_dict(config),
             "summary": summary, "dataset": "mnist", "image_shape": [1, 28, 28],
-            "epochs": epochs, "seed": args.seed, "metrics": metrics, "history": history,
+            "epochs": epochs, "batch": args.batch, "seed": args.seed, "metrics": metrics,
+            "history": history,
             "trained": time.strftime("%Y-%m-%d", time.gmtime()), "command": command,
             "params": sum(p.numel() for p in decoder.parameters())}
     write_weights(out / "model", decoder.state_dict(), meta)
@@ -119,7 +121,7 @@ def card(meta: dict) -> str:
                 f"log-variance of a {c['latent']}-D Gaussian; decoder {c['latent']} → "
                 f"{c['hidden'] // 2} → {c['hidden']} → 784 (ReLU, then sigmoid). Loss: the "
                 "negative evidence lower bound (Bernoulli pixel likelihood + KL to the "
-                "standard normal prior). Adam, learning rate 0.001, batch 128.")
+                f"standard normal prior). Adam, learning rate 0.001, batch {meta['batch']}.")
         t = m["test"]
         figures = (f"- **Test −ELBO: {t['neg_elbo']:.2f} nats** per image (reconstruction "
                    f"{t['reconstruction']:.2f} + KL {t['kl']:.2f}), on the 10,000 MNIST test "
@@ -131,7 +133,8 @@ def card(meta: dict) -> str:
                 f"conv → {c['width']}×14×14 → transposed conv → 1×28×28 (batch norm and ReLU "
                 "between, tanh at the end). Discriminator: conv 64 (stride 2) → conv 128 "
                 "(stride 2, batch norm) → linear, LeakyReLU 0.2. Non-saturating GAN loss with "
-                "real labels smoothed to 0.9; Adam, learning rate 0.0002, β₁ 0.5, batch 128.")
+                "real labels smoothed to 0.9; Adam, learning rate 0.0002, β₁ 0.5, "
+                f"batch {meta['batch']}.")
         figures = ""
         rows = "\n".join(f"| {h['epoch']} | {h['generator_loss']:.3f} | "
                          f"{h['discriminator_loss']:.3f} |" for h in meta["history"])

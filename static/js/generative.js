@@ -32,13 +32,14 @@ const round = (v) => Math.round(v * 100) / 100;
 async function decode() {
   if (state.busy) { state.again = true; return; }
   state.busy = true;
+  const z = [...state.z];
   try {
-    const blob = await call("/decode", { z: state.z }, "blob");
+    const blob = await call("/decode", { z }, "blob");
     const img = $("#decoded");
     if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
     img.dataset.url = URL.createObjectURL(blob);
     img.src = img.dataset.url;
-    img.dataset.z = JSON.stringify(state.z.map(round));
+    img.dataset.z = JSON.stringify(z.map(round)); // the point this picture shows
     showError("");
   } catch (e) { showError(e.message); }
   finally {
@@ -91,6 +92,7 @@ async function loadMap() {
   $("#manifold").src = api(`/manifold?size=20&range=${RANGE}`);
   const data = await call("/latent-map?count=2500");
   state.map = data.points;
+  $("#map-dots").dataset.points = data.points.length;
   $("#legend").replaceChildren(...COLOURS.map((c, d) => {
     const li = document.createElement("li");
     li.innerHTML = `<span style="background:${c}"></span>${d}`;
@@ -99,13 +101,13 @@ async function loadMap() {
   drawMap();
 }
 function drawMap() {
-  if (!state.map) return;
+  if ($("#map-panel").hidden) return;
   const canvas = $("#map-dots");
   const ctx = canvas.getContext("2d");
   const s = canvas.width;
   const px = (v) => ((v + RANGE) / (2 * RANGE)) * s; // z₁ right, z₂ up
   ctx.clearRect(0, 0, s, s);
-  for (const [z1, z2, d] of state.map) {
+  for (const [z1, z2, d] of state.map || []) {
     ctx.fillStyle = COLOURS[d];
     ctx.globalAlpha = 0.55;
     ctx.fillRect(px(z1) - 2, s - px(z2) - 2, 4, 4);
@@ -175,7 +177,12 @@ async function selectModel(name) {
     (q ? ` ${(100 * q.confident_share).toFixed(0)}% of its samples are read with ≥ 90% confidence by the shipped classifier.` : "");
   $$("[data-needs-encoder]").forEach((e) => { e.hidden = !state.model.has_encoder; });
   state.z = new Array(state.model.latent).fill(0);
-  state.ends = {};
+  state.ends = {};  // points of another model mean nothing here
+  clearInterval(state.timer);
+  $$("[data-set]").forEach((b) => { b.textContent = `${b.dataset.set === "start" ? "Start" : "End"}: this point`; });
+  ["#strip", "#frame"].forEach((sel) => $(sel).removeAttribute("src"));
+  $("#frame").hidden = true;
+  $("#animate").disabled = true;
   state.showAll = false;
   buildSliders();
   decode();
@@ -240,7 +247,8 @@ async function start() {
   $("#watch-stop").addEventListener("click", () => {
     if (state.watch) fetch(`/api/v1/training-runs/${state.watch.id}`, { method: "DELETE" });
   });
-  selectModel(state.models[0].name);
+  // the 2-D VAE first: it is the one with a map
+  selectModel((state.models.find((m) => m.has_map) || state.models[0]).name);
 }
 
 // ------------------------------------------------------------------ watch one train
