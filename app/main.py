@@ -94,8 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "/training/datasets": settings.max_dataset_upload_bytes})
     errors.install(app)
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
-    for module in (images_api, kernels_api, stepper_api, training_api, inspector_api,
-                   generative_api, pages,
+    # generative first: its slider requests come many a second, and routes match in order
+    for module in (generative_api, images_api, kernels_api, stepper_api, training_api,
+                   inspector_api, pages,
                    kernel_lab_pages, stepper_pages, training_pages, inspector_pages,
                    generative_pages):
         app.include_router(module.router)

@@ -58,7 +58,8 @@ def list_models(lab: LabDep) -> list[dict]:
 
 class DecodeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    z: list[float] | list[list[float]] = Field(description="one latent point, or a batch")
+    # checked by core.generative.check_latents (length, finiteness, range): one parse, not two
+    z: list = Field(description="one latent point (a list of numbers), or a batch of them")
     format: Literal["png", "json"] = Field("png", description="png: the image (a grid for a "
                                            "batch); json: 0-255 numbers")
 
@@ -71,7 +72,7 @@ async def decode(model: str, req: DecodeRequest, lab: LabDep) -> Response | dict
     a fraction of a millisecond, less than a hop to a worker thread."""
     m = lab.get(model)
     z = gen.check_latents(req.z, m.latent)
-    pictures = gen.decode(m.decoder, z)
+    pictures = m.decode(z)
     if req.format == "json":
         return {"images": pictures.tolist()}
     grid = pictures[0] if len(pictures) == 1 else gen.tile(pictures, min(len(pictures), 10))

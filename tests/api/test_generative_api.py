@@ -49,7 +49,9 @@ def test_decode_is_the_decoder_applied_to_z(client: TestClient) -> None:
     shown = np.asarray(Image.open(io.BytesIO(png.content)))
     with torch.no_grad():
         expected = decoder("vae-2d").decode(torch.tensor([z]))[0, 0]
-    np.testing.assert_array_equal(shown, (expected * 255).round().to(torch.uint8).numpy())
+    # the slider path decodes in numpy: the same pixels, give or take float32 rounding
+    reference = (expected * 255).round().to(torch.uint8).numpy().astype(int)
+    assert np.abs(shown.astype(int) - reference).max() <= 1
     batch = client.post("/api/v1/generative/vae-2d/decode",
                         json={"z": [z, [0, 0]], "format": "json"}).json()["images"]
     assert np.array(batch).shape == (2, 28, 28) and batch[0] == shown.tolist()
