@@ -56,8 +56,8 @@ def test_its_mistakes_can_be_inspected(page: Page, base_url: str) -> None:
     page.get_by_role("tab", name="Test set").click()
     page.get_by_role("button", name="Its mistakes").click()
     wrong = page.locator("#examples .wrong")
-    expect(wrong.first).to_be_visible(timeout=20_000)
+    expect(wrong.first).to_be_visible(timeout=40_000)  # the first call runs the test set
     label = wrong.first.text_content()
     page.locator("#examples button").first.click()
     truth, said = label.split("→")
-    expect(page.locator("#answer")).to_have_text(re.compile(rf"^{said} "))
+    expect(page.locator("#answer")).to_have_text(re.compile(rf"^{said} "), timeout=20_000)
