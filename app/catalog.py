@@ -68,6 +68,7 @@ class Catalog:
         self.config = config
         self._cache: OrderedDict[str, Dataset] = OrderedDict()
         self._cache_items = cache_items
+        self._infos: dict[tuple[str, float | None], DatasetInfo] = {}
         self._lock = threading.Lock()
 
     def _idx_dirs(self) -> dict[str, Path]:
@@ -78,15 +79,31 @@ class Catalog:
         return ["mnist", "shapes", *sorted(self._idx_dirs()), *uploads]
 
     def list(self) -> list[DatasetInfo]:
-        out = []
-        for name in self.names():
-            try:
-                out.append(_info(self.load(name), self._kind(name)))
-            except DatasetMissing as exc:
-                out.append(DatasetInfo(name=name, title=BUILTIN.get(name, name),
-                                       kind=self._kind(name), available=False,
-                                       message=exc.message))
-        return out
+        return [self.info(name) for name in self.names()]
+
+    def info(self, name: str) -> DatasetInfo:
+        """Classes, shape and counts of a dataset, remembered while its file is unchanged, so a
+        page that lists the datasets does not load every one of them each time."""
+        key = (name, self._stamp(name))
+        with self._lock:
+            if key in self._infos:
+                return self._infos[key]
+        try:
+            info = _info(self.load(name), self._kind(name))
+        except DatasetMissing as exc:
+            info = DatasetInfo(name=name, title=BUILTIN.get(name, name), kind=self._kind(name),
+                               available=False, message=exc.message)
+        with self._lock:
+            self._infos = {k: v for k, v in self._infos.items() if k[0] != name}
+            self._infos[key] = info
+        return info
+
+    def _stamp(self, name: str) -> float | None:
+        """When the dataset's file last changed (None: generated, or not there)."""
+        path = {"mnist": self.config.mnist_cache}.get(name, self.config.uploads / f"{name}.npz")
+        if name in self._idx_dirs():
+            path = self._idx_dirs()[name]
+        return path.stat().st_mtime if path.exists() else None
 
     def _kind(self, name: str) -> str:
         if name in BUILTIN:

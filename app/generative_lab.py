@@ -16,6 +16,7 @@ from app import model_store
 from app.catalog import Catalog
 from app.core import generative as gen
 from app.core.errors import InputError
+from app.core.training import to_inputs
 from app.model_store import StoredModel, UnknownModel
 
 CLASSES = [str(d) for d in range(10)]
@@ -111,13 +112,12 @@ class GenerativeLab:
     def _labelled_samples(self, m: GenModel) -> tuple[np.ndarray, np.ndarray]:
         classifier = model_store.read(self.dir.parent / "mnist-cnn")
         model = classifier.load()
-        mean, std = classifier.meta["normalization"]
+        norm = tuple(classifier.meta["normalization"])
         zs, ys = [], []
         for seed in range(16):  # 4,096 samples, 256 at a time
             z = gen.sample_latents(m.latent, 256, seed=seed)
-            images = torch.from_numpy(gen.decode(m.decoder, z)).float()[:, None] / 255
             with torch.no_grad():
-                p = torch.softmax(model((images - mean[0]) / std[0]), dim=1)
+                p = torch.softmax(model(to_inputs(m.decode(z)[:, None], norm)), dim=1)
             conf, label = p.max(dim=1)
             keep = conf >= 0.9
             zs.append(z[keep].numpy())

@@ -5,7 +5,6 @@ gets wrong"). Plain Python: the API router calls it; the page calls the API.
 
 from __future__ import annotations
 
-import base64
 import re
 import threading
 from collections import OrderedDict
@@ -19,7 +18,7 @@ from PIL import Image
 
 from app import model_store
 from app.catalog import Catalog
-from app.core import images, inspect, nets
+from app.core import inspect, nets
 from app.core.datasets import Split
 from app.core.errors import InputError
 from app.core.training import to_inputs
@@ -64,10 +63,6 @@ class TestSet:
     predictions: np.ndarray
     confidence: np.ndarray
     unit_means: list[np.ndarray]  # per layer (N, channels) or (N, features)
-
-
-def png_url(pixels: np.ndarray) -> str:
-    return "data:image/png;base64," + base64.b64encode(images.encode(pixels)).decode()
 
 
 def to_display(x: np.ndarray) -> np.ndarray:

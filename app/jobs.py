@@ -12,11 +12,9 @@ running when the app stopped is marked interrupted at the next start.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
-import math
 import multiprocessing as mp
 import os
 import queue as queue_mod
@@ -151,20 +149,16 @@ class RunStore:
 
 # ---------------------------------------------------------------- events, as JSON
 
-def _png(pixels: np.ndarray) -> str:
-    return "data:image/png;base64," + base64.b64encode(images.encode(pixels)).decode()
-
-
 def serialize_event(event: dict) -> dict:
     """A training event with numpy arrays → JSON-ready: maps become PNG data URLs."""
     if event["type"] == "start" and "probe" in event:
         probe = event["probe"]  # (C, H, W) uint8: the validation image the snapshots follow
         pixels = probe[0] if probe.shape[0] == 1 else probe.transpose(1, 2, 0)
         return {k: v for k, v in event.items() if k != "probe"} | {
-            "probe_png": _png(np.ascontiguousarray(pixels))}
+            "probe_png": images.png_data_url(np.ascontiguousarray(pixels))}
     if event["type"] == "samples":
         return {k: v for k, v in event.items() if k != "images"} | {
-            "png": _png(generative.tile(event["images"], 8))}
+            "png": images.png_data_url(generative.tile(event["images"], 8))}
     if event["type"] == "snapshot":
         out = {k: v for k, v in event.items() if k not in ("filters", "activations")}
         filters = event["filters"]
@@ -172,7 +166,7 @@ def serialize_event(event: dict) -> dict:
             # one tile per filter: its first input channel (the colour channels averaged for RGB)
             tiles = filters.mean(axis=1) if filters.shape[1] == 3 else filters[:, 0]
             out["filters"] = {"count": int(filters.shape[0]), "size": list(filters.shape[2:]),
-                              "png": _png(images.mosaic(tiles, signed=True, scale=8,
+                              "png": images.png_data_url(images.mosaic(tiles, signed=True, scale=8,
                                                         cols=min(8, len(tiles))))}
         layers = []
         for a in event["activations"]:
@@ -180,13 +174,10 @@ def serialize_event(event: dict) -> dict:
             if v.ndim == 3:  # channels of maps: a grid, small maps enlarged
                 maps, scale, cols = v, max(1, 56 // max(v.shape[1], 1)), min(8, len(v))
             else:  # a vector: wrapped into rows of at most 56 values
-                width = min(len(v), 56)
-                padded = np.full(math.ceil(len(v) / width) * width, np.nan, np.float32)
-                padded[:len(v)] = v
-                maps = np.nan_to_num(padded, nan=float(v.min())).reshape(1, -1, width)
-                scale, cols = max(4, 224 // width), 1
+                maps = images.vector_rows(v, 56)
+                scale, cols = max(4, 224 // maps.shape[2]), 1
             layers.append({"index": a["index"], "label": a["label"], "shape": a["shape"],
-                           "png": _png(images.mosaic(maps, signed=False, scale=scale,
+                           "png": images.png_data_url(images.mosaic(maps, signed=False, scale=scale,
                                                      cols=cols, gap=2))})
         out["layers"] = layers
         return out

@@ -3,7 +3,6 @@ encode digits (VAE), the 2-D VAE's manifold and latent map, and latent arithmeti
 
 from __future__ import annotations
 
-import base64
 from typing import Annotated, Literal
 
 import numpy as np
@@ -18,6 +17,7 @@ from app.api.inspector import BODY, SourceDep
 from app.core import generative as gen
 from app.core import images
 from app.core.errors import InputError
+from app.core.images import png_data_url
 from app.deps import CatalogDep, JobsDep
 from app.generative_lab import CLASSES, GenerativeLab, GenModel
 from app.schemas import ErrorResponse, RunOut
@@ -33,14 +33,6 @@ def get_lab(request: Request) -> GenerativeLab:
 
 
 LabDep = Annotated[GenerativeLab, Depends(get_lab)]
-
-
-def _png(pixels: np.ndarray) -> bytes:
-    return images.encode(pixels)
-
-
-def _url(pixels: np.ndarray) -> str:
-    return "data:image/png;base64," + base64.b64encode(_png(pixels)).decode()
 
 
 def _info(m: GenModel) -> dict:
@@ -76,7 +68,7 @@ async def decode(model: str, req: DecodeRequest, lab: LabDep) -> Response | dict
     if req.format == "json":
         return {"images": pictures.tolist()}
     grid = pictures[0] if len(pictures) == 1 else gen.tile(pictures, min(len(pictures), 10))
-    return Response(_png(grid), media_type="image/png")
+    return Response(images.encode(grid), media_type="image/png")
 
 
 class SampleRequest(BaseModel):
@@ -90,8 +82,8 @@ def sample(model: str, req: SampleRequest, lab: LabDep) -> dict:
     """`count` points from the prior (seeded), decoded: a grid picture and the latents used."""
     m = lab.get(model)
     z = gen.sample_latents(m.latent, req.count, req.seed)
-    pictures = gen.decode(m.decoder, z)
-    return {"latents": z.tolist(), "png": _url(gen.tile(pictures, min(req.count, 8)))}
+    pictures = m.decode(z)
+    return {"latents": z.tolist(), "png": png_data_url(gen.tile(pictures, min(req.count, 8)))}
 
 
 class InterpolateRequest(BaseModel):
@@ -109,9 +101,9 @@ def interpolate(model: str, req: InterpolateRequest, lab: LabDep) -> dict:
     start = gen.check_latents(req.start, m.latent, "start")
     end = gen.check_latents(req.end, m.latent, "end")
     z = gen.interpolate(start, end, req.steps, req.method)
-    pictures = gen.decode(m.decoder, z)
-    return {"latents": z.tolist(), "png": _url(gen.tile(pictures, len(pictures))),
-            "frames": [_url(p) for p in pictures]}
+    pictures = m.decode(z)
+    return {"latents": z.tolist(), "png": png_data_url(gen.tile(pictures, len(pictures))),
+            "frames": [png_data_url(p) for p in pictures]}
 
 
 @router.post("/{model}/encode", openapi_extra=BODY, responses=ERRORS)
@@ -124,10 +116,10 @@ def encode(model: str, source: SourceDep, lab: LabDep, request: Request) -> dict
     x = inspector.prepare((1, 28, 28), lambda: lab.catalog.load("mnist").test,
                           **source.values)[0]
     mean, log_var = gen.encode(vae, torch.from_numpy(x).float()[None, None] / 255)
-    recon = gen.decode(vae, torch.from_numpy(mean).clamp(-gen.PRIOR_BOUND, gen.PRIOR_BOUND))
+    recon = m.decode(torch.from_numpy(mean).clamp(-gen.PRIOR_BOUND, gen.PRIOR_BOUND))
     return {"mean": mean[0].tolist(), "log_var": log_var[0].tolist(),
-            "std": np.exp(0.5 * log_var[0]).tolist(), "input_png": _url(x),
-            "reconstruction_png": _url(recon[0])}
+            "std": np.exp(0.5 * log_var[0]).tolist(), "input_png": png_data_url(x),
+            "reconstruction_png": png_data_url(recon[0])}
 
 
 @router.get("/{model}/manifold", response_class=Response, responses={
@@ -140,8 +132,8 @@ def manifold(model: str, lab: LabDep, size: Annotated[int, Query(ge=2, le=30)] =
     if m.latent != 2:
         raise InputError(f"{m.name} has {m.latent} latent dimensions; the manifold is drawn "
                          "for a 2-D latent space (vae-2d)", "model")
-    pictures = gen.decode(m.decoder, gen.manifold_latents(size, range_))
-    return Response(_png(gen.tile(pictures, size, gap=0)), media_type="image/png",
+    pictures = m.decode(gen.manifold_latents(size, range_))
+    return Response(images.encode(gen.tile(pictures, size, gap=0)), media_type="image/png",
                     headers={"Cache-Control": "max-age=3600"})
 
 
@@ -175,12 +167,12 @@ def arithmetic(model: str, req: ArithmeticRequest, lab: LabDep) -> dict:
     z = sum(means[CLASSES.index(d)] for d in req.plus) - sum(
         (means[CLASSES.index(d)] for d in req.minus), np.zeros(m.latent))
     z = np.clip(z, -gen.PRIOR_BOUND, gen.PRIOR_BOUND)
-    terms = gen.decode(m.decoder, torch.from_numpy(np.stack(
+    terms = m.decode(torch.from_numpy(np.stack(
         [means[CLASSES.index(d)] for d in req.plus + req.minus]).astype(np.float32)))
-    result = gen.decode(m.decoder, torch.from_numpy(z[None].astype(np.float32)))
-    return {"z": z.tolist(), "png": _url(result[0]),
+    result = m.decode(torch.from_numpy(z[None].astype(np.float32)))
+    return {"z": z.tolist(), "png": png_data_url(result[0]),
             "terms": [{"digit": d, "sign": "+" if i < len(req.plus) else "−",
-                       "png": _url(t)} for i, (d, t) in enumerate(zip(req.plus + req.minus,
+                       "png": png_data_url(t)} for i, (d, t) in enumerate(zip(req.plus + req.minus,
                                                                        terms, strict=True))]}
 
 

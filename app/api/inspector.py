@@ -16,9 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.core import images, inspect, kernels
 from app.core.errors import InputError
+from app.core.images import png_data_url
 from app.deps import SettingsDep
 from app.errors import ApiError
-from app.inspector import Inspector, Loaded, png_url, to_display
+from app.inspector import Inspector, Loaded, to_display
 from app.schemas import ErrorResponse
 
 router = APIRouter(prefix="/api/v1/models", tags=["inspector"])
@@ -103,7 +104,7 @@ def _answer(m: Loaded, x: np.ndarray, t: torch.Tensor) -> dict:
     best = int(p.argmax())
     return {"model": m.stored.name, "classes": m.classes, "prediction": best,
             "label": m.classes[best], "probabilities": p.tolist(),
-            "input_png": png_url(to_display(x))}
+            "input_png": png_data_url(to_display(x))}
 
 
 def _enlarge(pixels: np.ndarray, side: int = ENLARGED) -> np.ndarray:
@@ -136,17 +137,14 @@ def activations(name: str, source: SourceDep, inspector: InspectorDep,
             maps, cols = out, min(16, len(out))
             tile_scale = max(1, 56 // max(out.shape[1], 1))
         else:
-            width = min(len(out), 32)
-            maps = np.full((1, -(-len(out) // width), width), np.nan, np.float32)
-            maps.reshape(-1)[:len(out)] = out
-            maps = np.nan_to_num(maps, nan=float(out.min()))
-            cols, tile_scale = 1, max(6, 192 // width)
+            maps = images.vector_rows(out, 32)
+            cols, tile_scale = 1, max(6, 192 // maps.shape[2])
         entry = {"index": row.index, "label": row.label, "type": m.table.rows[row.index].type,
                  "shape": list(out.shape), "range": [float(out.min()), float(out.max())],
                  "receptive_field": None if rf is None else vars(rf),
                  "cols": cols, "tile": [int(maps.shape[1]) * tile_scale,
                                         int(maps.shape[2]) * tile_scale], "gap": 2,
-                 "png": png_url(images.mosaic(maps, signed=False, cols=cols, scale=tile_scale,
+                 "png": png_data_url(images.mosaic(maps, signed=False, cols=cols, scale=tile_scale,
                                               gap=2, shared=scale == "shared"))}
         if values:
             entry["values"] = out.tolist()
@@ -184,14 +182,14 @@ def unit(name: str, layer: int, channel: int, source: SourceDep, inspector: Insp
         w = m.model[conv].weight[channel].detach().numpy()  # (in_channels, kh, kw)
         kernels_out = {"layer": conv, "label": m.table.rows[conv].label, "shape": list(w.shape),
                        "bias": float(m.model[conv].bias[channel].detach()),
-                       "png": png_url(images.mosaic(w, signed=True, cols=min(8, len(w)),
+                       "png": png_data_url(images.mosaic(w, signed=True, cols=min(8, len(w)),
                                                     scale=max(4, 48 // w.shape[1]), gap=2,
                                                     shared=True))}
     rf = m.fields[layer]
     return {"layer": layer, "channel": channel, "label": m.table.rows[layer].label,
             "shape": list(out.shape[1:]), "range": [float(out[channel].min()),
                                                     float(out[channel].max())],
-            "png": png_url(_enlarge(images.mosaic(out[channel][None], signed=False, gap=0))),
+            "png": png_data_url(_enlarge(images.mosaic(out[channel][None], signed=False, gap=0))),
             "receptive_field": None if rf is None else vars(rf), "kernels": kernels_out}
 
 
@@ -260,7 +258,7 @@ def top_examples(name: str, layer: int, channel: int, inspector: InspectorDep,
 def _example(m: Loaded, test, i: int) -> dict:
     return {"index": i, "label": m.classes[int(test.y[i])],
             "prediction": m.classes[int(test.predictions[i])],
-            "confidence": float(test.confidence[i]), "png": png_url(to_display(test.x[i]))}
+            "confidence": float(test.confidence[i]), "png": png_data_url(to_display(test.x[i]))}
 
 
 @router.get("/{name}/units/{layer}/{channel}/optimized", response_class=Response,
@@ -320,11 +318,11 @@ def filters(name: str, inspector: InspectorDep) -> dict:
     out = []
     for i, f in enumerate(learned):
         j = int(np.abs(sims[i]).argmax())
-        out.append({"index": i, "png": png_url(_enlarge(images.mosaic(
+        out.append({"index": i, "png": png_data_url(_enlarge(images.mosaic(
             f[None], signed=True, gap=0), 72)),
             "closest": {"key": classic[j].key, "name": classic[j].name,
                         "similarity": float(sims[i, j])}})
     return {"layer": conv, "label": m.table.rows[conv].label, "filters": out,
-            "classic": [{"key": p.key, "name": p.name, "png": png_url(_enlarge(images.mosaic(
+            "classic": [{"key": p.key, "name": p.name, "png": png_data_url(_enlarge(images.mosaic(
                 np.array(p.matrix, dtype=np.float32)[None], signed=True, gap=0), 72))}
                 for p in classic]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import math
 import warnings
@@ -292,3 +293,17 @@ def heat_overlay(gray: np.ndarray, heat: np.ndarray, alpha: float = 0.6) -> np.n
     weight = (alpha * np.clip(heat, 0, 1))[..., None]
     out = base * (1 - weight) + heat_colormap(heat).astype(np.float32) * weight
     return out.round().astype(np.uint8)
+
+
+def png_data_url(pixels: np.ndarray) -> str:
+    """A picture inlined in JSON or HTML: `data:image/png;base64,…`."""
+    return "data:image/png;base64," + base64.b64encode(encode(pixels)).decode()
+
+
+def vector_rows(v: np.ndarray, width: int) -> np.ndarray:
+    """A 1-D vector wrapped into rows of `width` values, as one map (1, rows, width) for
+    `mosaic`; the unused cells of the last row take the vector's minimum (drawn black)."""
+    width = max(1, min(len(v), width))
+    rows = np.full(math.ceil(len(v) / width) * width, float(v.min()), np.float32)
+    rows[:len(v)] = v
+    return rows.reshape(1, -1, width)

@@ -235,8 +235,7 @@ async def dataset_changed(request: Request, templates: TemplatesDep, catalog: Ca
     (the last Linear layer follows the class count)."""
     form = await request.form()
     name = str(form.get("dataset", ""))
-    infos = await run_in_threadpool(catalog.list)
-    info = next((d for d in infos if d.name == name), None)
+    info = await run_in_threadpool(catalog.info, name) if name in catalog.names() else None
     shape, k = await run_in_threadpool(_dataset_shape, catalog, name)
     layers = _layers_from_form(form)
     if layers and layers[-1]["type"] == "linear":
