@@ -12,6 +12,7 @@ from app.core.errors import InputError
 from app.jobs import JobBackend, RunRecord
 from app.model_store import StoredModel
 from app.schemas import ArchitectureOut, DatasetOut, ModelOut, RunOut
+from app.settings import Settings
 
 
 def resolve_layers(architecture: list[dict] | str, num_classes: int) -> list[dict]:
@@ -66,3 +67,12 @@ def model_out(model: StoredModel) -> ModelOut:
 
 def read_run_weights(jobs: JobBackend, run_id: str) -> StoredModel:
     return model_store.read(jobs.weights_stem(run_id))
+
+
+def add_dataset(catalog: Catalog, settings: Settings, name: str, data: bytes, *,
+                size: int = 28, channels: str = "gray") -> DatasetInfo:
+    """A zip of class folders kept as a dataset, within the settings' limits."""
+    return catalog.add_upload(
+        name, data, max_unpacked_bytes=settings.max_dataset_unpacked_bytes,
+        max_files=settings.max_dataset_files, max_image_pixels=settings.max_image_pixels,
+        max_image_side=settings.max_image_side, size=size, channels=channels)

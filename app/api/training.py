@@ -64,10 +64,8 @@ def upload_dataset(file: Annotated[UploadFile, File(description="a zip of class 
                    channels: Annotated[Literal["gray", "rgb"], Form()] = "gray") -> DatasetOut:
     """Your own dataset: one folder per class, images inside; every image is converted to
     `size`×`size`, gray or RGB; 15% of each class is held out for validation."""
-    info = catalog.add_upload(
-        name, file.file.read(), max_unpacked_bytes=settings.max_dataset_unpacked_bytes,
-        max_files=settings.max_dataset_files, max_image_pixels=settings.max_image_pixels,
-        max_image_side=settings.max_image_side, size=size, channels=channels)
+    info = training_lab.add_dataset(catalog, settings, name, file.file.read(), size=size,
+                                    channels=channels)
     return training_lab.dataset_out(info)
 
 

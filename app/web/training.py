@@ -412,10 +412,7 @@ def upload_dataset(request: Request, templates: TemplatesDep, catalog: CatalogDe
     """A zip of class folders: on success the page's dataset section shows it, selected."""
     error = None
     try:
-        catalog.add_upload(
-            name.strip(), file.file.read(), max_unpacked_bytes=settings.max_dataset_unpacked_bytes,
-            max_files=settings.max_dataset_files, max_image_pixels=settings.max_image_pixels,
-            max_image_side=settings.max_image_side)
+        training_lab.add_dataset(catalog, settings, name.strip(), file.file.read())
     except INPUT_ERRORS as exc:
         error = as_api_error(exc)
     ctx = _page_context(catalog, jobs, models, None if error else name.strip())
