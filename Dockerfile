@@ -20,7 +20,7 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 #    layer stays cached while the code changes.
 COPY pyproject.toml README.md ./
 RUN mkdir app && touch app/__init__.py \
-    && pip install . \
+    && pip install '.[cluster]' \
     && rm -rf app build ./*.egg-info
 
 # 3. The code. `pip install --no-deps .` replaces the stand-in; the app is run from this

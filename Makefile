@@ -10,7 +10,7 @@ PORT   ?= 8000
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) -m pip install --quiet -e '.[test,bench,cluster]'
 	touch $@
 
 setup: $(VENV)/.installed data/mnist.npz

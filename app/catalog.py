@@ -69,6 +69,7 @@ class Catalog:
         self._cache: OrderedDict[str, Dataset] = OrderedDict()
         self._cache_items = cache_items
         self._infos: dict[tuple[str, float | None], DatasetInfo] = {}
+        self._fingerprints: dict[tuple[str, float | None], str] = {}
         self._lock = threading.Lock()
 
     def _idx_dirs(self) -> dict[str, Path]:
@@ -97,6 +98,19 @@ class Catalog:
             self._infos = {k: v for k, v in self._infos.items() if k[0] != name}
             self._infos[key] = info
         return info
+
+    def fingerprint(self, name: str) -> str:
+        """The dataset's content hash (`Dataset.fingerprint`), remembered while its file is
+        unchanged."""
+        key = (name, self._stamp(name))
+        with self._lock:
+            if key in self._fingerprints:
+                return self._fingerprints[key]
+        digest = self.load(name).fingerprint()
+        with self._lock:
+            self._fingerprints = {k: v for k, v in self._fingerprints.items() if k[0] != name}
+            self._fingerprints[key] = digest
+        return digest
 
     def _stamp(self, name: str) -> float | None:
         """When the dataset's file last changed (None: generated, or not there)."""

@@ -19,11 +19,12 @@ import multiprocessing as mp
 import os
 import queue as queue_mod
 import secrets
+import socket
 import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,6 +34,7 @@ import torch
 
 from app.catalog import Catalog, CatalogConfig
 from app.core import generative, images, nets
+from app.core.datasets import Dataset
 from app.core.errors import InputError
 from app.core.training import TrainConfig, TrainingDiverged, train
 from app.model_store import write_weights
@@ -74,6 +76,7 @@ class RunRecord:
     message: str = ""
     metrics: dict = field(default_factory=dict)
     has_weights: bool = False
+    node: str = ""  # where it runs or ran: a host name (and address, on a cluster)
     queue_position: int | None = None  # 1 = next to start
 
 
@@ -83,11 +86,13 @@ class RunStore:
     """Run records in one SQLite file; safe to call from the event loop and worker threads."""
 
     COLUMNS = ("id", "status", "dataset", "config", "created", "started", "finished", "message",
-               "metrics", "has_weights")
+               "metrics", "has_weights", "node")
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # several web workers may share the file: wait for another's write rather than fail
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                                   timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._lock = threading.Lock()
         with self._lock:
@@ -95,14 +100,19 @@ class RunStore:
                 "CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, status TEXT NOT NULL, "
                 "dataset TEXT NOT NULL, config TEXT NOT NULL, created REAL NOT NULL, started REAL, "
                 "finished REAL, message TEXT NOT NULL DEFAULT '', metrics TEXT NOT NULL "
-                "DEFAULT '{}', has_weights INTEGER NOT NULL DEFAULT 0)")
+                "DEFAULT '{}', has_weights INTEGER NOT NULL DEFAULT 0, "
+                "node TEXT NOT NULL DEFAULT '')")
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+            if "node" not in columns:  # a records file from before runs had a place
+                self._db.execute("ALTER TABLE runs ADD COLUMN node TEXT NOT NULL DEFAULT ''")
 
     def add(self, r: RunRecord) -> None:
         with self._lock:
             self._db.execute(
-                f"INSERT INTO runs ({', '.join(self.COLUMNS)}) VALUES ({', '.join('?' * 10)})",
+                f"INSERT INTO runs ({', '.join(self.COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(self.COLUMNS))})",
                 (r.id, r.status, r.dataset, json.dumps(r.config), r.created, r.started,
-                 r.finished, r.message, json.dumps(r.metrics), int(r.has_weights)))
+                 r.finished, r.message, json.dumps(r.metrics), int(r.has_weights), r.node))
 
     def update(self, run_id: str, **values: Any) -> None:
         for key in ("config", "metrics"):
@@ -111,6 +121,27 @@ class RunStore:
         sets = ", ".join(f"{k} = ?" for k in values)
         with self._lock:
             self._db.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*values.values(), run_id))
+
+    def update_if(self, run_id: str, statuses: tuple[str, ...], **values: Any) -> bool:
+        """Updates only while the run's status is one of `statuses`; True if it did. Several
+        web workers may see a run end at once: exactly one of them records it."""
+        for key in ("config", "metrics"):
+            if key in values:
+                values[key] = json.dumps(values[key])
+        sets = ", ".join(f"{k} = ?" for k in values)
+        with self._lock:
+            cur = self._db.execute(
+                f"UPDATE runs SET {sets} WHERE id = ? AND status IN "
+                f"({', '.join('?' * len(statuses))})", (*values.values(), run_id, *statuses))
+        return cur.rowcount == 1
+
+    def active(self) -> list[RunRecord]:
+        """Queued, running, paused or stopping runs, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(self.COLUMNS)} FROM runs WHERE status IN "
+                f"({', '.join('?' * len(ACTIVE))}) ORDER BY created", ACTIVE).fetchall()
+        return [self._record(r) for r in rows]
 
     def get(self, run_id: str) -> RunRecord:
         with self._lock:
@@ -186,6 +217,71 @@ def serialize_event(event: dict) -> dict:
 
 # ---------------------------------------------------------------- the training process
 
+@dataclass
+class Outcome:
+    """How a run ended, wherever it ran: the weights are saved by whoever asked for the run."""
+
+    status: str  # completed, stopped or failed
+    message: str = ""
+    weights: dict[str, torch.Tensor] | None = None
+    meta: dict | None = None
+
+
+def execute(run_id: str, dataset_name: str, load_dataset: Callable[[], Dataset], config: dict,
+            emit: Callable[[dict], None], should_stop: Callable[[], bool]) -> Outcome:
+    """The body of every run, on any backend: load the data, train, say how it ended. Events go
+    to `emit` already JSON-ready (`serialize_event`). Never raises: a failure is an Outcome."""
+    try:
+        dataset = load_dataset()
+        if config.get("task") in ("vae", "gan"):
+            return _execute_generative(dataset, config, emit, should_stop)
+        train_config = TrainConfig(**config)
+        result = train(dataset, train_config, lambda e: emit(serialize_event(e)), should_stop)
+        table = nets.table(train_config.layers, dataset.shape, len(dataset.classes))
+        meta = {
+            "layers": nets.normalize(train_config.layers), "input_shape": list(dataset.shape),
+            "classes": list(dataset.classes), "normalization": list(result.normalization),
+            "dataset": dataset_name, "run_id": run_id, "metrics": result.metrics,
+            "params": table.total_params,
+            "trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "config": {k: v for k, v in config.items() if k != "layers"}}
+        message = {"completed": "", "stopped": "stopped by request; the model is kept as it is",
+                   "time limit": "stopped at the time limit; the model is kept as it is"
+                   }[result.reason]
+        return Outcome("stopped" if result.stopped else "completed", message,
+                       result.model.state_dict(), meta)
+    except TrainingDiverged as exc:
+        return Outcome("failed", str(exc))
+    except InputError as exc:
+        return Outcome("failed", exc.message)
+    except Exception as exc:  # a bug: say it in the run's record, keep the server up
+        log.exception("training run %s failed", run_id)
+        return Outcome("failed", f"training failed: {exc!r}")
+
+
+def _execute_generative(dataset: Dataset, config: dict, emit: Callable[[dict], None],
+                        should_stop: Callable[[], bool]) -> Outcome:
+    """A VAE or GAN run to watch (the generative lab): its samples, not its weights, matter."""
+    if dataset.shape != (1, 28, 28):
+        raise InputError("the generative models take 28×28 gray images", "dataset")
+    x = torch.from_numpy(dataset.train.x).float().div_(255)
+    reason = generative.train_generative(x, generative.GenerativeTrainConfig(**config),
+                                         lambda e: emit(serialize_event(e)), should_stop)
+    return Outcome("completed" if reason == "completed" else "stopped",
+                   "a run to watch: its weights are not kept")
+
+
+def waiter(stop: Any, pause: Any) -> Callable[[], bool]:
+    """should_stop for `execute`: holds the run while paused; True once a stop is asked for."""
+
+    def should_stop() -> bool:
+        while pause.is_set() and not stop.is_set():
+            time.sleep(0.05)
+        return stop.is_set()
+
+    return should_stop
+
+
 @dataclass(frozen=True)
 class ChildArgs:
     run_id: str
@@ -197,70 +293,15 @@ class ChildArgs:
 
 
 def run_child(args: ChildArgs, events: Any, stop: Any, pause: Any) -> None:
-    """The body of a training process: load the data, train, save the weights, say how it ended.
-    Everything goes back over `events`; the last message is always {"type": "exit", …}."""
+    """The body of an embedded training process. Everything goes back over `events`; the last
+    message is always {"type": "exit", …}."""
     torch.set_num_threads(args.threads)
-    status, message = "failed", ""
-    if args.config.get("task") in ("vae", "gan"):
-        return _run_generative(args, events, stop, pause)
-    try:
-        dataset = Catalog(args.catalog).load(args.dataset)
-        config = TrainConfig(**args.config)
-
-        def should_stop() -> bool:
-            while pause.is_set() and not stop.is_set():
-                time.sleep(0.05)
-            return stop.is_set()
-
-        result = train(dataset, config, lambda e: events.put(serialize_event(e)), should_stop)
-        table = nets.table(config.layers, dataset.shape, len(dataset.classes))
-        write_weights(args.weights_stem, result.model.state_dict(), {
-            "layers": nets.normalize(config.layers), "input_shape": list(dataset.shape),
-            "classes": list(dataset.classes), "normalization": list(result.normalization),
-            "dataset": args.dataset, "run_id": args.run_id, "metrics": result.metrics,
-            "params": table.total_params, "trained": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                   time.gmtime()),
-            "config": {k: v for k, v in args.config.items() if k != "layers"}})
-        status = "stopped" if result.stopped else "completed"
-        message = {"completed": "", "stopped": "stopped by request; the model is kept as it is",
-                   "time limit": "stopped at the time limit; the model is kept as it is"
-                   }[result.reason]
-    except TrainingDiverged as exc:
-        message = str(exc)
-    except InputError as exc:
-        message = exc.message
-    except Exception as exc:  # a bug: say it in the run's record, keep the server up
-        log.exception("training run %s failed", args.run_id)
-        message = f"training failed: {exc!r}"
-    events.put({"type": "exit", "status": status, "message": message,
-                "has_weights": status in ("completed", "stopped")})
-
-
-def _run_generative(args: ChildArgs, events: Any, stop: Any, pause: Any) -> None:
-    """A VAE or GAN run to watch (the generative lab): its samples, not its weights, matter."""
-    status, message = "failed", ""
-    try:
-        dataset = Catalog(args.catalog).load(args.dataset)
-        if dataset.shape != (1, 28, 28):
-            raise InputError("the generative models take 28×28 gray images", "dataset")
-        x = torch.from_numpy(dataset.train.x).float().div_(255)
-
-        def should_stop() -> bool:
-            while pause.is_set() and not stop.is_set():
-                time.sleep(0.05)
-            return stop.is_set()
-
-        config = generative.GenerativeTrainConfig(**args.config)
-        reason = generative.train_generative(x, config, lambda e: events.put(serialize_event(e)),
-                                             should_stop)
-        status = "completed" if reason == "completed" else "stopped"
-        message = "a run to watch: its weights are not kept"
-    except InputError as exc:
-        message = exc.message
-    except Exception as exc:  # a bug or a diverged run: say it in the record
-        log.exception("generative run %s failed", args.run_id)
-        message = f"training failed: {exc}"
-    events.put({"type": "exit", "status": status, "message": message, "has_weights": False})
+    outcome = execute(args.run_id, args.dataset, lambda: Catalog(args.catalog).load(args.dataset),
+                      args.config, events.put, waiter(stop, pause))
+    if outcome.weights is not None:
+        write_weights(args.weights_stem, outcome.weights, outcome.meta or {})
+    events.put({"type": "exit", "status": outcome.status, "message": outcome.message,
+                "has_weights": outcome.weights is not None})
 
 
 # ---------------------------------------------------------------- backends
@@ -277,10 +318,26 @@ class JobBackend(Protocol):
     def resume(self, run_id: str) -> RunRecord: ...
     def cancel(self, run_id: str) -> RunRecord: ...
     def weights_stem(self, run_id: str) -> Path: ...
+    def describe(self) -> Capacity: ...
 
 
 @dataclass
-class _Buffer:
+class Capacity:
+    """Where runs execute and how many fit: what the training page tells an operator."""
+
+    backend: str  # "embedded" or "ray"
+    where: str  # this machine's name, or the cluster's address
+    nodes: int
+    cpus: float
+    cpus_per_run: float
+    concurrent: int  # runs that train at once
+    max_queued: int  # beyond concurrent + this, a new run gets 429
+    running: int
+    queued: int
+
+
+@dataclass
+class EventBuffer:
     """Numbered events of one run. Light events are all kept (up to a cap); of the bulky
     snapshots only the latest, which is all a page that arrives late needs."""
 
@@ -330,7 +387,7 @@ class EmbeddedBackend:
         self._ctx = mp.get_context("spawn")
         self._live: dict[str, _Live] = {}
         self._queue: deque[str] = deque()
-        self._buffers: dict[str, _Buffer] = {}
+        self._buffers: dict[str, EventBuffer] = {}
         self._pump: asyncio.Task | None = None
         self._last_saved: dict[str, float] = {}
 
@@ -369,7 +426,7 @@ class EmbeddedBackend:
         record = RunRecord(id=secrets.token_urlsafe(9), status="queued", dataset=dataset,
                            config=asdict(config), created=time.time())
         self.store.add(record)
-        self._buffers[record.id] = _Buffer()
+        self._buffers[record.id] = EventBuffer()
         self._queue.append(record.id)
         self._emit(record.id, {"type": "status", "status": "queued"})
         self._start_queued()
@@ -439,6 +496,13 @@ class EmbeddedBackend:
     def weights_stem(self, run_id: str) -> Path:
         return self.runs_dir / run_id
 
+    def describe(self) -> Capacity:
+        cores = os.cpu_count() or 1
+        return Capacity(backend="embedded", where=socket.gethostname(), nodes=1, cpus=cores,
+                        cpus_per_run=self.threads, concurrent=self.max_concurrent,
+                        max_queued=self.max_queued, running=len(self._live),
+                        queued=len(self._queue))
+
     # inside
     def _require_running(self, run_id: str, action: str) -> _Live:
         record = self.store.get(run_id)
@@ -451,7 +515,7 @@ class EmbeddedBackend:
         return 30 * (1 + len(self._queue))
 
     def _emit(self, run_id: str, event: dict) -> None:
-        buffer = self._buffers.setdefault(run_id, _Buffer())
+        buffer = self._buffers.setdefault(run_id, EventBuffer())
         buffer.add(event)
 
     def _start_queued(self) -> None:
@@ -466,7 +530,8 @@ class EmbeddedBackend:
                                         name=f"training-{run_id}", daemon=True)
             process.start()
             self._live[run_id] = _Live(process, events, stop, pause)
-            self.store.update(run_id, status="running", started=time.time())
+            self.store.update(run_id, status="running", started=time.time(),
+                              node=socket.gethostname())
             self._emit(run_id, {"type": "status", "status": "running"})
 
     def _finish(self, run_id: str, status: str, message: str, has_weights: bool) -> None:

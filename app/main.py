@@ -26,7 +26,7 @@ from app.api import training as training_api
 from app.catalog import Catalog, CatalogConfig
 from app.generative_lab import GenerativeLab
 from app.inspector import Inspector
-from app.jobs import EmbeddedBackend, RunStore
+from app.jobs import EmbeddedBackend, JobBackend, RunStore
 from app.middleware import BodyLimitMiddleware
 from app.model_store import ModelStore
 from app.settings import Settings
@@ -39,6 +39,21 @@ from app.web import stepper as stepper_pages
 from app.web import training as training_pages
 
 log = logging.getLogger("app")
+
+
+def job_backend(settings: Settings, runs: RunStore, catalog: Catalog) -> JobBackend:
+    """Runs train on this machine, or on a Ray cluster when one is named."""
+    if settings.ray_address:
+        from app.ray_backend import RayBackend  # Ray is imported only when it is used
+
+        return RayBackend(runs, catalog, settings.data_dir / "runs",
+                          address=settings.ray_address, cpus_per_run=settings.ray_cpus_per_run,
+                          max_queued=settings.max_queued_runs,
+                          max_seconds=settings.max_run_seconds)
+    return EmbeddedBackend(runs, catalog.config, settings.data_dir / "runs",
+                           max_concurrent=settings.max_concurrent_runs,
+                           max_queued=settings.max_queued_runs,
+                           max_seconds=settings.max_run_seconds)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -71,9 +86,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.images = ImageStore(max_items=settings.image_store_items,
                                   max_bytes=settings.image_store_bytes,
-                                  preview_side=settings.preview_side)
+                                  preview_side=settings.preview_side,
+                                  directory=settings.data_dir / "uploads",
+                                  max_files=settings.image_store_files,
+                                  max_pixels=settings.max_image_pixels,
+                                  max_side=settings.max_image_side)
     app.state.results = ResultStore(max_items=settings.result_store_items,
-                                    max_bytes=settings.result_store_bytes)
+                                    max_bytes=settings.result_store_bytes,
+                                    directory=settings.data_dir / "results",
+                                    max_files=settings.result_store_items)
     app.state.templates = Jinja2Templates(directory=settings.templates_dir)
     catalog = CatalogConfig(data_dir=settings.data_dir, max_datasets=settings.max_datasets,
                             idx_dirs=tuple(Path(p) for p in settings.idx_dirs.split(os.pathsep)
@@ -85,10 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.runs = RunStore(settings.data_dir / "runs.sqlite3")
     app.state.inspector = Inspector(app.state.models, app.state.catalog, app.state.images,
                                     runs=app.state.runs, runs_dir=settings.data_dir / "runs")
-    app.state.jobs = EmbeddedBackend(
-        app.state.runs, catalog, settings.data_dir / "runs",
-        max_concurrent=settings.max_concurrent_runs, max_queued=settings.max_queued_runs,
-        max_seconds=settings.max_run_seconds)
+    app.state.jobs = job_backend(settings, app.state.runs, app.state.catalog)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, overrides={
         "/api/v1/datasets": settings.max_dataset_upload_bytes,
         "/training/datasets": settings.max_dataset_upload_bytes})

@@ -308,8 +308,21 @@ class RunOut(BaseModel):
     metrics: dict = Field(description="the latest figures: epoch, step, losses, accuracies, "
                           "images_per_s, eta_s…")
     has_weights: bool
+    node: str = Field(description="where it runs or ran: a host name (and address on a cluster)")
     queue_position: int | None
     events_url: str
+
+
+class BackendOut(BaseModel):
+    backend: str = Field(description="'embedded' (processes on the app's machine) or 'ray'")
+    where: str = Field(description="the app's host name, or the Ray cluster's address")
+    nodes: int
+    cpus: float
+    cpus_per_run: float
+    concurrent: int = Field(description="runs that train at once")
+    max_queued: int = Field(description="runs that may wait; beyond that a new run gets 429")
+    running: int
+    queued: int
 
 
 class SaveModelRequest(BaseModel):

@@ -19,9 +19,11 @@ class Settings:
     max_image_pixels: int = 40_000_000
     max_image_side: int = 12_000
     preview_side: int = 1024  # interactive previews work on an image scaled to this long side
-    image_store_items: int = 32  # recent uploads kept; built-in samples are always kept
+    image_store_items: int = 32  # recent uploads kept in memory; built-in samples always are
+    image_store_files: int = 256  # uploads kept on disk (data_dir/uploads), shared by workers
     image_store_bytes: int = 768_000_000
-    result_store_items: int = 256  # rendered outputs, served from /api/v1/results/{id}
+    result_store_items: int = 256  # rendered outputs, served from /api/v1/results/{id}, kept
+    # in memory and in data_dir/results (the same count), so any web worker serves them
     result_store_bytes: int = 256_000_000
     # kernel lab
     max_grid_side: int = 512  # numeric `input` grids for /convolve
@@ -43,6 +45,10 @@ class Settings:
     max_queued_runs: int = 4  # beyond this a new run gets 429 with Retry-After
     max_run_seconds: float = 1800.0  # training time of one run, pauses excluded
     max_saved_models: int = 50
+    # a Ray cluster (README, "Running on a cluster"): "auto", or the head's host:port. Empty:
+    # runs train in processes on this machine, max_concurrent_runs at a time.
+    ray_address: str = ""
+    ray_cpus_per_run: float = 1.0  # CPUs a run asks the cluster for (its PyTorch threads)
     # compute
     torch_threads: int = 0  # 0: leave PyTorch's default (all cores)
 

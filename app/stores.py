@@ -1,16 +1,21 @@
-"""Bounded in-memory stores: uploaded images (by content hash) and rendered results.
+"""Bounded stores: uploaded images (by content hash) and rendered results.
 
-Both are least-recently-used caches bounded by item count and bytes, safe to share between the
-threads FastAPI runs sync endpoints on. Built-in samples are pinned and never evicted.
+Both are least-recently-used caches in memory, bounded by item count and bytes, safe to share
+between the threads FastAPI runs sync endpoints on, and backed by files in one directory: an id
+made by one web worker works on every other (`uvicorn --workers N`, several containers on one
+volume), and after a restart. Built-in samples are pinned and never evicted.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -59,12 +64,54 @@ class UnknownId(KeyError):
     pass
 
 
+SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class FileShelf:
+    """Files under ids in one directory, the newest `max_files` kept. Written atomically (a
+    temporary file renamed), so a reader in another process sees a whole file or none."""
+
+    def __init__(self, directory: Path, max_files: int) -> None:
+        self.directory, self.max_files = directory, max_files
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def put(self, name: str, data: bytes) -> None:
+        path = self.directory / name
+        if path.exists():
+            path.touch()  # recently used: evicted last
+            return
+        tmp = path.with_name(f".{name}.{secrets.token_hex(4)}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        self._evict()
+
+    def get(self, name: str) -> bytes | None:
+        try:
+            return (self.directory / name).read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+
+    def find(self, stem: str) -> Path | None:
+        return next(iter(self.directory.glob(f"{stem}.*")), None)
+
+    def _evict(self) -> None:
+        files = [p for p in self.directory.iterdir() if not p.name.startswith(".")]
+        if len(files) <= self.max_files:
+            return
+        files.sort(key=lambda p: p.stat().st_mtime)
+        for old in files[:len(files) - self.max_files]:
+            old.unlink(missing_ok=True)
+
+
 class ImageStore:
-    def __init__(self, *, max_items: int, max_bytes: int, preview_side: int) -> None:
+    def __init__(self, *, max_items: int, max_bytes: int, preview_side: int, directory: Path,
+                 max_files: int, max_pixels: int, max_side: int) -> None:
         self._max_items, self._max_bytes, self._preview_side = max_items, max_bytes, preview_side
+        self._max_pixels, self._max_side = max_pixels, max_side
         self._samples: dict[str, StoredImage] = {}
         self._uploads: OrderedDict[str, StoredImage] = OrderedDict()
         self._lock = threading.Lock()
+        self._files = FileShelf(directory, max_files)
 
     def add_samples(self) -> None:
         for s in SAMPLES:
@@ -85,6 +132,10 @@ class ImageStore:
             if image_id in self._uploads:
                 self._uploads.move_to_end(image_id)
                 return self._uploads[image_id]
+        self._files.put(image_id, data)
+        return self._remember(image_id, decoded)
+
+    def _remember(self, image_id: str, decoded: images.DecodedImage) -> StoredImage:
         img = StoredImage(id=image_id, format=decoded.format, full=decoded.pixels,
                           preview=images.fit_within(decoded.pixels, self._preview_side))
         with self._lock:
@@ -103,7 +154,12 @@ class ImageStore:
             if image_id in self._uploads:
                 self._uploads.move_to_end(image_id)
                 return self._uploads[image_id]
-        raise UnknownId(image_id)
+        # uploaded through another worker, or before a restart
+        data = self._files.get(image_id) if SAFE_ID.fullmatch(image_id) else None
+        if data is None:
+            raise UnknownId(image_id)
+        decoded = images.decode_image(data, max_pixels=self._max_pixels, max_side=self._max_side)
+        return self._remember(image_id, decoded)
 
 
 @dataclass(frozen=True)
@@ -116,14 +172,17 @@ class ResultStore:
     """Rendered images (already encoded), each under a random id, so a page or a notebook can
     fetch the picture from its own URL after a JSON answer."""
 
-    def __init__(self, *, max_items: int, max_bytes: int) -> None:
+    def __init__(self, *, max_items: int, max_bytes: int, directory: Path,
+                 max_files: int) -> None:
         self._max_items, self._max_bytes = max_items, max_bytes
         self._items: OrderedDict[str, StoredResult] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._files = FileShelf(directory, max_files)
 
     def put(self, data: bytes, media_type: str) -> str:
         result_id = secrets.token_urlsafe(12)
+        self._files.put(f"{result_id}.{media_type.removeprefix('image/')}", data)
         with self._lock:
             self._items[result_id] = StoredResult(data, media_type)
             self._bytes += len(data)
@@ -136,6 +195,11 @@ class ResultStore:
 
     def get(self, result_id: str) -> StoredResult:
         with self._lock:
-            if result_id not in self._items:
-                raise UnknownId(result_id)
-            return self._items[result_id]
+            if result_id in self._items:
+                return self._items[result_id]
+        # rendered by another worker
+        path = self._files.find(result_id) if SAFE_ID.fullmatch(result_id) else None
+        data = self._files.get(path.name) if path else None
+        if data is None:
+            raise UnknownId(result_id)
+        return StoredResult(data, f"image/{path.suffix[1:]}")

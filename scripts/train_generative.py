@@ -13,6 +13,7 @@ confidence, and how the classes spread; VAEs also report the test ELBO.
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import platform
 import time
@@ -32,7 +33,7 @@ MODELS = {
                "A VAE whose latent space is a plane: every digit is a point (z₁, z₂)."),
     "vae-16d": (gen.VAEConfig(latent=16), 30,
                 "A VAE with 16 latent dimensions: sharper digits, a space to explore by sliders."),
-    "dcgan": (gen.GANConfig(latent=64, width=64), 20,
+    "dcgan": (gen.GANConfig(latent=64, width=64, refine=1, minibatch_std=True), 20,
               "A DCGAN: a generator that learned, against a discriminator, to draw digits "
               "from 64 random numbers."),
 }
@@ -83,14 +84,23 @@ def main(argv: list[str] | None = None) -> int:
         metrics = {"test": gen.test_elbo(model, x_test)}
         decoder: torch.nn.Module = model
     else:
-        decoder, disc = gen.Generator(config), gen.Discriminator(config)
-        opt_g = torch.optim.Adam(decoder.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        trained, disc = gen.Generator(config), gen.Discriminator(config)
+        decoder = copy.deepcopy(trained)  # the weights' moving average: what we ship
+        opt_g = torch.optim.Adam(trained.parameters(), lr=2e-4, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(disc.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        check = gen.sample_latents(config.latent, 1000, seed=54321)  # not the card's seed
         for epoch in range(1, epochs + 1):
-            g_loss, d_loss = gen.gan_epoch(decoder, disc, x, opt_g, opt_d, args.batch, g)
+            g_loss, d_loss = gen.gan_epoch(trained, disc, x, opt_g, opt_d, args.batch, g,
+                                           average=decoder)
+            q = sample_quality(gen.decode(decoder, check))
             history.append({"epoch": epoch, "generator_loss": g_loss,
-                            "discriminator_loss": d_loss})
-            logging.info("epoch %d: generator %.3f, discriminator %.3f", epoch, g_loss, d_loss)
+                            "discriminator_loss": d_loss,
+                            "confident_share": q["confident_share"],
+                            "smallest_class_share": q["smallest_class_share"]})
+            logging.info("epoch %d: generator %.3f, discriminator %.3f; confident %.3f, "
+                         "rarest class %.3f (%.0f s)", epoch, g_loss, d_loss,
+                         q["confident_share"], q["smallest_class_share"],
+                         time.time() - started)
         metrics = {}
     wall = time.time() - started
     samples = gen.decode(decoder, gen.sample_latents(config.latent, 1000, seed=12345))

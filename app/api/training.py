@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile
@@ -18,6 +19,7 @@ from app.errors import ApiError
 from app.schemas import (
     ArchitectureOut,
     ArchitectureRequest,
+    BackendOut,
     DatasetOut,
     ErrorResponse,
     ModelOut,
@@ -114,6 +116,12 @@ async def create_run(req: TrainingRunRequest, jobs: JobsDep, catalog: CatalogDep
                          learning_rate=req.learning_rate, momentum=req.momentum,
                          batch_size=req.batch_size, epochs=req.epochs, seed=req.seed)
     return training_lab.run_out(jobs.submit(req.dataset, config))
+
+
+@router.get("/training-backend", response_model=BackendOut, tags=["training"])
+async def training_backend(jobs: JobsDep) -> BackendOut:
+    """Where runs execute (this machine or a Ray cluster), how many fit, how many are busy."""
+    return BackendOut(**asdict(jobs.describe()))
 
 
 @router.get("/training-runs", response_model=list[RunOut], tags=["training"])

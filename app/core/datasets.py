@@ -77,6 +77,19 @@ class Dataset:
         c, h, w = self.train.x.shape[1:]
         return int(c), int(h), int(w)
 
+    def fingerprint(self) -> str:
+        """A hash of the content (classes and every split's pixels and labels): the same data
+        gets the same key wherever and whenever it is loaded."""
+        h = hashlib.blake2b(digest_size=16)
+        h.update("\x1f".join(self.classes).encode())
+        for name in SPLITS:
+            split = self._split(name)
+            if split is not None:
+                for a in (split.x, split.y):
+                    h.update(f"{name}{a.dtype}{a.shape}".encode())
+                    h.update(np.ascontiguousarray(a).data)
+        return h.hexdigest()
+
     def counts(self) -> dict[str, list[int]]:
         """Per-class image counts of each split present, e.g. {"train": [5923, ...], ...}."""
         out: dict[str, list[int]] = {}

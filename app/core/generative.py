@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from app.core.errors import InputError
+from app.core.training import TrainingDiverged
 
 MAX_BATCH = 256
 MAX_STEPS = 64
@@ -36,6 +37,8 @@ class VAEConfig:
 class GANConfig:
     latent: int = 64
     width: int = 64  # channels of the generator's last hidden layer (×2 before it)
+    refine: int = 0  # 3×3 convolutions at 14×14 before the last upsampling (more drawing power)
+    minibatch_std: bool = False  # the discriminator sees the batch's spread (Karras et al., 2018)
 
     kind: Literal["gan"] = "gan"
 
@@ -90,9 +93,12 @@ class Generator(nn.Module):
         self.config = config
         self.project = nn.Sequential(nn.Linear(config.latent, 2 * w * 7 * 7, bias=False),
                                      nn.BatchNorm1d(2 * w * 7 * 7), nn.ReLU())
+        refine = [layer for _ in range(config.refine) for layer in (
+            nn.Conv2d(w, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU())]
         self.up = nn.Sequential(
             nn.ConvTranspose2d(2 * w, w, 4, stride=2, padding=1, bias=False),  # (B, w, 14, 14)
             nn.BatchNorm2d(w), nn.ReLU(),
+            *refine,  # (B, w, 14, 14)
             nn.ConvTranspose2d(w, 1, 4, stride=2, padding=1), nn.Tanh())  # (B, 1, 28, 28)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -107,14 +113,22 @@ class Discriminator(nn.Module):
     def __init__(self, config: GANConfig) -> None:
         super().__init__()
         w = config.width
-        self.net = nn.Sequential(
+        self.minibatch_std = config.minibatch_std
+        self.features = nn.Sequential(
             nn.Conv2d(1, w, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # (B, w, 14, 14)
             nn.Conv2d(w, 2 * w, 4, stride=2, padding=1, bias=False),  # (B, 2w, 7, 7)
-            nn.BatchNorm2d(2 * w), nn.LeakyReLU(0.2),
-            nn.Flatten(), nn.Linear(2 * w * 7 * 7, 1))
+            nn.BatchNorm2d(2 * w), nn.LeakyReLU(0.2))
+        self.judge = nn.Sequential(nn.Flatten(),
+                                   nn.Linear((2 * w + config.minibatch_std) * 7 * 7, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(1)  # (B,) logits: real vs generated
+        f = self.features(x)  # (B, 2w, 7, 7)
+        if self.minibatch_std:
+            # One more channel: how much the batch varies. A generator that draws the same few
+            # digits over and over makes this small, so the discriminator can catch it.
+            spread = f.std(dim=0).mean().expand(len(f), 1, 7, 7)  # (B, 1, 7, 7)
+            f = torch.cat([f, spread], dim=1)  # (B, 2w + 1, 7, 7)
+        return self.judge(f).squeeze(1)  # (B,) logits: real vs generated
 
 
 def build(config: dict) -> nn.Module:
@@ -267,11 +281,13 @@ def vae_epoch(model: VAE, x: torch.Tensor, optimizer: torch.optim.Optimizer, bat
 
 
 def gan_epoch(gen: Generator, disc: Discriminator, x: torch.Tensor, opt_g: torch.optim.Optimizer,
-              opt_d: torch.optim.Optimizer, batch: int, generator: torch.Generator
-              ) -> tuple[float, float]:
+              opt_d: torch.optim.Optimizer, batch: int, generator: torch.Generator,
+              average: Generator | None = None, decay: float = 0.999) -> tuple[float, float]:
     """One pass over real images x (N, 1, 28, 28) in [0, 1] with the non-saturating GAN loss
     (Goodfellow et al., 2014) and one-sided label smoothing (real labels 0.9); returns the mean
-    generator and discriminator losses."""
+    generator and discriminator losses. With `average`, that copy of the generator follows an
+    exponential moving average of its weights (Karras et al., 2018): it draws steadier digits
+    than the last step's weights, which wobble as the two nets chase each other."""
     gen.train()
     disc.train()
     order = torch.randperm(len(x), generator=generator)
@@ -292,10 +308,21 @@ def gan_epoch(gen: Generator, disc: Discriminator, x: torch.Tensor, opt_g: torch
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        if average is not None:
+            follow(average, gen, decay)
         g_total += float(g_loss.detach())
         d_total += float(d_loss.detach())
         steps += 1
     return g_total / max(steps, 1), d_total / max(steps, 1)
+
+
+@torch.no_grad()
+def follow(average: nn.Module, model: nn.Module, decay: float) -> None:
+    """average ← decay·average + (1 − decay)·model, weights; batch-norm statistics copied."""
+    for a, p in zip(average.parameters(), model.parameters(), strict=True):
+        a.lerp_(p, 1 - decay)
+    for a, b in zip(average.buffers(), model.buffers(), strict=True):
+        a.copy_(b)
 
 
 @torch.no_grad()
@@ -390,7 +417,8 @@ def train_generative(x: torch.Tensor, config: GenerativeTrainConfig, emit, shoul
             sums += values
             step += 1
             if not all(math.isfinite(v) for v in values):
-                raise ValueError("the loss stopped being a number; try a smaller learning rate")
+                raise TrainingDiverged(f"the loss stopped being a number at step {step}; try a "
+                                       "smaller learning rate")
             now = time.perf_counter()
             if now - last_progress >= config.progress_every:
                 names = ("neg_elbo", None) if disc is None else ("generator_loss",
