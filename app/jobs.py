@@ -215,6 +215,11 @@ def serialize_event(event: dict) -> dict:
     return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in event.items()}
 
 
+def metrics_of(event: dict) -> dict:
+    """The figures of a progress, epoch or done event, for the run's record."""
+    return {k: v for k, v in event.items() if k not in ("type", "confusion", "at")}
+
+
 # ---------------------------------------------------------------- the training process
 
 @dataclass
@@ -230,13 +235,19 @@ class Outcome:
 def execute(run_id: str, dataset_name: str, load_dataset: Callable[[], Dataset], config: dict,
             emit: Callable[[dict], None], should_stop: Callable[[], bool]) -> Outcome:
     """The body of every run, on any backend: load the data, train, say how it ended. Events go
-    to `emit` already JSON-ready (`serialize_event`). Never raises: a failure is an Outcome."""
+    to `emit` already JSON-ready (`serialize_event`), each stamped with the wall-clock time it
+    was made (`at`, seconds), so a client can tell how fresh it is. Never raises: a failure is
+    an Outcome."""
+
+    def send(event: dict) -> None:
+        emit(serialize_event(event) | {"at": round(time.time(), 4)})
+
     try:
         dataset = load_dataset()
         if config.get("task") in ("vae", "gan"):
-            return _execute_generative(dataset, config, emit, should_stop)
+            return _execute_generative(dataset, config, send, should_stop)
         train_config = TrainConfig(**config)
-        result = train(dataset, train_config, lambda e: emit(serialize_event(e)), should_stop)
+        result = train(dataset, train_config, send, should_stop)
         table = nets.table(train_config.layers, dataset.shape, len(dataset.classes))
         meta = {
             "layers": nets.normalize(train_config.layers), "input_shape": list(dataset.shape),
@@ -259,14 +270,14 @@ def execute(run_id: str, dataset_name: str, load_dataset: Callable[[], Dataset],
         return Outcome("failed", f"training failed: {exc!r}")
 
 
-def _execute_generative(dataset: Dataset, config: dict, emit: Callable[[dict], None],
+def _execute_generative(dataset: Dataset, config: dict, send: Callable[[dict], None],
                         should_stop: Callable[[], bool]) -> Outcome:
     """A VAE or GAN run to watch (the generative lab): its samples, not its weights, matter."""
     if dataset.shape != (1, 28, 28):
         raise InputError("the generative models take 28×28 gray images", "dataset")
     x = torch.from_numpy(dataset.train.x).float().div_(255)
     reason = generative.train_generative(x, generative.GenerativeTrainConfig(**config),
-                                         lambda e: emit(serialize_event(e)), should_stop)
+                                         send, should_stop)
     return Outcome("completed" if reason == "completed" else "stopped",
                    "a run to watch: its weights are not kept")
 
@@ -590,7 +601,7 @@ class EmbeddedBackend:
         """The latest figures into the run's record: at each epoch and at most every 2 s."""
         if event["type"] not in ("progress", "epoch", "done"):
             return
-        record_metrics = {k: v for k, v in event.items() if k not in ("type", "confusion")}
+        record_metrics = metrics_of(event)
         now = time.monotonic()
         if event["type"] == "progress" and now - self._last_saved.get(run_id, 0) < 2:
             return

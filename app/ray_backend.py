@@ -49,6 +49,7 @@ from app.jobs import (
     RunRecord,
     RunStore,
     execute,
+    metrics_of,
     waiter,
 )
 from app.model_store import write_weights
@@ -57,7 +58,7 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "playground"
 DATASETS_KEPT = 8  # distinct datasets held in the object store at once
-KILL_AFTER_S = 2.0  # an ended run's actor lives this long, for subscribers still reading
+KILL_AFTER_S = 0.5  # an ended run's actor lives this long, for subscribers still reading
 STOP_GRACE_S = 60  # a run asked to stop that is still going after this is killed
 FIRST_SEQ = 2  # event 1 is "queued", said by the app; the actor numbers from 2
 
@@ -90,8 +91,7 @@ class RunActor:
         with self.changed:
             self.buffer.add(event)
             if event["type"] in ("progress", "epoch", "done"):
-                self.metrics |= {k: v for k, v in event.items()
-                                 if k not in ("type", "confusion")}
+                self.metrics |= metrics_of(event)
             self.changed.notify_all()
 
     def _train(self, run_id: str, dataset_name: str, dataset: Any, config: dict) -> None:

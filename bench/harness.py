@@ -31,8 +31,10 @@ def summary(times_s: list[float]) -> tuple[float, float, float]:
     return statistics.median(ms), q[89], q[98]
 
 
-def start_server(port: int, threads: int | None, log: IO[bytes]) -> subprocess.Popen:
-    env = dict(os.environ)
+def start_server(port: int, threads: int | None, log: IO[bytes],
+                 settings: dict[str, str] | None = None) -> subprocess.Popen:
+    """uvicorn with the app; `settings` are PLAYGROUND_* overrides, {"DATA_DIR": "…"}."""
+    env = dict(os.environ) | {f"PLAYGROUND_{k}": v for k, v in (settings or {}).items()}
     if threads:
         env["PLAYGROUND_TORCH_THREADS"] = str(threads)
     return subprocess.Popen(

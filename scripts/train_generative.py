@@ -17,6 +17,7 @@ import copy
 import logging
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -61,11 +62,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--out", type=Path, default=ROOT / "models" / "generative")
+    parser.add_argument("--width", type=int, help="DCGAN: channels (default: the shipped one's)")
+    parser.add_argument("--refine", type=int, help="DCGAN: 3×3 convolutions at 14×14")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
     config, default_epochs, summary = MODELS[args.name]
     epochs = args.epochs or default_epochs
+    changes = {k: v for k, v in (("width", args.width), ("refine", args.refine)) if v is not None}
+    if changes and not isinstance(config, gen.GANConfig):
+        parser.error("--width and --refine are DCGAN settings")
+    config = replace(config, **changes)
 
     mnist = Catalog(CatalogConfig(data_dir=ROOT / "data")).load("mnist")
     x = torch.from_numpy(mnist.train.x).float().div_(255)  # (50000, 1, 28, 28) in [0, 1]
@@ -109,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
 
     out = args.out / args.name
     command = (f"python scripts/train_generative.py {args.name} --epochs {epochs} "
-               f"--batch {args.batch} --seed {args.seed} --threads {args.threads}")
+               f"--batch {args.batch} --seed {args.seed} --threads {args.threads}"
+               + "".join(f" --{k} {v}" for k, v in changes.items()))
     meta = {"name": args.name, "kind": config.kind, "config": gen.config_dict(config),
             "summary": summary, "dataset": "mnist", "image_shape": [1, 28, 28],
             "epochs": epochs, "batch": args.batch, "seed": args.seed, "metrics": metrics,

@@ -215,7 +215,8 @@ def _page_context(catalog: Catalog, jobs: JobBackend, models, selected: str | No
     return {"datasets": infos, "dataset": dataset, "info": next(d for d in infos
                                                                  if d.name == dataset),
             "editor": build_editor(layers, shape, k), "presets": nets.PRESETS,
-            "layer_types": nets.LAYER_TYPES, "runs": jobs.list()[:10], "models": models.list()}
+            "layer_types": nets.LAYER_TYPES, "runs": jobs.list()[:10], "backend": jobs.describe(),
+            "models": models.list()}
 
 
 @router.get("/training", response_class=HTMLResponse)
@@ -383,7 +384,7 @@ async def run_action(run_id: str, action: str, request: Request, templates: Temp
 @router.get("/training/runs-list", response_class=HTMLResponse)
 async def runs_list(request: Request, templates: TemplatesDep, jobs: JobsDep) -> HTMLResponse:
     return templates.TemplateResponse(request, "partials/runs_list.html",
-                                      {"runs": jobs.list()[:10]})
+                                      {"runs": jobs.list()[:10], "backend": jobs.describe()})
 
 
 @router.get("/training/models-list", response_class=HTMLResponse)

@@ -348,3 +348,11 @@ def test_the_inspector_reads_a_run_by_id_once_it_has_weights(client: TestClient)
     wait_for(client, run["id"], ("stopped",))
     later = client.post(f"/api/v1/models/{run['id']}/predict", json={"pixels": [[0, 255]] * 4})
     assert later.status_code == 200 and len(later.json()["probabilities"]) == 6
+
+
+def test_the_backend_says_where_runs_train_and_how_many_fit(client: TestClient) -> None:
+    backend = client.get("/api/v1/training-backend").json()
+    assert backend["backend"] == "embedded" and backend["nodes"] == 1
+    assert (backend["concurrent"], backend["max_queued"]) == (1, 1)
+    page = client.get("/training").text
+    assert "Training on <strong>this machine</strong>" in page and "1 run at a time" in page

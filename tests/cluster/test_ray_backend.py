@@ -62,7 +62,9 @@ def test_a_run_on_ray_matches_the_same_run_on_this_machine(client: TestClient,
     last = events[-1][2]
     assert last["status"] == "completed" and last["has_weights"], last
     remote = client.get(f"/api/v1/training-runs/{remote['id']}").json()
-    assert remote["node"], remote  # where it ran is recorded
+    assert remote["node"], remote  # where it ran is recorded, and shown with the cluster
+    runs_list = client.get("/training/runs-list").text
+    assert "Ray cluster" in runs_list and remote["node"] in runs_list
 
     # the embedded backend, one thread per run like the Ray actor's one CPU
     local_settings = Settings(data_dir=tmp_path, max_concurrent_runs=os.cpu_count() or 1)
