@@ -64,12 +64,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "models" / "generative")
     parser.add_argument("--width", type=int, help="DCGAN: channels (default: the shipped one's)")
     parser.add_argument("--refine", type=int, help="DCGAN: 3×3 convolutions at 14×14")
+    parser.add_argument("--disc-norm", choices=["batch", "spectral", "none"],
+                        help="DCGAN: the discriminator's normalisation")
+    parser.add_argument("--loss", choices=["bce", "hinge"], default="bce", help="DCGAN's loss")
+    parser.add_argument("--r1", type=float, default=0.0, help="DCGAN: R1 penalty weight")
+    parser.add_argument("--lr-g", type=float, default=2e-4, help="DCGAN: generator's rate")
+    parser.add_argument("--lr-d", type=float, default=2e-4, help="DCGAN: discriminator's rate")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
     config, default_epochs, summary = MODELS[args.name]
     epochs = args.epochs or default_epochs
-    changes = {k: v for k, v in (("width", args.width), ("refine", args.refine)) if v is not None}
+    changes = {k: v for k, v in (("width", args.width), ("refine", args.refine),
+                                 ("disc_norm", args.disc_norm)) if v is not None}
     if changes and not isinstance(config, gen.GANConfig):
         parser.error("--width and --refine are DCGAN settings")
     config = replace(config, **changes)
@@ -93,12 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         trained, disc = gen.Generator(config), gen.Discriminator(config)
         decoder = copy.deepcopy(trained)  # the weights' moving average: what we ship
-        opt_g = torch.optim.Adam(trained.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        opt_d = torch.optim.Adam(disc.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        opt_g = torch.optim.Adam(trained.parameters(), lr=args.lr_g, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr_d, betas=(0.5, 0.999))
         check = gen.sample_latents(config.latent, 1000, seed=54321)  # not the card's seed
         for epoch in range(1, epochs + 1):
             g_loss, d_loss = gen.gan_epoch(trained, disc, x, opt_g, opt_d, args.batch, g,
-                                           average=decoder)
+                                           average=decoder, loss=args.loss, r1=args.r1)
             q = sample_quality(gen.decode(decoder, check))
             history.append({"epoch": epoch, "generator_loss": g_loss,
                             "discriminator_loss": d_loss,
@@ -117,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out / args.name
     command = (f"python scripts/train_generative.py {args.name} --epochs {epochs} "
                f"--batch {args.batch} --seed {args.seed} --threads {args.threads}"
-               + "".join(f" --{k} {v}" for k, v in changes.items()))
+               + "".join(f" --{k.replace('_', '-')} {v}" for k, v in changes.items())
+               + "".join(f" --{k.replace('_', '-')} {getattr(args, k)}"
+                         for k in ("loss", "r1", "lr_g", "lr_d")
+                         if getattr(args, k) != parser.get_default(k)))
     meta = {"name": args.name, "kind": config.kind, "config": gen.config_dict(config),
             "summary": summary, "dataset": "mnist", "image_shape": [1, 28, 28],
             "epochs": epochs, "batch": args.batch, "seed": args.seed, "metrics": metrics,

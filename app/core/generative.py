@@ -39,6 +39,9 @@ class GANConfig:
     width: int = 64  # channels of the generator's last hidden layer (×2 before it)
     refine: int = 0  # 3×3 convolutions at 14×14 before the last upsampling (more drawing power)
     minibatch_std: bool = False  # the discriminator sees the batch's spread (Karras et al., 2018)
+    # how the discriminator keeps its layers in check: "batch" norm (DCGAN), "spectral" norm
+    # (Miyato et al., 2018) or "none" (with a gradient penalty in training instead)
+    disc_norm: Literal["batch", "spectral", "none"] = "batch"
 
     kind: Literal["gan"] = "gan"
 
@@ -114,12 +117,15 @@ class Discriminator(nn.Module):
         super().__init__()
         w = config.width
         self.minibatch_std = config.minibatch_std
+        sn = nn.utils.parametrizations.spectral_norm if config.disc_norm == "spectral" else (
+            lambda layer: layer)
+        norm = [nn.BatchNorm2d(2 * w)] if config.disc_norm == "batch" else []
         self.features = nn.Sequential(
-            nn.Conv2d(1, w, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # (B, w, 14, 14)
-            nn.Conv2d(w, 2 * w, 4, stride=2, padding=1, bias=False),  # (B, 2w, 7, 7)
-            nn.BatchNorm2d(2 * w), nn.LeakyReLU(0.2))
-        self.judge = nn.Sequential(nn.Flatten(),
-                                   nn.Linear((2 * w + config.minibatch_std) * 7 * 7, 1))
+            sn(nn.Conv2d(1, w, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),  # (B, w, 14, 14)
+            sn(nn.Conv2d(w, 2 * w, 4, stride=2, padding=1, bias=not norm)),  # (B, 2w, 7, 7)
+            *norm, nn.LeakyReLU(0.2))
+        self.judge = nn.Sequential(
+            nn.Flatten(), sn(nn.Linear((2 * w + config.minibatch_std) * 7 * 7, 1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.features(x)  # (B, 2w, 7, 7)
@@ -282,29 +288,42 @@ def vae_epoch(model: VAE, x: torch.Tensor, optimizer: torch.optim.Optimizer, bat
 
 def gan_epoch(gen: Generator, disc: Discriminator, x: torch.Tensor, opt_g: torch.optim.Optimizer,
               opt_d: torch.optim.Optimizer, batch: int, generator: torch.Generator,
-              average: Generator | None = None, decay: float = 0.999) -> tuple[float, float]:
-    """One pass over real images x (N, 1, 28, 28) in [0, 1] with the non-saturating GAN loss
-    (Goodfellow et al., 2014) and one-sided label smoothing (real labels 0.9); returns the mean
-    generator and discriminator losses. With `average`, that copy of the generator follows an
-    exponential moving average of its weights (Karras et al., 2018): it draws steadier digits
-    than the last step's weights, which wobble as the two nets chase each other."""
+              average: Generator | None = None, decay: float = 0.999,
+              loss: Literal["bce", "hinge"] = "bce", r1: float = 0.0) -> tuple[float, float]:
+    """One pass over real images x (N, 1, 28, 28) in [0, 1]; returns the mean generator and
+    discriminator losses. `loss`: "bce", the non-saturating GAN loss (Goodfellow et al., 2014),
+    with one-sided label smoothing (real labels 0.9) unless `r1` is set; or "hinge" (Lim & Ye,
+    2017; Miyato et al., 2018). `r1`: a penalty on the discriminator's gradient at real images,
+    weight r1/2 (Mescheder et al., 2018), which keeps the two nets from circling each other.
+    With `average`, that copy of the generator follows an exponential moving average of its
+    weights (Karras et al., 2018): it draws steadier digits than the last step's weights."""
     gen.train()
     disc.train()
     order = torch.randperm(len(x), generator=generator)
+    real_label = 1.0 if r1 else 0.9
     g_total = d_total = 0.0
     steps = 0
     for i in range(0, len(x) - batch + 1, batch):
         real = x[order[i:i + batch]] * 2 - 1  # to the generator's [-1, 1]
         z = torch.randn(batch, gen.config.latent, generator=generator)
         fake = gen(z)
+        real.requires_grad_(r1 > 0)
         d_real, d_fake = disc(real), disc(fake.detach())
-        d_loss = (F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, 0.9))
-                  + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+        if loss == "hinge":
+            d_loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+        else:
+            d_loss = (F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real,
+                                                                                 real_label))
+                      + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+        if r1:
+            (grad,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+            d_loss = d_loss + r1 / 2 * grad.pow(2).flatten(1).sum(1).mean()
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
         d_out = disc(fake)
-        g_loss = F.binary_cross_entropy_with_logits(d_out, torch.ones_like(d_out))
+        g_loss = (-d_out.mean() if loss == "hinge" else
+                  F.binary_cross_entropy_with_logits(d_out, torch.ones_like(d_out)))
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()

@@ -117,3 +117,67 @@ def test_the_numpy_decoder_draws_the_same_pixels() -> None:
     slow = gen.decode(vae, z)
     assert fast.shape == slow.shape and np.abs(fast.astype(int) - slow.astype(int)).max() <= 1
     assert (fast == slow).mean() > 0.99  # rounding of float32 sums may differ in a rare pixel
+
+
+def test_the_weight_average_follows_by_its_formula() -> None:
+    """average ← d·average + (1 − d)·model for weights; batch-norm statistics are copied."""
+    torch.manual_seed(0)
+    config = gen.GANConfig(latent=4, width=4, refine=1)
+    model, average = gen.Generator(config), gen.Generator(config)
+    before = [p.detach().clone() for p in average.parameters()]
+    gen.follow(average, model, decay=0.9)
+    for a, b, m in zip(average.parameters(), before, model.parameters(), strict=True):
+        assert torch.allclose(a, 0.9 * b + 0.1 * m)
+    for a, m in zip(average.buffers(), model.buffers(), strict=True):
+        assert torch.equal(a, m)
+
+
+def test_the_r1_penalty_is_half_the_squared_gradient_norm_at_real_images() -> None:
+    """gan_epoch's discriminator loss with r1 = 5 equals the plain loss (hard real labels) plus
+    5/2 · mean ‖∇ₓD(x)‖² over the real batch, both computed here apart on the same batch and
+    noise (rates of zero: one step changes nothing)."""
+    config = gen.GANConfig(latent=4, width=4, disc_norm="none")
+    x = torch.rand(8, 1, 28, 28)
+    torch.manual_seed(0)
+    g, d = gen.Generator(config), gen.Discriminator(config)
+    opts = [torch.optim.SGD(m.parameters(), lr=0.0) for m in (g, d)]
+    _, d_loss = gen.gan_epoch(g, d, x, *opts, 8, torch.Generator().manual_seed(1), r1=5.0)
+
+    rng = torch.Generator().manual_seed(1)  # the order and noise gan_epoch drew
+    order = torch.randperm(8, generator=rng)
+    z = torch.randn(8, 4, generator=rng)
+    real = (x[order] * 2 - 1).requires_grad_(True)
+    d_real = d(real)
+    (grad,) = torch.autograd.grad(d_real.sum(), real)
+    penalty = 2.5 * float(grad.pow(2).flatten(1).sum(1).mean())
+    with torch.no_grad():
+        d_fake = d(g(z))
+        plain = float(F.binary_cross_entropy_with_logits(d_real.detach(), torch.ones(8))
+                      + F.binary_cross_entropy_with_logits(d_fake, torch.zeros(8)))
+    assert penalty > 0
+    assert d_loss == pytest.approx(plain + penalty, rel=1e-4)
+
+
+@pytest.mark.parametrize(("loss", "norm"), [("bce", "batch"), ("hinge", "spectral"),
+                                            ("bce", "none")])
+def test_each_gan_recipe_trains_a_step(loss: str, norm: str) -> None:
+    config = gen.GANConfig(latent=8, width=8, refine=1, minibatch_std=True, disc_norm=norm)
+    g, d = gen.Generator(config), gen.Discriminator(config)
+    opts = [torch.optim.Adam(m.parameters(), lr=2e-4, betas=(0.5, 0.999)) for m in (g, d)]
+    before = [p.detach().clone() for p in g.parameters()]
+    g_loss, d_loss = gen.gan_epoch(g, d, torch.rand(64, 1, 28, 28), *opts, 32,
+                                   torch.Generator().manual_seed(0), loss=loss,
+                                   r1=1.0 if norm == "none" else 0.0)
+    assert math.isfinite(g_loss) and math.isfinite(d_loss)
+    assert any(not torch.equal(a, b) for a, b in zip(g.parameters(), before, strict=True))
+    if norm == "batch":
+        assert any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+    else:
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+
+
+def test_a_config_without_the_newer_fields_builds_the_original_generator() -> None:
+    """Cards written before `refine` and friends existed still load (their defaults)."""
+    g = gen.build({"latent": 8, "width": 4, "kind": "gan"})
+    assert [type(m).__name__ for m in g.up] == ["ConvTranspose2d", "BatchNorm2d", "ReLU",
+                                                "ConvTranspose2d", "Tanh"]

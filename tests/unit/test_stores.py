@@ -1,0 +1,90 @@
+"""What several web workers share through the disk: uploads, rendered results, run records;
+and the dataset fingerprints that key the cluster's object store."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.core import datasets, images
+from app.jobs import RunRecord, RunStore
+from app.stores import ImageStore, ResultStore, UnknownId
+
+
+def image_store(directory: Path, max_files: int = 8) -> ImageStore:
+    return ImageStore(max_items=4, max_bytes=10**8, preview_side=64, directory=directory,
+                      max_files=max_files, max_pixels=10**6, max_side=1000)
+
+
+def png(seed: int) -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_an_upload_through_one_worker_is_found_by_another(tmp_path: Path) -> None:
+    one, other = image_store(tmp_path), image_store(tmp_path)
+    data = png(0)
+    stored = one.add(data, images.decode_image(data, max_pixels=10**6, max_side=1000))
+    found = other.get(stored.id)
+    assert np.array_equal(found.full, stored.full) and found.format == "PNG"
+    for bad in ("../etc/passwd", "nope", ""):
+        with pytest.raises(UnknownId):
+            other.get(bad)
+
+
+def test_the_newest_uploads_are_kept_on_disk(tmp_path: Path) -> None:
+    store = image_store(tmp_path, max_files=3)
+    ids = [store.add(d, images.decode_image(d, max_pixels=10**6, max_side=1000)).id
+           for d in (png(i) for i in range(5))]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(ids[-3:])
+
+
+def test_a_result_rendered_by_one_worker_is_served_by_another(tmp_path: Path) -> None:
+    one = ResultStore(max_items=4, max_bytes=10**6, directory=tmp_path, max_files=4)
+    other = ResultStore(max_items=4, max_bytes=10**6, directory=tmp_path, max_files=4)
+    result_id = one.put(b"\x89PNG fake", "image/png")
+    got = other.get(result_id)
+    assert (got.data, got.media_type) == (b"\x89PNG fake", "image/png")
+    with pytest.raises(UnknownId):
+        other.get("*")
+
+
+def test_a_records_file_from_before_nodes_gains_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "runs.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE runs (id TEXT PRIMARY KEY, status TEXT NOT NULL, dataset TEXT NOT "
+               "NULL, config TEXT NOT NULL, created REAL NOT NULL, started REAL, finished REAL, "
+               "message TEXT NOT NULL DEFAULT '', metrics TEXT NOT NULL DEFAULT '{}', "
+               "has_weights INTEGER NOT NULL DEFAULT 0)")
+    db.execute("INSERT INTO runs (id, status, dataset, config, created) VALUES "
+               "('old', 'completed', 'shapes', '{}', 1.0)")
+    db.commit()
+    db.close()
+    store = RunStore(path)
+    assert store.get("old").node == ""
+    store.add(RunRecord(id="new", status="running", dataset="shapes", config={}, created=2.0))
+    # only one of several workers records an end: the first conditional update wins
+    assert store.update_if("new", ("running",), status="completed", node="n1")
+    assert not store.update_if("new", ("running",), status="failed")
+    assert (store.get("new").status, store.get("new").node) == ("completed", "n1")
+    assert [r.id for r in store.active()] == []
+
+
+def test_a_fingerprint_follows_the_content() -> None:
+    a, b = datasets.shapes(n_train=60, n_val=12, n_test=12), datasets.shapes(
+        n_train=60, n_val=12, n_test=12)
+    assert a.fingerprint() == b.fingerprint()
+    y = a.train.y.copy()
+    y[0] = (y[0] + 1) % len(a.classes)
+    changed = dataclasses.replace(a, train=dataclasses.replace(a.train, y=y))
+    assert changed.fingerprint() != a.fingerprint()
+    other_seed = datasets.shapes(n_train=60, n_val=12, n_test=12, seed=1)
+    assert other_seed.fingerprint() != a.fingerprint()
