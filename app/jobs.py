@@ -563,7 +563,7 @@ class EmbeddedBackend:
                 self._pump_once()
             except Exception:  # never let one bad message stop every run's events
                 log.exception("event pump")
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)  # an event waits 10 ms on average here
 
     def _pump_once(self) -> None:
         for run_id, live in list(self._live.items()):

@@ -91,7 +91,7 @@ def test_a_run_on_ray_matches_the_same_run_on_this_machine(client: TestClient,
 def test_any_web_worker_serves_any_run(client: TestClient, second_worker: TestClient) -> None:
     run = start(client, **LONG)
     wait_for(second_worker, run["id"], ("running",), timeout=60)
-    seen = read_events(second_worker, run["id"], limit=6)
+    seen = read_events(second_worker, run["id"], limit=6)  # then leaves: the run goes on
     assert [kind for _, kind, _ in seen][:2] == ["status", "status"]
     assert any(kind == "progress" for _, kind, _ in seen), seen
     assert second_worker.post(f"/api/v1/training-runs/{run['id']}/pause").json()["status"] == \
@@ -165,3 +165,13 @@ def test_an_unreachable_cluster_stops_the_app_from_starting(tmp_path: Path) -> N
                           timeout=60)
     assert done.returncode != 0
     assert "cannot reach the Ray cluster" in done.stderr and "127.0.0.1:9" in done.stderr
+
+
+def test_a_generative_run_to_watch_also_trains_on_the_cluster(client: TestClient) -> None:
+    r = client.post("/api/v1/generative/training-runs",
+                    json={"dataset": "shapes", "task": "vae", "latent": 2, "epochs": 1})
+    assert r.status_code == 201, r.text
+    events = read_events(client, r.json()["id"])
+    samples = [data for _, kind, data in events if kind == "samples"]
+    assert samples and samples[-1]["png"].startswith("data:image/png;base64,")
+    assert events[-1][2]["status"] == "completed" and not events[-1][2]["has_weights"]
