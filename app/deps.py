@@ -1,5 +1,8 @@
 """Explicit dependencies for routers: settings, stores and templates live on app.state, created in
-create_app(); routers ask for them with Annotated[..., Depends()]."""
+create_app(); routers ask for them with Annotated[..., Depends()].
+
+The getters are `async def` on purpose: FastAPI runs a plain `def` dependency on its thread
+pool, a hop that cost more than the whole latent decode on the slider path."""
 
 from __future__ import annotations
 
@@ -15,23 +18,23 @@ from app.settings import Settings
 from app.stores import ImageStore, ResultStore
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_images(request: Request) -> ImageStore:
+async def get_images(request: Request) -> ImageStore:
     return request.app.state.images
 
 
-def get_results(request: Request) -> ResultStore:
+async def get_results(request: Request) -> ResultStore:
     return request.app.state.results
 
 
-def get_templates(request: Request) -> Jinja2Templates:
+async def get_templates(request: Request) -> Jinja2Templates:
     return request.app.state.templates
 
 
-def get_jobs(request: Request) -> JobBackend:
+async def get_jobs(request: Request) -> JobBackend:
     return request.app.state.jobs
 
 
@@ -41,11 +44,11 @@ async def existing_run(run_id: str, request: Request) -> RunRecord:
     return request.app.state.jobs.get(run_id)
 
 
-def get_catalog(request: Request) -> Catalog:
+async def get_catalog(request: Request) -> Catalog:
     return request.app.state.catalog
 
 
-def get_models(request: Request) -> ModelStore:
+async def get_models(request: Request) -> ModelStore:
     return request.app.state.models
 
 

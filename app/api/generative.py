@@ -28,7 +28,7 @@ ERRORS: dict[int | str, dict] = {
     422: {"model": ErrorResponse, "description": "invalid latent point or settings"}}
 
 
-def get_lab(request: Request) -> GenerativeLab:
+async def get_lab(request: Request) -> GenerativeLab:
     return request.app.state.generative
 
 

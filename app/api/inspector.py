@@ -87,7 +87,7 @@ async def read_input(request: Request, settings: SettingsDep) -> Source:
 SourceDep = Annotated[Source, Depends(read_input)]
 
 
-def get_inspector(request: Request) -> Inspector:
+async def get_inspector(request: Request) -> Inspector:
     return request.app.state.inspector
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import io
 import math
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -216,9 +218,32 @@ def diverging_colormap(t: torch.Tensor) -> np.ndarray:
     return torch.stack([r, g, b], dim=-1).round_().to(torch.uint8).numpy()
 
 
+SMALL_PNG_VALUES = 64 * 64 * 3
+
+
+def small_png(pixels: np.ndarray) -> bytes:
+    """A PNG of a small (H, W) or (H, W, 3) uint8 image, written directly: signature, IHDR,
+    one IDAT (each row after a 0 byte: no filter), IEND. For a 28×28 digit it takes ~10 µs
+    where Pillow takes ~60 µs, a fifth of a latent-slider request."""
+    h, w = pixels.shape[:2]
+    colour = 2 if pixels.ndim == 3 else 0  # RGB or gray, 8 bits each
+    rows = np.zeros((h, 1 + w * (3 if colour else 1)), np.uint8)
+    rows[:, 1:] = pixels.reshape(h, -1)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, colour, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + chunk(b"IEND", b""))
+
+
 def encode(pixels: np.ndarray, fmt: EncodeFormat = "png") -> bytes:
     """Encodes (H, W) or (H, W, 3) uint8. PNG uses fast compression: on interactive paths a
     default-level PNG of a 1024 px photo costs ~100 ms, JPEG ~3 ms."""
+    if fmt == "png" and pixels.size <= SMALL_PNG_VALUES:
+        return small_png(pixels)
     im = Image.fromarray(pixels)
     buf = io.BytesIO()
     if fmt == "png":

@@ -139,3 +139,12 @@ def test_fit_within() -> None:
     big = np.zeros((300, 1200, 3), np.uint8)
     assert images.fit_within(big, 1024).shape == (256, 1024, 3)
     assert images.fit_within(RGB, 1024) is RGB
+
+
+@pytest.mark.parametrize("shape", [(28, 28), (5, 7, 3), (1, 1), (64, 64, 3)])
+def test_small_pngs_decode_to_the_same_pixels(shape: tuple[int, ...]) -> None:
+    pixels = np.random.default_rng(len(shape)).integers(0, 256, shape, dtype=np.uint8)
+    data = images.encode(pixels)
+    assert data == images.small_png(pixels)  # the direct writer serves small images
+    back = np.asarray(Image.open(io.BytesIO(data)))
+    assert back.shape == shape and np.array_equal(back, pixels)
