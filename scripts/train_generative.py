@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--refine", type=int, help="DCGAN: 3×3 convolutions at 14×14")
     parser.add_argument("--disc-norm", choices=["batch", "spectral", "none"],
                         help="DCGAN: the discriminator's normalisation")
+    parser.add_argument("--disc-layers", type=int, choices=[2, 3],
+                        help="DCGAN: the discriminator's convolutions")
     parser.add_argument("--loss", choices=["bce", "hinge"], default="bce", help="DCGAN's loss")
     parser.add_argument("--r1", type=float, default=0.0, help="DCGAN: R1 penalty weight")
     parser.add_argument("--lr-g", type=float, default=2e-4, help="DCGAN: generator's rate")
@@ -76,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     config, default_epochs, summary = MODELS[args.name]
     epochs = args.epochs or default_epochs
     changes = {k: v for k, v in (("width", args.width), ("refine", args.refine),
-                                 ("disc_norm", args.disc_norm)) if v is not None}
+                                 ("disc_norm", args.disc_norm),
+                                 ("disc_layers", args.disc_layers)) if v is not None}
     if changes and not isinstance(config, gen.GANConfig):
         parser.error("--width and --refine are DCGAN settings")
     config = replace(config, **changes)

@@ -42,6 +42,7 @@ class GANConfig:
     # how the discriminator keeps its layers in check: "batch" norm (DCGAN), "spectral" norm
     # (Miyato et al., 2018) or "none" (with a gradient penalty in training instead)
     disc_norm: Literal["batch", "spectral", "none"] = "batch"
+    disc_layers: int = 2  # 3 adds a convolution down to 4×4 with 4w channels: a sharper critic
 
     kind: Literal["gan"] = "gan"
 
@@ -119,21 +120,32 @@ class Discriminator(nn.Module):
         self.minibatch_std = config.minibatch_std
         sn = nn.utils.parametrizations.spectral_norm if config.disc_norm == "spectral" else (
             lambda layer: layer)
-        norm = [nn.BatchNorm2d(2 * w)] if config.disc_norm == "batch" else []
-        self.features = nn.Sequential(
-            sn(nn.Conv2d(1, w, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),  # (B, w, 14, 14)
-            sn(nn.Conv2d(w, 2 * w, 4, stride=2, padding=1, bias=not norm)),  # (B, 2w, 7, 7)
-            *norm, nn.LeakyReLU(0.2))
+
+        def norm(channels: int) -> list[nn.Module]:
+            return [nn.BatchNorm2d(channels)] if config.disc_norm == "batch" else []
+
+        layers = [sn(nn.Conv2d(1, w, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),  # (B, w, 14, 14)
+                  sn(nn.Conv2d(w, 2 * w, 4, stride=2, padding=1,
+                               bias=config.disc_norm != "batch")),  # (B, 2w, 7, 7)
+                  *norm(2 * w), nn.LeakyReLU(0.2)]
+        channels, side = 2 * w, 7
+        if config.disc_layers == 3:
+            layers += [sn(nn.Conv2d(2 * w, 4 * w, 3, stride=2, padding=1,
+                                    bias=config.disc_norm != "batch")),  # (B, 4w, 4, 4)
+                       *norm(4 * w), nn.LeakyReLU(0.2)]
+            channels, side = 4 * w, 4
+        self.side = side
+        self.features = nn.Sequential(*layers)
         self.judge = nn.Sequential(
-            nn.Flatten(), sn(nn.Linear((2 * w + config.minibatch_std) * 7 * 7, 1)))
+            nn.Flatten(), sn(nn.Linear((channels + config.minibatch_std) * side * side, 1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.features(x)  # (B, 2w, 7, 7)
+        f = self.features(x)  # (B, C, side, side)
         if self.minibatch_std:
             # One more channel: how much the batch varies. A generator that draws the same few
             # digits over and over makes this small, so the discriminator can catch it.
-            spread = f.std(dim=0).mean().expand(len(f), 1, 7, 7)  # (B, 1, 7, 7)
-            f = torch.cat([f, spread], dim=1)  # (B, 2w + 1, 7, 7)
+            spread = f.std(dim=0).mean().expand(len(f), 1, self.side, self.side)
+            f = torch.cat([f, spread], dim=1)  # (B, C + 1, side, side)
         return self.judge(f).squeeze(1)  # (B,) logits: real vs generated
 
 

@@ -158,10 +158,11 @@ def test_the_r1_penalty_is_half_the_squared_gradient_norm_at_real_images() -> No
     assert d_loss == pytest.approx(plain + penalty, rel=1e-4)
 
 
-@pytest.mark.parametrize(("loss", "norm"), [("bce", "batch"), ("hinge", "spectral"),
-                                            ("bce", "none")])
-def test_each_gan_recipe_trains_a_step(loss: str, norm: str) -> None:
-    config = gen.GANConfig(latent=8, width=8, refine=1, minibatch_std=True, disc_norm=norm)
+@pytest.mark.parametrize(("loss", "norm", "layers"), [
+    ("bce", "batch", 2), ("bce", "batch", 3), ("hinge", "spectral", 3), ("bce", "none", 2)])
+def test_each_gan_recipe_trains_a_step(loss: str, norm: str, layers: int) -> None:
+    config = gen.GANConfig(latent=8, width=8, refine=1, minibatch_std=True, disc_norm=norm,
+                           disc_layers=layers)
     g, d = gen.Generator(config), gen.Discriminator(config)
     opts = [torch.optim.Adam(m.parameters(), lr=2e-4, betas=(0.5, 0.999)) for m in (g, d)]
     before = [p.detach().clone() for p in g.parameters()]
