@@ -84,6 +84,7 @@ class RunActor:
         self.metrics: dict = {}
         self.outcome = None
         self.emit({"type": "status", "status": "running", "node": self.node})
+        # training in a thread of its own: the actor's methods keep answering while it runs
         threading.Thread(target=self._train, args=(run_id, dataset_name, dataset, config),
                          name=f"train-{run_id}", daemon=True).start()
 
