@@ -36,6 +36,7 @@ bench: setup
 	$(PY) -m bench.training_throughput
 	$(PY) -m bench.inspector_request
 	$(PY) -m bench.generative_slider
+	$(PY) -m bench.cluster_runs
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -136,11 +136,22 @@ def main(argv: list[str] | None = None) -> int:
             "epochs": epochs, "batch": args.batch, "seed": args.seed, "metrics": metrics,
             "history": history,
             "trained": time.strftime("%Y-%m-%d", time.gmtime()), "command": command,
+            **({"averaged": True, "recipe": recipe(args)} if config.kind == "gan" else {}),
             "params": sum(p.numel() for p in decoder.parameters())}
     write_weights(out / "model", decoder.state_dict(), meta)
     (out / "MODEL_CARD.md").write_text(card(meta))
     logging.info("written to %s in %.0f s", out, wall)
     return 0
+
+
+def recipe(args: argparse.Namespace) -> str:
+    """The GAN's loss and optimiser, in words, for its card."""
+    loss = ("Hinge loss" if args.loss == "hinge" else "Non-saturating GAN loss"
+            + (" with real labels smoothed to 0.9" if not args.r1 else ""))
+    if args.r1:
+        loss += f", R1 penalty {args.r1:g} on real images"
+    return (f"{loss}; Adam, learning rates {args.lr_g:g} (generator) and {args.lr_d:g} "
+            "(discriminator), β₁ 0.5")
 
 
 def card(meta: dict) -> str:
@@ -160,16 +171,34 @@ def card(meta: dict) -> str:
         rows = "\n".join(f"| {h['epoch']} | {h['train_neg_elbo']:.2f} |" for h in meta["history"])
         table = "| epoch | train −ELBO (nats) |\n|---|---|\n" + rows
     else:
-        arch = (f"Generator: z ({c['latent']}) → linear → {2 * c['width']}×7×7 → transposed "
-                f"conv → {c['width']}×14×14 → transposed conv → 1×28×28 (batch norm and ReLU "
-                "between, tanh at the end). Discriminator: conv 64 (stride 2) → conv 128 "
-                "(stride 2, batch norm) → linear, LeakyReLU 0.2. Non-saturating GAN loss with "
-                "real labels smoothed to 0.9; Adam, learning rate 0.0002, β₁ 0.5, "
-                f"batch {meta['batch']}.")
+        w = c["width"]
+        refine = c.get("refine", 0)
+        d_convs = [f"conv {w} (stride 2)", f"conv {2 * w} (stride 2)"]
+        if c.get("disc_layers", 2) == 3:
+            d_convs.append(f"conv {4 * w} (3×3, stride 2)")
+        norm = {"batch": "batch norm after each but the first", "spectral": "spectral norm",
+                "none": "no normalisation"}[c.get("disc_norm", "batch")]
+        arch = (f"Generator: z ({c['latent']}) → linear → {2 * w}×7×7 → transposed conv → "
+                f"{w}×14×14"
+                + (f" → {refine} × (3×3 conv, {w} channels)" if refine else "")
+                + " → transposed conv → 1×28×28 (batch norm and ReLU between, tanh at the end). "
+                f"Discriminator: {' → '.join(d_convs)}"
+                + (" → the batch's spread as one more channel" if c.get("minibatch_std") else "")
+                + f" → linear, LeakyReLU 0.2, {norm}. "
+                + meta.get("recipe", "Non-saturating GAN loss with real labels smoothed to 0.9; "
+                           "Adam, learning rate 0.0002, β₁ 0.5")
+                + f", batch {meta['batch']}. The shipped weights are the exponential moving "
+                "average (decay 0.999) of the generator's weights over training."
+                if meta.get("averaged") else f", batch {meta['batch']}.")
         figures = ""
-        rows = "\n".join(f"| {h['epoch']} | {h['generator_loss']:.3f} | "
-                         f"{h['discriminator_loss']:.3f} |" for h in meta["history"])
-        table = "| epoch | generator loss | discriminator loss |\n|---|---|---|\n" + rows
+        rows = "\n".join(
+            f"| {h['epoch']} | {h['generator_loss']:.3f} | {h['discriminator_loss']:.3f} | "
+            + (f"{100 * h['confident_share']:.1f}% | {100 * h['smallest_class_share']:.1f}% |"
+               if "confident_share" in h else "– | – |") for h in meta["history"])
+        table = ("| epoch | generator loss | discriminator loss | confident (check set) | "
+                 "rarest digit |\n|---|---|---|---|---|\n" + rows
+                 + "\n\nThe last two columns: the averaged generator after each epoch, on "
+                 "1,000 other prior samples (seed 54321), read by the classifier as above.")
     return f"""# Model card: `{meta['name']}`
 
 {meta['summary']} Trained by us on MNIST and shipped with the playground's generative lab.
