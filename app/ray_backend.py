@@ -321,7 +321,8 @@ class RayBackend:
                 ray.kill(handle)
             self._handles.pop(run_id, None)
         elif record.status in ("queued", "running", "paused"):
-            self._control(run_id, "cancel", ("running", "paused"), "stopping")
+            # it started (or is starting) meanwhile: ask it to stop like a running one
+            self._control(run_id, "cancel", ("queued", "running", "paused"), "stopping")
         elif record.status in FINISHED:
             raise RunConflict(f"run {run_id} has already ended ({record.status})")
         return self.get(run_id)
