@@ -70,8 +70,8 @@ def as_api_error(exc: Exception) -> ApiError:
         return ApiError(404, "not_found", f"no training run with id {exc.args[0]!r}; "
                         "GET /api/v1/training-runs lists them", "id")
     if isinstance(exc, UnknownModel):
-        return ApiError(404, "not_found", f"no saved model named {exc.args[0]!r}; "
-                        "GET /api/v1/models lists them", "name")
+        return ApiError(404, "not_found", f"no saved model named {exc.name!r}; "
+                        f"{exc.listing} lists them", "name")
     if isinstance(exc, ShippedModel):
         return ApiError(409, "conflict", f"{exc.args[0]!r} ships with the playground and cannot "
                         "be deleted; only models you saved can", "name")

@@ -66,7 +66,7 @@ class GenerativeLab:
             if name in self._loaded:
                 return self._loaded[name]
         if name not in self.names():
-            raise UnknownModel(name)
+            raise UnknownModel(name, listing="GET /api/v1/generative/models")
         stored = replace(model_store.read(self.dir / name / "model"), name=name, shipped=True)
         decoder = gen.build(stored.meta["config"])
         decoder.load_state_dict(load_file(stored.weights))

@@ -25,7 +25,11 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class UnknownModel(KeyError):
-    pass
+    """No model of that name; `listing` is the request that lists the names there are."""
+
+    def __init__(self, name: str, listing: str = "GET /api/v1/models") -> None:
+        super().__init__(name)
+        self.name, self.listing = name, listing
 
 
 class ShippedModel(Exception):

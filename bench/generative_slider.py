@@ -3,6 +3,10 @@ by CSS), alone and under 32 users dragging at once, beside a trivial JSON endpoi
 load. Targets: p50 ≤ 5 ms and p99 ≤ 20 ms with 32 concurrent clients (the issue); DESIGN also
 asks p50 ≤ 1.5× and p99 ≤ 2× the trivial endpoint's under that load.
 
+While a slider is dragged the page sends its points over the WebSocket …/live, so that lane is
+the one the target is judged on; POST …/decode (what a script calls, and the page's fallback)
+is measured beside it.
+
 Run from the repository root:  .venv/bin/python -m bench.generative_slider [--seconds 10]
 Needs `hey` (Debian: apt-get install hey) as the load generator: `-c 32 -q 20` is 32 clients
 each sending 20 requests a second, 640 a second offered, on the same two cores as the app.
@@ -11,6 +15,7 @@ each sending 20 requests a second, 640 a second offered, on the same two cores a
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import re
 import shutil
@@ -20,6 +25,7 @@ import time
 
 import httpx
 import numpy as np
+import uvloop
 
 from bench.harness import free_port, start_server, stop_server, summary, wait_ready
 
@@ -38,6 +44,42 @@ def hey(url: str, seconds: int, body: str | None) -> dict[str, float]:
     errors = sum(int(n) for c, n in codes.items() if c != "200") + len(
         re.findall(r"Error distribution:\n(\s+\[\d+\].*\n)+", out))
     return {"p50": pct[50], "p90": pct[90], "p99": pct[99], "rps": rps, "errors": errors}
+
+
+def live(url: str, seconds: int, z: str, clients: int = 32, rate: float = 20) -> dict:
+    """The page's dragging lane, the WebSocket …/live, under the same load as hey's: `clients`
+    connections, each sending a point every 1/rate s on its own clock (all started together,
+    so the points arrive in bursts, as hey's do), timing each answer from send to receipt."""
+    from websockets.asyncio.client import connect
+
+    async def one(ws, times: list[float], errors: list[str], tick: float, stop: float) -> None:
+        await asyncio.sleep(max(0.0, tick - time.perf_counter()))
+        while tick < stop:
+            t = time.perf_counter()
+            await ws.send(z)
+            answer = await ws.recv()
+            times.append(time.perf_counter() - t)
+            if not isinstance(answer, bytes):
+                errors.append(answer)
+            tick += 1 / rate
+            await asyncio.sleep(max(0.0, tick - time.perf_counter()))
+
+    async def run() -> tuple[list[float], list[str]]:
+        times: list[float] = []
+        errors: list[str] = []
+        sockets = await asyncio.gather(*(connect(url) for _ in range(clients)))
+        # every clock starts at the same instant: the points come in bursts of `clients`,
+        # the worst case for the server (hey's clients start together too)
+        start = time.perf_counter() + 0.1
+        await asyncio.gather(*(one(ws, times, errors, start, start + seconds)
+                               for ws in sockets))
+        await asyncio.gather(*(ws.close() for ws in sockets))
+        return times, errors
+
+    times, errors = uvloop.run(run())  # the lighter loop, as hey is a light client
+    p50, p90, p99 = summary(times)
+    return {"p50": p50, "p90": p90, "p99": p99, "rps": len(times) / seconds,
+            "errors": len(errors)}
 
 
 def main() -> None:
@@ -71,22 +113,29 @@ def main() -> None:
                     times.append(time.perf_counter() - t)
                     time.sleep(max(0.0, 0.05 - (time.perf_counter() - t)))
                 p50, p90, p99 = summary(times)
-                print(f"one user dragging (a request every 50 ms, n = 200): p50 {p50:.2f} ms, "
-                      f"p90 {p90:.2f} ms, p99 {p99:.2f} ms")
+                print(f"one user dragging, POST (a request every 50 ms, n = 200): p50 {p50:.2f} ms,"
+                      f" p90 {p90:.2f} ms, p99 {p99:.2f} ms")
+            lane = f"ws://127.0.0.1:{port}/api/v1/generative/{args.model}/live"
+            one = live(lane, 10, z, clients=1)
+            print(f"one user dragging, WebSocket (a point every 50 ms, n = 200): p50 "
+                  f"{one['p50']:.2f} ms, p90 {one['p90']:.2f} ms, p99 {one['p99']:.2f} ms")
             print(f"\n32 users dragging at once (hey -z {args.seconds}s -c 32 -q 20):")
             ref = hey(base + "/api/v1/health", args.seconds, None)
             dec = hey(base + url, args.seconds, z)
+            ws = live(lane, args.seconds, z)
             for name, r in (("GET /api/v1/health (reference)", ref),
-                            (f"POST …/{args.model}/decode (PNG)", dec)):
+                            (f"POST …/{args.model}/decode (PNG)", dec),
+                            (f"WebSocket …/{args.model}/live (PNG)", ws)):
                 print(f"  {name:36s} p50 {r['p50']:6.2f} ms  p90 {r['p90']:6.2f} ms  "
                       f"p99 {r['p99']:6.2f} ms  {r['rps']:6.0f} req/s  errors {r['errors']}")
         finally:
             print(stop_server(server, log))
-    ok = dec["p50"] <= TARGET_P50 and dec["p99"] <= TARGET_P99 and dec["errors"] == 0
-    print(f"\nslider under 32 users: p50 {dec['p50']:.1f} ms, p99 {dec['p99']:.1f} ms "
-          f"({dec['p50'] / ref['p50']:.2f}× / {dec['p99'] / ref['p99']:.2f}× the trivial "
-          f"endpoint): {'MEETS' if ok else 'MISSES'} p50 ≤ {TARGET_P50:g} ms, "
-          f"p99 ≤ {TARGET_P99:g} ms")
+    for name, r in (("slider (WebSocket lane)", ws), ("POST …/decode", dec)):
+        ok = r["p50"] <= TARGET_P50 and r["p99"] <= TARGET_P99 and r["errors"] == 0
+        print(f"{name} under 32 users: p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms "
+              f"({r['p50'] / ref['p50']:.2f}× / {r['p99'] / ref['p99']:.2f}× the trivial "
+              f"endpoint): {'MEETS' if ok else 'MISSES'} p50 ≤ {TARGET_P50:g} ms, "
+              f"p99 ≤ {TARGET_P99:g} ms")
 
 
 if __name__ == "__main__":

@@ -72,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--r1", type=float, default=0.0, help="DCGAN: R1 penalty weight")
     parser.add_argument("--lr-g", type=float, default=2e-4, help="DCGAN: generator's rate")
     parser.add_argument("--lr-d", type=float, default=2e-4, help="DCGAN: discriminator's rate")
+    parser.add_argument("--decay-last", type=int, default=0,
+                        help="DCGAN: lower both rates linearly towards 0 over the last N epochs")
+    parser.add_argument("--top-k", type=float, default=0.0,
+                        help="DCGAN: the generator learns from the k fakes the discriminator "
+                             "rates best; k shrinks from the batch by 1%% per epoch down to "
+                             "this share of it (0: off)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
@@ -107,8 +113,15 @@ def main(argv: list[str] | None = None) -> int:
         opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr_d, betas=(0.5, 0.999))
         check = gen.sample_latents(config.latent, 1000, seed=54321)  # not the card's seed
         for epoch in range(1, epochs + 1):
+            rate = rate_factor(epoch, epochs, args.decay_last)
+            for opt, base in ((opt_g, args.lr_g), (opt_d, args.lr_d)):
+                for group in opt.param_groups:
+                    group["lr"] = base * rate
+            top_k = (max(round(args.batch * 0.99 ** epoch), round(args.batch * args.top_k))
+                     if args.top_k else None)
             g_loss, d_loss = gen.gan_epoch(trained, disc, x, opt_g, opt_d, args.batch, g,
-                                           average=decoder, loss=args.loss, r1=args.r1)
+                                           average=decoder, loss=args.loss, r1=args.r1,
+                                           top_k=top_k)
             q = sample_quality(gen.decode(decoder, check))
             history.append({"epoch": epoch, "generator_loss": g_loss,
                             "discriminator_loss": d_loss,
@@ -129,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                f"--batch {args.batch} --seed {args.seed} --threads {args.threads}"
                + "".join(f" --{k.replace('_', '-')} {v}" for k, v in changes.items())
                + "".join(f" --{k.replace('_', '-')} {getattr(args, k)}"
-                         for k in ("loss", "r1", "lr_g", "lr_d")
+                         for k in ("loss", "r1", "lr_g", "lr_d", "decay_last", "top_k")
                          if getattr(args, k) != parser.get_default(k)))
     meta = {"name": args.name, "kind": config.kind, "config": gen.config_dict(config),
             "summary": summary, "dataset": "mnist", "image_shape": [1, 28, 28],
@@ -144,14 +157,29 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def rate_factor(epoch: int, epochs: int, decay_last: int) -> float:
+    """The learning rates' share in `epoch` (1-based): 1, then over the last `decay_last`
+    epochs down in equal steps, to 1/decay_last in the final one."""
+    if decay_last <= 0:
+        return 1.0
+    return min(1.0, (epochs - epoch + 1) / decay_last)
+
+
 def recipe(args: argparse.Namespace) -> str:
     """The GAN's loss and optimiser, in words, for its card."""
     loss = ("Hinge loss" if args.loss == "hinge" else "Non-saturating GAN loss"
             + (" with real labels smoothed to 0.9" if not args.r1 else ""))
     if args.r1:
         loss += f", R1 penalty {args.r1:g} on real images"
-    return (f"{loss}; Adam, learning rates {args.lr_g:g} (generator) and {args.lr_d:g} "
+    text = (f"{loss}; Adam, learning rates {args.lr_g:g} (generator) and {args.lr_d:g} "
             "(discriminator), β₁ 0.5")
+    if args.decay_last:
+        text += f", both lowered linearly towards 0 over the last {args.decay_last} epochs"
+    if args.top_k:
+        text += (f"; the generator learns from the k fakes the discriminator rates most real, "
+                 f"k shrinking from the batch by 1% per epoch to {args.top_k:g} of it "
+                 "(Sinha et al., 2020)")
+    return text
 
 
 def card(meta: dict) -> str:

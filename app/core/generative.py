@@ -301,14 +301,17 @@ def vae_epoch(model: VAE, x: torch.Tensor, optimizer: torch.optim.Optimizer, bat
 def gan_epoch(gen: Generator, disc: Discriminator, x: torch.Tensor, opt_g: torch.optim.Optimizer,
               opt_d: torch.optim.Optimizer, batch: int, generator: torch.Generator,
               average: Generator | None = None, decay: float = 0.999,
-              loss: Literal["bce", "hinge"] = "bce", r1: float = 0.0) -> tuple[float, float]:
+              loss: Literal["bce", "hinge"] = "bce", r1: float = 0.0,
+              top_k: int | None = None) -> tuple[float, float]:
     """One pass over real images x (N, 1, 28, 28) in [0, 1]; returns the mean generator and
     discriminator losses. `loss`: "bce", the non-saturating GAN loss (Goodfellow et al., 2014),
     with one-sided label smoothing (real labels 0.9) unless `r1` is set; or "hinge" (Lim & Ye,
     2017; Miyato et al., 2018). `r1`: a penalty on the discriminator's gradient at real images,
     weight r1/2 (Mescheder et al., 2018), which keeps the two nets from circling each other.
     With `average`, that copy of the generator follows an exponential moving average of its
-    weights (Karras et al., 2018): it draws steadier digits than the last step's weights."""
+    weights (Karras et al., 2018): it draws steadier digits than the last step's weights.
+    `top_k`: the generator learns only from the k fakes the discriminator finds most real, so
+    its worst drafts stop pulling it around (Sinha et al., 2020)."""
     gen.train()
     disc.train()
     order = torch.randperm(len(x), generator=generator)
@@ -334,6 +337,8 @@ def gan_epoch(gen: Generator, disc: Discriminator, x: torch.Tensor, opt_g: torch
         d_loss.backward()
         opt_d.step()
         d_out = disc(fake)
+        if top_k is not None and top_k < len(d_out):
+            d_out = d_out.flatten().topk(top_k).values
         g_loss = (-d_out.mean() if loss == "hinge" else
                   F.binary_cross_entropy_with_logits(d_out, torch.ones_like(d_out)))
         opt_g.zero_grad(set_to_none=True)

@@ -223,8 +223,9 @@ SMALL_PNG_VALUES = 64 * 64 * 3
 
 def small_png(pixels: np.ndarray) -> bytes:
     """A PNG of a small (H, W) or (H, W, 3) uint8 image, written directly: signature, IHDR,
-    one IDAT (each row after a 0 byte: no filter), IEND. For a 28×28 digit it takes ~10 µs
-    where Pillow takes ~60 µs, a fifth of a latent-slider request."""
+    one IDAT (each row after a 0 byte: no filter; zlib's fastest level, which for a digit costs
+    half of level 6's time for 3% more bytes), IEND. For a 28×28 digit it takes ~7 µs where
+    Pillow takes ~60 µs."""
     h, w = pixels.shape[:2]
     colour = 2 if pixels.ndim == 3 else 0  # RGB or gray, 8 bits each
     rows = np.zeros((h, 1 + w * (3 if colour else 1)), np.uint8)
@@ -236,7 +237,7 @@ def small_png(pixels: np.ndarray) -> bytes:
 
     return (b"\x89PNG\r\n\x1a\n"
             + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, colour, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + chunk(b"IEND", b""))
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)) + chunk(b"IEND", b""))
 
 
 def encode(pixels: np.ndarray, fmt: EncodeFormat = "png") -> bytes:

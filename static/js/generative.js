@@ -28,13 +28,51 @@ const round = (v) => Math.round(v * 100) / 100;
 
 // ------------------------------------------------------------------ one point
 
+// While a slider is dragged, points go over one WebSocket per model (…/live): a message each
+// instead of an HTTP request each, a third of the cost. Until it is open, or if it cannot open,
+// they go by POST …/decode, which answers the same picture.
+const live = { socket: null, model: null, pending: null };
+
+function liveSocket() {
+  if (live.model === state.model.name && live.socket) {
+    return live.socket.readyState === WebSocket.OPEN ? live.socket : null;
+  }
+  if (live.socket) live.socket.close();
+  const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${api("/live")}`);
+  Object.assign(live, { socket, model: state.model.name });
+  socket.binaryType = "blob";
+  socket.onmessage = (event) => {
+    const waiting = live.pending;
+    live.pending = null;
+    if (!waiting) return;
+    if (typeof event.data !== "string") { waiting.resolve(event.data); return; }
+    const data = JSON.parse(event.data);
+    waiting.reject(new Error((data.error && data.error.message) || "the point was refused"));
+  };
+  socket.onclose = () => {
+    if (live.socket === socket) live.socket = null; // the next point opens a new one
+    const waiting = live.pending;
+    live.pending = null;
+    if (waiting) waiting.resolve(call("/decode", { z: waiting.z }, "blob"));
+  };
+  return null;
+}
+function picture(z) {
+  const socket = liveSocket();
+  if (!socket) return call("/decode", { z }, "blob");
+  return new Promise((resolve, reject) => {
+    live.pending = { z, resolve, reject };
+    socket.send(JSON.stringify({ z }));
+  });
+}
+
 /** Decodes the sliders' point; while a request is out, only the newest point waits. */
 async function decode() {
   if (state.busy) { state.again = true; return; }
   state.busy = true;
   const z = [...state.z];
   try {
-    const blob = await call("/decode", { z }, "blob");
+    const blob = await picture(z);
     const img = $("#decoded");
     if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
     img.dataset.url = URL.createObjectURL(blob);

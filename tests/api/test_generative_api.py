@@ -7,6 +7,7 @@ import io
 import numpy as np
 import pytest
 import torch
+from fastapi import WebSocketDisconnect
 from fastapi.testclient import TestClient
 from PIL import Image
 from safetensors.torch import load_file
@@ -55,6 +56,47 @@ def test_decode_is_the_decoder_applied_to_z(client: TestClient) -> None:
     batch = client.post("/api/v1/generative/vae-2d/decode",
                         json={"z": [z, [0, 0]], "format": "json"}).json()["images"]
     assert np.array(batch).shape == (2, 28, 28) and batch[0] == shown.tolist()
+
+
+def test_the_live_lane_answers_each_point_with_its_picture(client: TestClient) -> None:
+    """The sliders' WebSocket: each point's PNG is the decoder applied to it (the same bytes as
+    POST …/decode); a refused point gets the reason and the connection stays open."""
+    rng = np.random.default_rng(3)
+    points = [rng.normal(size=16).round(2).tolist() for _ in range(3)]
+    with client.websocket_connect("/api/v1/generative/vae-16d/live") as ws:
+        for z in points:
+            ws.send_json({"z": z})
+            shown = np.asarray(Image.open(io.BytesIO(ws.receive_bytes()))).astype(int)
+            with torch.no_grad():
+                expected = decoder("vae-16d").decode(torch.tensor([z]))[0, 0]
+            assert np.abs(shown - (expected * 255).round().numpy()).max() <= 1
+        for bad, reason in (({"z": [0.0] * 15}, "16 numbers"), ({"z": [9.0] * 16}, "−4"),
+                            ({"z": [[0.0] * 16] * 2}, "one point"), ({"x": 1}, "nothing else")):
+            ws.send_json(bad)
+            err = ws.receive_json()["error"]
+            assert err["code"] == "invalid_value" and reason in err["message"], err
+        ws.send_text("{not json")
+        assert "JSON" in ws.receive_json()["error"]["message"]
+        ws.send_bytes(b"\x00\x01")
+        assert "text message" in ws.receive_json()["error"]["message"]
+        ws.send_json({"z": points[0]})  # still open, still answering
+        first = ws.receive_bytes()
+    assert first == client.post("/api/v1/generative/vae-16d/decode",
+                                   json={"z": points[0]}).content
+    with client.websocket_connect("/api/v1/generative/dcgan/live") as ws:
+        z = rng.normal(size=64).round(2).tolist()
+        ws.send_json({"z": z})
+        assert ws.receive_bytes() == client.post("/api/v1/generative/dcgan/decode",
+                                                 json={"z": z}).content
+
+
+def test_the_live_lane_of_an_unknown_model_says_so_and_closes(client: TestClient) -> None:
+    with client.websocket_connect("/api/v1/generative/nope/live") as ws:
+        err = ws.receive_json()["error"]
+        assert err["code"] == "not_found" and "/api/v1/generative/models" in err["message"]
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+    assert closed.value.code == 1008
 
 
 @pytest.mark.parametrize(("path", "body", "field"), [

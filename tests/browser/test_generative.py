@@ -10,6 +10,9 @@ from tests.browser.conftest import screenshot
 
 
 def test_sliders_map_and_interpolation(page: Page, base_url: str) -> None:
+    live_pictures: list[bytes] = []  # the PNGs that came over the sliders' WebSocket
+    page.on("websocket", lambda ws: ws.on(
+        "framereceived", lambda p: live_pictures.append(p) if isinstance(p, bytes) else None))
     page.goto(base_url + "/generative")
     decoded = page.locator("#decoded")
     expect(decoded).to_have_attribute("data-z", "[0,0]")  # the 2-D VAE comes first
@@ -25,6 +28,7 @@ def test_sliders_map_and_interpolation(page: Page, base_url: str) -> None:
     page.mouse.up()
     expect(decoded).not_to_have_attribute("src", first)
     expect(decoded).to_have_attribute("data-z", re.compile(r"^\[2\.\d+,0\]$"))
+    assert any(p.startswith(b"\x89PNG") for p in live_pictures), "the drag went by HTTP only"
 
     # click the latent map's top-left corner: z₁ negative, z₂ positive
     dots = page.locator("#map-dots")
