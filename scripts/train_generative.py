@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr_d, betas=(0.5, 0.999))
         check = gen.sample_latents(config.latent, 1000, seed=54321)  # not the card's seed
         for epoch in range(1, epochs + 1):
-            rate = rate_factor(epoch, epochs, args.decay_last)
+            rate = gen.rate_share(epoch, epochs, args.decay_last)
             for opt, base in ((opt_g, args.lr_g), (opt_d, args.lr_d)):
                 for group in opt.param_groups:
                     group["lr"] = base * rate
@@ -155,14 +155,6 @@ def main(argv: list[str] | None = None) -> int:
     (out / "MODEL_CARD.md").write_text(card(meta))
     logging.info("written to %s in %.0f s", out, wall)
     return 0
-
-
-def rate_factor(epoch: int, epochs: int, decay_last: int) -> float:
-    """The learning rates' share in `epoch` (1-based): 1, then over the last `decay_last`
-    epochs down in equal steps, to 1/decay_last in the final one."""
-    if decay_last <= 0:
-        return 1.0
-    return min(1.0, (epochs - epoch + 1) / decay_last)
 
 
 def recipe(args: argparse.Namespace) -> str:

@@ -352,6 +352,14 @@ def gan_epoch(gen: Generator, disc: Discriminator, x: torch.Tensor, opt_g: torch
     return g_total / max(steps, 1), d_total / max(steps, 1)
 
 
+def rate_share(epoch: int, epochs: int, decay_last: int) -> float:
+    """The learning rates' share in `epoch` (1-based): 1, then over the last `decay_last`
+    epochs down in equal steps, to 1/decay_last in the final one."""
+    if decay_last <= 0:
+        return 1.0
+    return min(1.0, (epochs - epoch + 1) / decay_last)
+
+
 @torch.no_grad()
 def follow(average: nn.Module, model: nn.Module, decay: float) -> None:
     """average ← decay·average + (1 − decay)·model, weights; batch-norm statistics copied."""

@@ -182,3 +182,31 @@ def test_a_config_without_the_newer_fields_builds_the_original_generator() -> No
     g = gen.build({"latent": 8, "width": 4, "kind": "gan"})
     assert [type(m).__name__ for m in g.up] == ["ConvTranspose2d", "BatchNorm2d", "ReLU",
                                                 "ConvTranspose2d", "Tanh"]
+
+
+def test_top_k_teaches_the_generator_from_its_k_best_rated_fakes() -> None:
+    """With top_k = 3, the generator's loss is the non-saturating loss over the 3 fakes with
+    the highest discriminator logits, computed here apart on the same noise (rates of zero)."""
+    config = gen.GANConfig(latent=4, width=4, disc_norm="none")
+    x = torch.rand(8, 1, 28, 28)
+    torch.manual_seed(0)
+    g, d = gen.Generator(config), gen.Discriminator(config)
+    opts = [torch.optim.SGD(m.parameters(), lr=0.0) for m in (g, d)]
+    g_loss, _ = gen.gan_epoch(g, d, x, *opts, 8, torch.Generator().manual_seed(1), top_k=3)
+
+    rng = torch.Generator().manual_seed(1)
+    torch.randperm(8, generator=rng)  # the batch order gan_epoch drew first
+    z = torch.randn(8, 4, generator=rng)
+    with torch.no_grad():
+        d_fake = d(g(z))
+    best = d_fake.sort(descending=True).values[:3]
+    expected = float(F.binary_cross_entropy_with_logits(best, torch.ones(3)))
+    everyone = float(F.binary_cross_entropy_with_logits(d_fake, torch.ones(8)))
+    assert g_loss == pytest.approx(expected, rel=1e-5)
+    assert expected < everyone  # the best-rated fakes are the ones it finds most real
+
+
+def test_the_rates_fall_in_equal_steps_over_the_last_epochs() -> None:
+    shares = [gen.rate_share(e, 10, 4) for e in range(1, 11)]
+    assert shares == pytest.approx([1, 1, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25])
+    assert [gen.rate_share(e, 10, 0) for e in range(1, 11)] == [1.0] * 10
