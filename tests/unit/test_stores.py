@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 import sqlite3
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from PIL import Image
 
 from app.core import datasets, images
 from app.jobs import RunRecord, RunStore
-from app.stores import ImageStore, ResultStore, UnknownId
+from app.stores import FileShelf, ImageStore, ResultStore, UnknownId
 
 
 def image_store(directory: Path, max_files: int = 8) -> ImageStore:
@@ -88,3 +89,19 @@ def test_a_fingerprint_follows_the_content() -> None:
     assert changed.fingerprint() != a.fingerprint()
     other_seed = datasets.shapes(n_train=60, n_val=12, n_test=12, seed=1)
     assert other_seed.fingerprint() != a.fingerprint()
+
+
+def test_a_large_shelf_sweeps_now_and_then_and_keeps_the_newest(tmp_path: Path) -> None:
+    """64 files allowed: the directory is listed every 4th new file, so it never holds more
+    than 64 + 3, and after each sweep exactly the newest 64."""
+    shelf = FileShelf(tmp_path, max_files=64)
+    assert shelf.sweep_every == 4
+    names = []
+    for i in range(100):
+        names.append(f"f{i:03d}")
+        shelf.put(names[-1], b"x")
+        os.utime(tmp_path / names[-1], (i, i))  # distinct ages, whatever the clock's grain
+        on_disk = sorted(p.name for p in tmp_path.iterdir())
+        assert len(on_disk) <= 64 + 3
+        if (i + 1) % 4 == 0 and i >= 64:
+            assert on_disk == names[-64:]
