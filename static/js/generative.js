@@ -31,13 +31,14 @@ const round = (v) => Math.round(v * 100) / 100;
 // While a slider is dragged, points go over one WebSocket per model (…/live): a message each
 // instead of an HTTP request each, a third of the cost. Until it is open, or if it cannot open,
 // they go by POST …/decode, which answers the same picture.
-const live = { socket: null, model: null, pending: null };
+const live = { socket: null, model: null, pending: null, retryAt: 0 };
 
 function liveSocket() {
   if (live.model === state.model.name && live.socket) {
     return live.socket.readyState === WebSocket.OPEN ? live.socket : null;
   }
   if (live.socket) live.socket.close();
+  if (Date.now() < live.retryAt) return null; // it could not open lately: HTTP for a while
   const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${api("/live")}`);
   Object.assign(live, { socket, model: state.model.name });
   socket.binaryType = "blob";
@@ -49,8 +50,10 @@ function liveSocket() {
     const data = JSON.parse(event.data);
     waiting.reject(new Error((data.error && data.error.message) || "the point was refused"));
   };
+  socket.onopen = () => { socket.opened = true; };
   socket.onclose = () => {
     if (live.socket === socket) live.socket = null; // the next point opens a new one
+    if (!socket.opened) live.retryAt = Date.now() + 10000;
     const waiting = live.pending;
     live.pending = null;
     if (waiting) waiting.resolve(call("/decode", { z: waiting.z }, "blob"));
