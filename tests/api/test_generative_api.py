@@ -75,6 +75,8 @@ def test_the_live_lane_answers_each_point_with_its_picture(client: TestClient) -
             ws.send_json(bad)
             err = ws.receive_json()["error"]
             assert err["code"] == "invalid_value" and reason in err["message"], err
+        ws.send_text(" " * 20_000)
+        assert "16,384" in ws.receive_json()["error"]["message"]
         ws.send_text("{not json")
         assert "JSON" in ws.receive_json()["error"]["message"]
         ws.send_bytes(b"\x00\x01")
