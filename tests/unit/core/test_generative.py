@@ -132,15 +132,21 @@ def test_the_weight_average_follows_by_its_formula() -> None:
         assert torch.equal(a, m)
 
 
+def frozen_gan() -> tuple[torch.Tensor, gen.Generator, gen.Discriminator, list]:
+    """8 real images, a small GAN and optimisers with rates of zero: one gan_epoch step
+    changes nothing, so its losses can be recomputed apart on the same batch and noise."""
+    x = torch.rand(8, 1, 28, 28)
+    torch.manual_seed(0)
+    config = gen.GANConfig(latent=4, width=4, disc_norm="none")
+    g, d = gen.Generator(config), gen.Discriminator(config)
+    return x, g, d, [torch.optim.SGD(m.parameters(), lr=0.0) for m in (g, d)]
+
+
 def test_the_r1_penalty_is_half_the_squared_gradient_norm_at_real_images() -> None:
     """gan_epoch's discriminator loss with r1 = 5 equals the plain loss (hard real labels) plus
     5/2 · mean ‖∇ₓD(x)‖² over the real batch, both computed here apart on the same batch and
     noise (rates of zero: one step changes nothing)."""
-    config = gen.GANConfig(latent=4, width=4, disc_norm="none")
-    x = torch.rand(8, 1, 28, 28)
-    torch.manual_seed(0)
-    g, d = gen.Generator(config), gen.Discriminator(config)
-    opts = [torch.optim.SGD(m.parameters(), lr=0.0) for m in (g, d)]
+    x, g, d, opts = frozen_gan()
     _, d_loss = gen.gan_epoch(g, d, x, *opts, 8, torch.Generator().manual_seed(1), r1=5.0)
 
     rng = torch.Generator().manual_seed(1)  # the order and noise gan_epoch drew
@@ -187,11 +193,7 @@ def test_a_config_without_the_newer_fields_builds_the_original_generator() -> No
 def test_top_k_teaches_the_generator_from_its_k_best_rated_fakes() -> None:
     """With top_k = 3, the generator's loss is the non-saturating loss over the 3 fakes with
     the highest discriminator logits, computed here apart on the same noise (rates of zero)."""
-    config = gen.GANConfig(latent=4, width=4, disc_norm="none")
-    x = torch.rand(8, 1, 28, 28)
-    torch.manual_seed(0)
-    g, d = gen.Generator(config), gen.Discriminator(config)
-    opts = [torch.optim.SGD(m.parameters(), lr=0.0) for m in (g, d)]
+    x, g, d, opts = frozen_gan()
     g_loss, _ = gen.gan_epoch(g, d, x, *opts, 8, torch.Generator().manual_seed(1), top_k=3)
 
     rng = torch.Generator().manual_seed(1)
