@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 
 import numpy as np
@@ -26,6 +27,7 @@ def client(mnist_client: TestClient) -> TestClient:
     return mnist_client
 
 
+@functools.cache
 def decoder(name: str) -> torch.nn.Module:
     card = read(GENERATIVE / name / "model")
     model = gen.build(card.meta["config"])
@@ -160,15 +162,20 @@ def test_encode_a_test_digit_and_its_latent_map(client: TestClient) -> None:
     assert len(arith["terms"]) == 3 and len(arith["z"]) == 16
 
 
+@functools.cache
+def classifier() -> tuple[torch.nn.Module, tuple]:
+    clf = read(ROOT / "models" / "mnist-cnn")
+    return clf.load().eval(), tuple(clf.meta["normalization"])
+
+
 def sample_quality(name: str, seed: int = 12345) -> tuple[float, np.ndarray]:
     """Of 1,000 prior samples, the share the shipped classifier reads with ≥ 0.9 confidence,
     and the share of each digit among them."""
     g = decoder(name)
     pictures = gen.decode(g, gen.sample_latents(g.config.latent, 1000, seed=seed))
-    clf = read(ROOT / "models" / "mnist-cnn")
+    model, normalization = classifier()
     with torch.no_grad():
-        p = torch.softmax(clf.load()(to_inputs(pictures[:, None],
-                                               tuple(clf.meta["normalization"]))), dim=1)
+        p = torch.softmax(model(to_inputs(pictures[:, None], normalization)), dim=1)
     confidence, label = p.max(dim=1)
     return float((confidence >= 0.9).float().mean()), np.bincount(label.numpy(),
                                                                   minlength=10) / 1000
@@ -178,7 +185,8 @@ def sample_quality(name: str, seed: int = 12345) -> tuple[float, np.ndarray]:
 def test_sample_quality_is_what_the_card_says(name: str) -> None:
     """Re-measured here, independently of the training script: the card's figures are true.
     The GAN is held to the issue's bar on these 1,000 samples: ≥ 90% read with confidence ≥ 0.9
-    (90.3%) and every digit ≥ 5% of them (its card also shows 87.9% on another 1,000)."""
+    and every digit ≥ 5% of them. Its card also gives the mean over 10,000 more, checked here
+    too, which is the fairer figure (one set of 1,000 moves it by ±1.5 points)."""
     confident, shares = sample_quality(name)
     card = read(GENERATIVE / name / "model").meta["metrics"]["sample_quality"]
     assert confident == pytest.approx(card["confident_share"], abs=1e-6)
@@ -186,6 +194,12 @@ def test_sample_quality_is_what_the_card_says(name: str) -> None:
     assert confident >= 0.7 and shares.min() > 0  # readable digits, of every kind
     if name == "dcgan":
         assert shares.min() >= 0.05 and confident >= 0.9
+    wide = read(GENERATIVE / name / "model").meta["metrics"]["sample_quality_wide"]
+    shares_by_set = [sample_quality(name, seed) for seed in range(1, 11)]
+    assert np.mean([c for c, _ in shares_by_set]) == pytest.approx(
+        wide["confident_share_mean"], abs=1e-6)
+    assert min(s.min() for _, s in shares_by_set) == pytest.approx(
+        wide["smallest_class_share_min"], abs=1e-6)
 
 
 @pytest.mark.skipif(not HAVE_MNIST, reason="MNIST is fetched by `make setup`")
