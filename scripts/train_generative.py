@@ -35,7 +35,7 @@ MODELS = {
                "A VAE whose latent space is a plane: every digit is a point (z₁, z₂)."),
     "vae-16d": (gen.VAEConfig(latent=16), 30,
                 "A VAE with 16 latent dimensions: sharper digits, a space to explore by sliders."),
-    "dcgan": (gen.GANConfig(latent=64, width=64, refine=2, minibatch_std=True, disc_layers=3), 40,
+    "dcgan": (gen.GANConfig(latent=64, width=64, refine=2, minibatch_std=True, disc_layers=3), 50,
               "A DCGAN: a generator that learned, against a discriminator, to draw digits "
               "from 64 random numbers."),
 }
