@@ -172,10 +172,14 @@ function useExample(index, showTab = true) {
   if (showTab) selectTab("examples");
   inspect();
 }
+let examplesAsked = 0; // only the newest list is shown, whichever answer comes back last
 async function listExamples(wrong) {
+  const asked = ++examplesAsked;
   const data = await fetch(api(`/examples?wrong=${wrong}&limit=24&offset=${wrong ? 0 : Math.floor(Math.random() * 9000)}`)).then((r) => r.json());
+  if (asked !== examplesAsked) return null; // a newer list was asked for
   if (data.error) { showError(data.error.message); return; }
   $("#examples").replaceChildren(...data.examples.map(exampleThumb));
+  $("#examples").dataset.list = wrong ? "mistakes" : "any";
   return data;
 }
 function selectTab(name) {

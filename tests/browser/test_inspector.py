@@ -55,8 +55,12 @@ def test_its_mistakes_can_be_inspected(page: Page, base_url: str) -> None:
     page.goto(base_url + "/inspector")
     page.get_by_role("tab", name="Test set").click()
     page.get_by_role("button", name="Its mistakes").click()
+    # the tab first asked for any digits; only the mistakes list, asked last, may be shown
+    expect(page.locator("#examples")).to_have_attribute("data-list", "mistakes",
+                                                       timeout=40_000)  # runs the test set
     wrong = page.locator("#examples .wrong")
-    expect(wrong.first).to_be_visible(timeout=40_000)  # the first call runs the test set
+    expect(page.locator("#examples button")).to_have_count(24)
+    expect(wrong).to_have_count(24)
     label = wrong.first.text_content()
     page.locator("#examples button").first.click()
     truth, said = label.split("→")
