@@ -2,12 +2,14 @@
 
     python scripts/train_generative.py vae-2d    [--epochs 30] [--seed 0] [--threads 2]
     python scripts/train_generative.py vae-16d   [--epochs 30]
-    python scripts/train_generative.py dcgan     [--epochs 20]
+    python scripts/train_generative.py dcgan     [--epochs 50]   (its card has the full command)
+    python scripts/train_generative.py dcgan --card-only   (measure shipped weights again)
 
 Each writes models/generative/<name>/: model.safetensors, model.json (the config that travels
 with the weights, the figures) and MODEL_CARD.md. Sample quality is measured with the shipped
 classifier (models/mnist-cnn): of 1,000 samples from the prior, the share it reads with ≥ 90%
-confidence, and how the classes spread; VAEs also report the test ELBO.
+confidence, and how the classes spread, on the card's set and over 10,000 more; VAEs also
+report the test ELBO.
 """
 
 from __future__ import annotations
