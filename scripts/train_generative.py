@@ -4,6 +4,7 @@
     python scripts/train_generative.py vae-16d   [--epochs 30]
     python scripts/train_generative.py dcgan     [--epochs 50]   (its card has the full command)
     python scripts/train_generative.py dcgan --card-only   (measure shipped weights again)
+    … dcgan [options] --checkpoint run.pt   (stop at any time; the same command goes on)
 
 Each writes models/generative/<name>/: model.safetensors, model.json (the config that travels
 with the weights, the figures) and MODEL_CARD.md. Sample quality is measured with the shipped
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import copy
 import logging
+import os
 import platform
 import time
 from dataclasses import replace
@@ -111,6 +113,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="DCGAN: the generator learns from the k fakes the discriminator "
                              "rates best; k shrinks from the batch by 1%% per epoch down to "
                              "this share of it (0: off)")
+    parser.add_argument("--checkpoint", type=Path,
+                        help="DCGAN: save the whole training state here after each epoch, and "
+                             "go on from it when it exists: a long run in parts, the same "
+                             "weights as in one go")
+    parser.add_argument("--limit", type=int, help="train on the first N digits only (a smoke "
+                        "run; the command on its card shows it)")
     parser.add_argument("--card-only", action="store_true",
                         help="no training: measure the weights in --out again, rewrite the card")
     args = parser.parse_args(argv)
@@ -128,7 +136,14 @@ def main(argv: list[str] | None = None) -> int:
     config = replace(config, **changes)
 
     mnist = Catalog(CatalogConfig(data_dir=ROOT / "data")).load("mnist")
-    x = torch.from_numpy(mnist.train.x).float().div_(255)  # (50000, 1, 28, 28) in [0, 1]
+    x = torch.from_numpy(mnist.train.x[:args.limit]).float().div_(255)  # (N, 1, 28, 28), 0-1
+    command = (f"python scripts/train_generative.py {args.name} --epochs {epochs} "
+               f"--batch {args.batch} --seed {args.seed} --threads {args.threads}"
+               + "".join(f" --{k.replace('_', '-')} {v}" for k, v in changes.items())
+               + "".join(f" --{k.replace('_', '-')} {getattr(args, k)}"
+                         for k in ("loss", "r1", "lr_g", "lr_d", "decay_last", "top_k")
+                         if getattr(args, k) != parser.get_default(k))
+               + (f" --limit {args.limit}" if args.limit else ""))
     x_test = torch.from_numpy(mnist.test.x).float().div_(255)
     torch.manual_seed(args.seed)
     g = torch.Generator().manual_seed(args.seed)
@@ -149,7 +164,20 @@ def main(argv: list[str] | None = None) -> int:
         opt_g = torch.optim.Adam(trained.parameters(), lr=args.lr_g, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr_d, betas=(0.5, 0.999))
         check = gen.sample_latents(config.latent, 1000, seed=54321)  # not the card's seed
-        for epoch in range(1, epochs + 1):
+        parts = {"generator": trained, "discriminator": disc, "average": decoder,
+                 "opt_g": opt_g, "opt_d": opt_d}
+        first = 1
+        if args.checkpoint and args.checkpoint.exists():
+            saved = torch.load(args.checkpoint, weights_only=True)
+            if saved["command"] != command:
+                parser.error(f"{args.checkpoint} holds another run: {saved['command']}")
+            for key, part in parts.items():
+                part.load_state_dict(saved[key])
+            g.set_state(saved["rng"])
+            history, first = saved["history"], saved["epoch"] + 1
+            started -= saved["elapsed"]
+            logging.info("going on from epoch %d of %s", saved["epoch"], args.checkpoint)
+        for epoch in range(first, epochs + 1):
             rate = gen.rate_share(epoch, epochs, args.decay_last)
             for opt, base in ((opt_g, args.lr_g), (opt_d, args.lr_d)):
                 for group in opt.param_groups:
@@ -168,6 +196,13 @@ def main(argv: list[str] | None = None) -> int:
                          "rarest class %.3f (%.0f s)", epoch, g_loss, d_loss,
                          q["confident_share"], q["smallest_class_share"],
                          time.time() - started)
+            if args.checkpoint:
+                state = {key: part.state_dict() for key, part in parts.items()}
+                state |= {"rng": g.get_state(), "history": history, "epoch": epoch,
+                          "elapsed": time.time() - started, "command": command}
+                tmp = args.checkpoint.with_name(args.checkpoint.name + ".tmp")
+                torch.save(state, tmp)
+                os.replace(tmp, args.checkpoint)  # a kill mid-save leaves the last one whole
         metrics = {}
     wall = time.time() - started
     samples = gen.decode(decoder, gen.sample_latents(config.latent, 1000, seed=12345))
@@ -176,12 +211,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.info("%s", metrics)
 
     out = args.out / args.name
-    command = (f"python scripts/train_generative.py {args.name} --epochs {epochs} "
-               f"--batch {args.batch} --seed {args.seed} --threads {args.threads}"
-               + "".join(f" --{k.replace('_', '-')} {v}" for k, v in changes.items())
-               + "".join(f" --{k.replace('_', '-')} {getattr(args, k)}"
-                         for k in ("loss", "r1", "lr_g", "lr_d", "decay_last", "top_k")
-                         if getattr(args, k) != parser.get_default(k)))
     meta = {"name": args.name, "kind": config.kind, "config": gen.config_dict(config),
             "summary": summary, "dataset": "mnist", "image_shape": [1, 28, 28],
             "epochs": epochs, "batch": args.batch, "seed": args.seed, "metrics": metrics,

@@ -1,0 +1,71 @@
+"""scripts/train_generative.py: a GAN run in two parts (stopped after its first epoch, then
+started again with the same command) ends with the same weights as the run in one go."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from app.settings import ROOT
+
+spec = importlib.util.spec_from_file_location("train_generative",
+                                              ROOT / "scripts" / "train_generative.py")
+script = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(script)
+
+pytestmark = pytest.mark.skipif(not (ROOT / "data" / "mnist.npz").exists(),
+                                reason="MNIST is fetched by `make setup`")
+
+
+def run(out: Path, checkpoint: Path) -> None:
+    script.main(["dcgan", "--epochs", "2", "--limit", "256", "--width", "8", "--refine", "1",
+                 "--threads", "1", "--decay-last", "2", "--out", str(out),
+                 "--checkpoint", str(checkpoint)])
+
+
+def test_a_run_in_two_parts_ends_where_the_run_in_one_goes(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    run(tmp_path / "whole", tmp_path / "whole.pt")
+
+    real_epoch, calls = script.gen.gan_epoch, []
+
+    def stopped_in_the_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the machine went away during epoch 2
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(script.gen, "gan_epoch", stopped_in_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "parts", tmp_path / "parts.pt")
+    assert torch.load(tmp_path / "parts.pt", weights_only=True)["epoch"] == 1
+    resumed: list[int] = []
+
+    def counted(*args, **kwargs):
+        resumed.append(1)
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(script.gen, "gan_epoch", counted)
+    run(tmp_path / "parts", tmp_path / "parts.pt")
+    assert len(resumed) == 1  # it went on from epoch 2, not again from the start
+
+    whole = load_file(tmp_path / "whole" / "dcgan" / "model.safetensors")
+    parts = load_file(tmp_path / "parts" / "dcgan" / "model.safetensors")
+    assert whole.keys() == parts.keys()
+    for key in whole:
+        assert torch.equal(whole[key], parts[key]), key
+    meta = script.read(tmp_path / "parts" / "dcgan" / "model").meta
+    assert [h["epoch"] for h in meta["history"]] == [1, 2]
+    assert "--limit 256" in meta["command"]
+
+
+def test_a_checkpoint_of_another_run_is_refused(tmp_path: Path) -> None:
+    run(tmp_path / "a", tmp_path / "a.pt")
+    with pytest.raises(SystemExit):
+        script.main(["dcgan", "--epochs", "3", "--limit", "256", "--width", "8",
+                     "--threads", "1", "--out", str(tmp_path / "b"),
+                     "--checkpoint", str(tmp_path / "a.pt")])
