@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request, WebSocket
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import HTTPConnection
 
 from app import training_lab
 from app.api.inspector import BODY, SourceDep
@@ -30,8 +31,9 @@ ERRORS: dict[int | str, dict] = {
     422: {"model": ErrorResponse, "description": "invalid latent point or settings"}}
 
 
-async def get_lab(request: Request) -> GenerativeLab:
-    return request.app.state.generative
+async def get_lab(connection: HTTPConnection) -> GenerativeLab:
+    """For requests and WebSockets alike (both are HTTP connections)."""
+    return connection.app.state.generative
 
 
 LabDep = Annotated[GenerativeLab, Depends(get_lab)]
@@ -82,7 +84,7 @@ LIVE_MESSAGE_BYTES = 16_384
 
 
 @router.websocket("/{model}/live")
-async def decode_live(websocket: WebSocket, model: str) -> None:
+async def decode_live(websocket: WebSocket, model: str, lab: LabDep) -> None:
     """The sliders' lane while dragging: one open connection, each text message `{"z": [...]}`
     (one point) answered by a binary message, its 28×28 PNG, in order. A refused point is
     answered by a text message in the API's error shape, `{"error": {...}}`, and the connection
@@ -90,7 +92,6 @@ async def decode_live(websocket: WebSocket, model: str) -> None:
     as POST …/decode, without an HTTP request per frame (that was two thirds of a frame's
     cost). WebSockets are not in the OpenAPI document, so the decode endpoint names this."""
     await websocket.accept()
-    lab: GenerativeLab = websocket.app.state.generative
     try:
         m = lab.get(model)
     except INPUT_ERRORS as exc:
