@@ -49,6 +49,13 @@ class GenModel:
         return int(self.stored.meta["config"]["latent"])
 
 
+def load_decoder(stored: StoredModel) -> torch.nn.Module:
+    """A stored VAE or GAN generator, built from its card's config, in eval mode."""
+    decoder = gen.build(stored.meta["config"])
+    decoder.load_state_dict(load_file(stored.weights))
+    return decoder.eval()
+
+
 class GenerativeLab:
     def __init__(self, directory: Path, catalog: Catalog) -> None:
         self.dir, self.catalog = directory, catalog
@@ -68,9 +75,8 @@ class GenerativeLab:
         if name not in self.names():
             raise UnknownModel(name, listing="GET /api/v1/generative/models")
         stored = replace(model_store.read(self.dir / name / "model"), name=name, shipped=True)
-        decoder = gen.build(stored.meta["config"])
-        decoder.load_state_dict(load_file(stored.weights))
-        m = GenModel(stored=stored, decoder=decoder.eval(),
+        decoder = load_decoder(stored)
+        m = GenModel(stored=stored, decoder=decoder,
                      fast=gen.NumpyDecoder(decoder) if isinstance(decoder, gen.VAE) else None)
         with self._lock:
             return self._loaded.setdefault(name, m)

@@ -58,11 +58,17 @@ def _tmp(path: Path) -> Path:
 def write_weights(stem: Path, state_dict: dict[str, torch.Tensor], meta: dict) -> None:
     """Writes stem.safetensors then stem.json, each atomically."""
     stem.parent.mkdir(parents=True, exist_ok=True)
-    weights, card = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    weights = stem.with_suffix(".safetensors")
     tmp = _tmp(weights)
     save_file({k: v.detach().contiguous() for k, v in state_dict.items()}, str(tmp))
     os.chmod(tmp, 0o644)  # readable by the app's own user wherever the file is copied
     os.replace(tmp, weights)
+    write_meta(stem, meta)
+
+
+def write_meta(stem: Path, meta: dict) -> None:
+    """Writes stem.json alone, atomically: new figures for weights that stay as they are."""
+    card = stem.with_suffix(".json")
     tmp = _tmp(card)
     tmp.write_text(json.dumps(meta, indent=1))
     os.replace(tmp, card)

@@ -26,6 +26,7 @@ import time
 import httpx
 import numpy as np
 import uvloop
+from websockets.asyncio.client import connect
 
 from bench.harness import free_port, start_server, stop_server, summary, wait_ready
 
@@ -50,8 +51,6 @@ def live(url: str, seconds: int, z: str, clients: int = 32, rate: float = 20) ->
     """The page's dragging lane, the WebSocket …/live, under the same load as hey's: `clients`
     connections, each sending a point every 1/rate s on its own clock (all started together,
     so the points arrive in bursts, as hey's do), timing each answer from send to receipt."""
-    from websockets.asyncio.client import connect
-
     async def one(ws, times: list[float], errors: list[str], tick: float, stop: float) -> None:
         await asyncio.sleep(max(0.0, tick - time.perf_counter()))
         while tick < stop:

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
 from app.catalog import Catalog, CatalogConfig
 from app.core import generative as gen
 from app.core.training import to_inputs
-from app.model_store import read, write_weights
+from app.generative_lab import load_decoder
+from app.model_store import read, write_meta, write_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {
@@ -70,20 +70,21 @@ def wide_quality(decoder: torch.nn.Module, latent: int) -> dict:
             "smallest_class_share_min": min(r["smallest_class_share"] for r in runs)}
 
 
+def quality_figures(decoder: torch.nn.Module, latent: int) -> dict:
+    """Both sample-quality figures of a card: its own 1,000 samples (seed 12345) and the
+    10,000 more."""
+    samples = gen.decode(decoder, gen.sample_latents(latent, 1000, seed=12345))
+    return {"sample_quality": sample_quality(samples),
+            "sample_quality_wide": wide_quality(decoder, latent)}
+
+
 def recard(name: str, out: Path) -> int:
-    """Measures shipped weights again (both sample-quality figures) and rewrites their card,
-    without training: for a card written before a figure was added."""
+    """Measures shipped weights again and rewrites their figures and card, without training
+    (the weights stay as they are): for a card written before a figure was added."""
     stored = read(out / name / "model")
-    decoder = gen.build(stored.meta["config"])
-    decoder.load_state_dict(load_file(stored.weights))
-    decoder.eval()
     meta = stored.meta
-    meta.setdefault("batch", 128)  # cards from before --batch: trained at its default, 128
-    latent = meta["config"]["latent"]
-    meta["metrics"]["sample_quality"] = sample_quality(
-        gen.decode(decoder, gen.sample_latents(latent, 1000, seed=12345)))
-    meta["metrics"]["sample_quality_wide"] = wide_quality(decoder, latent)
-    write_weights(out / name / "model", decoder.state_dict(), meta)
+    meta["metrics"] |= quality_figures(load_decoder(stored), meta["config"]["latent"])
+    write_meta(out / name / "model", meta)
     (out / name / "MODEL_CARD.md").write_text(card(meta))
     logging.info("%s: %s", name, meta["metrics"])
     return 0
@@ -131,8 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     changes = {k: v for k, v in (("width", args.width), ("refine", args.refine),
                                  ("disc_norm", args.disc_norm),
                                  ("disc_layers", args.disc_layers)) if v is not None}
-    if changes and not isinstance(config, gen.GANConfig):
-        parser.error("--width and --refine are DCGAN settings")
+    if (changes or args.checkpoint) and not isinstance(config, gen.GANConfig):
+        parser.error("--width, --refine, --disc-norm, --disc-layers and --checkpoint are "
+                     "DCGAN settings")
     config = replace(config, **changes)
 
     mnist = Catalog(CatalogConfig(data_dir=ROOT / "data")).load("mnist")
@@ -205,9 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                 os.replace(tmp, args.checkpoint)  # a kill mid-save leaves the last one whole
         metrics = {}
     wall = time.time() - started
-    samples = gen.decode(decoder, gen.sample_latents(config.latent, 1000, seed=12345))
-    metrics |= {"sample_quality": sample_quality(samples),
-                "sample_quality_wide": wide_quality(decoder, config.latent), "wall_s": wall}
+    metrics |= quality_figures(decoder, config.latent) | {"wall_s": wall}
     logging.info("%s", metrics)
 
     out = args.out / args.name

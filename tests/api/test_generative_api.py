@@ -17,9 +17,9 @@ from app.core import generative as gen
 from app.core.training import to_inputs
 from app.model_store import read
 from app.settings import ROOT
+from tests.mnist import needs_mnist
 
 GENERATIVE = ROOT / "models" / "generative"
-HAVE_MNIST = (ROOT / "data" / "mnist.npz").exists()
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +150,7 @@ def test_manifold_is_a_grid_of_decoded_points(client: TestClient) -> None:
     np.testing.assert_array_equal(grid[:28, :28], corner)  # top left: z₁ = −2, z₂ = +2
 
 
-@pytest.mark.skipif(not HAVE_MNIST, reason="MNIST is fetched by `make setup`")
+@needs_mnist
 def test_encode_a_test_digit_and_its_latent_map(client: TestClient) -> None:
     r = client.post("/api/v1/generative/vae-2d/encode", json={"example": 3})
     body = r.json()
@@ -202,7 +202,7 @@ def test_sample_quality_is_what_the_card_says(name: str) -> None:
         wide["smallest_class_share_min"], abs=1e-6)
 
 
-@pytest.mark.skipif(not HAVE_MNIST, reason="MNIST is fetched by `make setup`")
+@needs_mnist
 @pytest.mark.parametrize("name", ["vae-2d", "vae-16d"])
 def test_vae_test_elbo_is_what_its_card_says(name: str) -> None:
     from app.core.datasets import load_mnist

@@ -15,9 +15,9 @@ from safetensors.torch import load_file
 from app.core import inspect, nets
 from app.model_store import read
 from app.settings import ROOT
+from tests.mnist import HAVE_MNIST, needs_mnist
 
 MODEL = "mnist-cnn"
-HAVE_MNIST = (ROOT / "data" / "mnist.npz").exists()
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,7 @@ def test_not_an_image_is_415(client: TestClient) -> None:
     assert r.status_code == 415
 
 
-@pytest.mark.skipif(not HAVE_MNIST, reason="MNIST is fetched by `make setup`")
+@needs_mnist
 def test_shipped_model_reaches_99_percent_on_the_mnist_test_set(client: TestClient) -> None:
     r = client.get(f"/api/v1/models/{MODEL}/examples", params={"wrong": True, "limit": 5})
     body = r.json()
@@ -159,7 +159,7 @@ def test_shipped_model_reaches_99_percent_on_the_mnist_test_set(client: TestClie
     assert confidences == sorted(confidences, reverse=True)
 
 
-@pytest.mark.skipif(not HAVE_MNIST, reason="MNIST is fetched by `make setup`")
+@needs_mnist
 def test_top_examples_are_the_images_that_excite_the_unit_most(client: TestClient) -> None:
     r = client.get(f"/api/v1/models/{MODEL}/units/6/3/top-examples", params={"k": 5})
     examples = r.json()["examples"]

@@ -11,14 +11,14 @@ import torch
 from safetensors.torch import load_file
 
 from app.settings import ROOT
+from tests.mnist import needs_mnist
 
 spec = importlib.util.spec_from_file_location("train_generative",
                                               ROOT / "scripts" / "train_generative.py")
 script = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(script)
 
-pytestmark = pytest.mark.skipif(not (ROOT / "data" / "mnist.npz").exists(),
-                                reason="MNIST is fetched by `make setup`")
+pytestmark = needs_mnist
 
 
 def run(out: Path, checkpoint: Path) -> None:
