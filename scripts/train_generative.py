@@ -2,7 +2,7 @@
 
     python scripts/train_generative.py vae-2d    [--epochs 30] [--seed 0] [--threads 2]
     python scripts/train_generative.py vae-16d   [--epochs 30]
-    python scripts/train_generative.py dcgan     [--epochs 50]   (its card has the full command)
+    python scripts/train_generative.py dcgan     [--epochs 80]   (its card has the full command)
     python scripts/train_generative.py dcgan --card-only   (measure shipped weights again)
     … dcgan [options] --checkpoint run.pt   (stop at any time; the same command goes on)
 
@@ -39,7 +39,7 @@ MODELS = {
                "A VAE whose latent space is a plane: every digit is a point (z₁, z₂)."),
     "vae-16d": (gen.VAEConfig(latent=16), 30,
                 "A VAE with 16 latent dimensions: sharper digits, a space to explore by sliders."),
-    "dcgan": (gen.GANConfig(latent=64, width=64, refine=2, minibatch_std=True, disc_layers=3), 50,
+    "dcgan": (gen.GANConfig(latent=64, width=64, refine=2, minibatch_std=True, disc_layers=3), 80,
               "A DCGAN: a generator that learned, against a discriminator, to draw digits "
               "from 64 random numbers."),
 }

@@ -200,6 +200,8 @@ def test_sample_quality_is_what_the_card_says(name: str) -> None:
         wide["confident_share_mean"], abs=1e-6)
     assert min(s.min() for _, s in shares_by_set) == pytest.approx(
         wide["smallest_class_share_min"], abs=1e-6)
+    if name == "dcgan":  # the bar holds on average, not only on the card's own set
+        assert wide["confident_share_mean"] >= 0.9 and wide["smallest_class_share_min"] >= 0.05
 
 
 @needs_mnist
