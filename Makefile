@@ -27,7 +27,7 @@ run: setup
 test: setup
 	@scripts/ensure-chromium.sh
 	$(VENV)/bin/ruff check app tests bench scripts
-	$(PY) -m pytest
+	REQUIRE_MNIST=1 $(PY) -m pytest
 
 bench: setup
 	$(PY) -m bench.kernel_vs_opencv

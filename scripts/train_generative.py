@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import logging
 import os
 import platform
@@ -45,13 +46,18 @@ MODELS = {
 }
 
 
+@functools.cache
+def classifier() -> tuple[torch.nn.Module, tuple]:
+    """The shipped classifier and its normalisation, read once: a card's figures ask 11 times."""
+    clf = read(ROOT / "models" / "mnist-cnn")
+    return clf.load().eval(), tuple(clf.meta["normalization"])
+
+
 def sample_quality(images: np.ndarray) -> dict:
     """What the shipped classifier makes of generated digits (N, 28, 28) uint8."""
-    clf = read(ROOT / "models" / "mnist-cnn")
-    model = clf.load()
+    model, normalization = classifier()
     with torch.no_grad():
-        p = torch.softmax(model(to_inputs(images[:, None], tuple(clf.meta["normalization"]))),
-                          dim=1)
+        p = torch.softmax(model(to_inputs(images[:, None], normalization)), dim=1)
     conf, label = p.max(dim=1)
     counts = np.bincount(label.numpy(), minlength=10)
     return {"samples": len(images), "confident_share": float((conf >= 0.9).float().mean()),
