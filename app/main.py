@@ -16,21 +16,23 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from app import errors
 from app.api import generative as generative_api
 from app.api import images as images_api
 from app.api import inspector as inspector_api
 from app.api import kernels as kernels_api
 from app.api import stepper as stepper_api
 from app.api import training as training_api
-from app.catalog import Catalog, CatalogConfig
-from app.generative_lab import GenerativeLab
-from app.inspector import Inspector
-from app.jobs import EmbeddedBackend, JobBackend, RunStore
-from app.middleware import BodyLimitMiddleware
-from app.model_store import ModelStore
+from app.http import errors
+from app.http.middleware import BodyLimitMiddleware
+from app.services.datasets import Catalog, CatalogConfig
+from app.services.generative import GenerativeLab
+from app.services.images import ImageStore, ResultStore
+from app.services.inspector import Inspector
+from app.services.models import ModelStore
+from app.services.runs.backend import JobBackend
+from app.services.runs.embedded import EmbeddedBackend
+from app.services.runs.records import RunStore
 from app.settings import Settings
-from app.stores import ImageStore, ResultStore
 from app.web import generative as generative_pages
 from app.web import inspector as inspector_pages
 from app.web import kernel_lab as kernel_lab_pages
@@ -44,7 +46,7 @@ log = logging.getLogger("app")
 def job_backend(settings: Settings, runs: RunStore, catalog: Catalog) -> JobBackend:
     """Runs train on this machine, or on a Ray cluster when one is named."""
     if settings.ray_address:
-        from app.ray_backend import RayBackend  # Ray is imported only when it is used
+        from app.services.runs.ray import RayBackend  # Ray is imported only when it is used
 
         return RayBackend(runs, catalog, settings.data_dir / "runs",
                           address=settings.ray_address, cpus_per_run=settings.ray_cpus_per_run,

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from app.core import inspect
-from app.model_store import read
+from app.services.models import read
 from app.settings import ROOT
 from bench.harness import (
     free_port,

@@ -31,10 +31,10 @@ import httpx
 import torch
 import torch.nn.functional as F
 
-from app.catalog import Catalog, CatalogConfig
 from app.core import nets
 from app.core.training import TrainConfig, normalization, to_inputs, train
-from app.jobs import serialize_event
+from app.services.datasets import Catalog, CatalogConfig
+from app.services.runs.events import serialize_event
 from app.settings import ROOT
 from bench.harness import free_port, start_server, stop_server, wait_ready
 

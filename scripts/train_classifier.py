@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from app.catalog import Catalog, CatalogConfig
 from app.core import nets
 from app.core.training import TrainConfig, train
-from app.model_store import write_weights
+from app.services.datasets import Catalog, CatalogConfig
+from app.services.models import write_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "mnist-cnn"

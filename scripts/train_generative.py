@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app.catalog import Catalog, CatalogConfig
 from app.core import generative as gen
 from app.core.training import to_inputs
-from app.generative_lab import load_decoder
-from app.model_store import read, write_meta, write_weights
+from app.services.datasets import Catalog, CatalogConfig
+from app.services.generative import load_decoder
+from app.services.models import read, write_meta, write_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {

@@ -8,35 +8,25 @@ from typing import Annotated, Literal
 
 import numpy as np
 import torch
-from fastapi import APIRouter, Depends, Query, Request, WebSocket
+from fastapi import APIRouter, Query, WebSocket
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.requests import HTTPConnection
 
-from app import training_lab
-from app.api.inspector import BODY, SourceDep
+from app.api.shared import errors, run_out
 from app.core import generative as gen
 from app.core import images
 from app.core.errors import InputError
 from app.core.images import png_data_url
-from app.deps import CatalogDep, JobsDep
-from app.errors import INPUT_ERRORS, as_api_error, error_body
-from app.generative_lab import CLASSES, GenerativeLab, GenModel
-from app.schemas import ErrorResponse, RunOut
+from app.http.deps import SOURCE_BODY as BODY
+from app.http.deps import CatalogDep, GenerativeDep, InspectorDep, JobsDep, SourceDep
+from app.http.errors import INPUT_ERRORS, api_error_body, error_body
+from app.services import training
+from app.services.generative import CLASSES, GenModel
+from app.services.schemas import RunOut
 
 router = APIRouter(prefix="/api/v1/generative", tags=["generative"])
-ERRORS: dict[int | str, dict] = {
-    404: {"model": ErrorResponse, "description": "no such model"},
-    422: {"model": ErrorResponse, "description": "invalid latent point or settings"}}
-
-
-async def get_lab(connection: HTTPConnection) -> GenerativeLab:
-    """For requests and WebSockets alike (both are HTTP connections)."""
-    return connection.app.state.generative
-
-
-LabDep = Annotated[GenerativeLab, Depends(get_lab)]
+ERRORS = errors(404, 422, _404="no such model", _422="invalid latent point or settings")
 
 
 def _info(m: GenModel) -> dict:
@@ -47,7 +37,7 @@ def _info(m: GenModel) -> dict:
 
 
 @router.get("/models")
-def list_models(lab: LabDep) -> list[dict]:
+def list_models(lab: GenerativeDep) -> list[dict]:
     """The shipped generative models: name, kind (vae or gan), latent size, image shape."""
     return [_info(m) for m in lab.list()]
 
@@ -62,7 +52,7 @@ class DecodeRequest(BaseModel):
 
 @router.post("/{model}/decode", response_model=None, responses={
     200: {"content": {"image/png": {}, "application/json": {}}}, **ERRORS})
-async def decode(model: str, req: DecodeRequest, lab: LabDep) -> Response | dict:
+async def decode(model: str, req: DecodeRequest, lab: GenerativeDep) -> Response | dict:
     """Latent point(s) → 28×28 digit(s). Values farther than 4 from 0 are refused: the prior is
     a standard normal, and such points decode to noise. Answered on the event loop: a decode is
     a fraction of a millisecond, less than a hop to a worker thread.
@@ -84,7 +74,7 @@ LIVE_MESSAGE_BYTES = 16_384
 
 
 @router.websocket("/{model}/live")
-async def decode_live(websocket: WebSocket, model: str, lab: LabDep) -> None:
+async def decode_live(websocket: WebSocket, model: str, lab: GenerativeDep) -> None:
     """The sliders' lane while dragging: one open connection, each text message `{"z": [...]}`
     (one point) answered by a binary message, its 28×28 PNG, in order. A refused point is
     answered by a text message in the API's error shape, `{"error": {...}}`, and the connection
@@ -95,8 +85,7 @@ async def decode_live(websocket: WebSocket, model: str, lab: LabDep) -> None:
     try:
         m = lab.get(model)
     except INPUT_ERRORS as exc:
-        err = as_api_error(exc)
-        await websocket.send_text(json.dumps(error_body(err.code, err.message, err.field)))
+        await websocket.send_text(json.dumps(api_error_body(exc)))
         await websocket.close(code=1008)
         return
     while True:
@@ -136,7 +125,7 @@ class SampleRequest(BaseModel):
 
 
 @router.post("/{model}/sample", responses=ERRORS)
-def sample(model: str, req: SampleRequest, lab: LabDep) -> dict:
+def sample(model: str, req: SampleRequest, lab: GenerativeDep) -> dict:
     """`count` points from the prior (seeded), decoded: a grid picture and the latents used."""
     m = lab.get(model)
     z = gen.sample_latents(m.latent, req.count, req.seed)
@@ -153,7 +142,7 @@ class InterpolateRequest(BaseModel):
 
 
 @router.post("/{model}/interpolate", responses=ERRORS)
-def interpolate(model: str, req: InterpolateRequest, lab: LabDep) -> dict:
+def interpolate(model: str, req: InterpolateRequest, lab: GenerativeDep) -> dict:
     """The frames between two latent points: a strip picture, each frame, and the points."""
     m = lab.get(model)
     start = gen.check_latents(req.start, m.latent, "start")
@@ -165,12 +154,12 @@ def interpolate(model: str, req: InterpolateRequest, lab: LabDep) -> dict:
 
 
 @router.post("/{model}/encode", openapi_extra=BODY, responses=ERRORS)
-def encode(model: str, source: SourceDep, lab: LabDep, request: Request) -> dict:
+def encode(model: str, source: SourceDep, lab: GenerativeDep, inspector: InspectorDep) -> dict:
     """A digit (drawing, image or MNIST test example) → its latent Gaussian (VAE only): mean and
     log-variance, the input as prepared, and the reconstruction decoded from the mean."""
     m = lab.get(model)
     vae = lab.require_vae(m, "encode a digit")
-    inspector = request.app.state.inspector  # makes inputs the way it does for classifiers
+    # the inspector makes inputs the way it does for classifiers
     x = inspector.prepare((1, 28, 28), lambda: lab.catalog.load("mnist").test,
                           **source.values)[0]
     mean, log_var = gen.encode(vae, torch.from_numpy(x).float()[None, None] / 255)
@@ -182,7 +171,7 @@ def encode(model: str, source: SourceDep, lab: LabDep, request: Request) -> dict
 
 @router.get("/{model}/manifold", response_class=Response, responses={
     200: {"content": {"image/png": {}}}, **ERRORS})
-def manifold(model: str, lab: LabDep, size: Annotated[int, Query(ge=2, le=30)] = 15,
+def manifold(model: str, lab: GenerativeDep, size: Annotated[int, Query(ge=2, le=30)] = 15,
              range_: Annotated[float, Query(alias="range", gt=0, le=4)] = 3.0) -> Response:
     """The 2-D VAE's latent plane as a size × size grid of decoded digits over
     [−range, range]²: z₁ grows to the right, z₂ upwards."""
@@ -196,7 +185,7 @@ def manifold(model: str, lab: LabDep, size: Annotated[int, Query(ge=2, le=30)] =
 
 
 @router.get("/{model}/latent-map", responses=ERRORS)
-async def latent_map(model: str, lab: LabDep,
+async def latent_map(model: str, lab: GenerativeDep,
                      count: Annotated[int, Query(ge=10, le=10_000)] = 2000) -> dict:
     """Where the MNIST test digits land in a 2-D VAE's latent plane: [z₁, z₂, digit] each."""
     m = lab.get(model)
@@ -216,7 +205,7 @@ class ArithmeticRequest(BaseModel):
 
 
 @router.post("/{model}/arithmetic", responses=ERRORS)
-def arithmetic(model: str, req: ArithmeticRequest, lab: LabDep) -> dict:
+def arithmetic(model: str, req: ArithmeticRequest, lab: GenerativeDep) -> dict:
     """Latent arithmetic: Σ mean(plus digits) − Σ mean(minus digits), decoded, with each term."""
     m = lab.get(model)
     if not req.plus:
@@ -244,15 +233,15 @@ class WatchRunRequest(BaseModel):
 
 
 @router.post("/training-runs", status_code=201, response_model=RunOut,
-             responses={**ERRORS, 429: {"model": ErrorResponse, "description": "queue full"}})
+             responses=errors(404, 422, 429))
 async def watch_one_train(req: WatchRunRequest, jobs: JobsDep, catalog: CatalogDep) -> RunOut:
     """A short VAE or GAN training run, through the same job runner as the CNN lab; follow it
     at `events_url`: "samples" events carry 16 fixed latent points decoded (a PNG), "progress"
     the losses (the VAE's −ELBO; the GAN's generator and discriminator losses)."""
-    shape, _ = await run_in_threadpool(training_lab.input_of, catalog, req.dataset)
+    shape, _ = await run_in_threadpool(training.input_of, catalog, req.dataset)
     if shape != (1, 28, 28):
         raise InputError(f"{req.dataset} holds {'×'.join(map(str, shape))} images; the "
                          "generative models take 1×28×28 (gray 28×28)", "dataset")
     config = gen.GenerativeTrainConfig(task=req.task, latent=req.latent, epochs=req.epochs,
                                        seed=req.seed)
-    return training_lab.run_out(jobs.submit(req.dataset, config))
+    return run_out(jobs.submit(req.dataset, config))

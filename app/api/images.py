@@ -7,21 +7,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import Response
 
+from app.api.shared import errors
 from app.core import images
-from app.deps import ImagesDep, ResultsDep, SettingsDep
-from app.errors import ApiError
-from app.schemas import ErrorResponse, ImageGrid, ImageInfo
-from app.settings import Settings
-from app.stores import ImageStore, StoredImage
+from app.http.deps import ImagesDep, ResultsDep, SettingsDep
+from app.services.images import StoredImage
+from app.services.schemas import ImageGrid, ImageInfo
 
 router = APIRouter(prefix="/api/v1", tags=["images"])
 
-ERRORS: dict[int | str, dict] = {
-    404: {"model": ErrorResponse, "description": "unknown id"},
-    413: {"model": ErrorResponse, "description": "body or image too large"},
-    415: {"model": ErrorResponse, "description": "not an image format we take"},
-    422: {"model": ErrorResponse, "description": "invalid values, or a corrupt image"},
-}
+ERRORS = errors(404, 413, 415, 422)
 
 
 def image_info(img: StoredImage) -> ImageInfo:
@@ -29,21 +23,12 @@ def image_info(img: StoredImage) -> ImageInfo:
                      url=f"/api/v1/images/{img.id}", title=img.title)
 
 
-def store_upload(data: bytes, store: ImageStore, settings: Settings) -> StoredImage:
-    """Decodes and stores an upload; shared by the API and the kernel-lab page."""
-    if not data:
-        raise ApiError(422, "empty_file", "the uploaded file is empty", "file")
-    decoded = images.decode_image(data, max_pixels=settings.max_image_pixels,
-                                  max_side=settings.max_image_side)
-    return store.add(data, decoded)
-
-
 @router.post("/images", status_code=201, response_model=ImageInfo,
              responses={k: v for k, v in ERRORS.items() if k != 404})
 def upload_image(file: Annotated[UploadFile, File(description="PNG, JPEG, WebP, GIF, BMP or TIFF")],
                  store: ImagesDep, settings: SettingsDep) -> ImageInfo:
     """Upload an image; its id is a hash of its bytes, so uploading it again gives the same id."""
-    return image_info(store_upload(file.file.read(), store, settings))
+    return image_info(store.upload(file.file.read()))
 
 
 @router.get("/images", response_model=list[ImageInfo])
@@ -54,7 +39,7 @@ def list_samples(store: ImagesDep) -> list[ImageInfo]:
 
 @router.get("/images/{image_id}", response_class=Response, responses={
     200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}},
-    404: ERRORS[404], 422: ERRORS[422]})
+    **errors(404, 422)})
 def get_image(image_id: str, store: ImagesDep,
               size: Annotated[Literal["full", "preview"], Query()] = "full",
               format: Annotated[Literal["png", "jpeg", "webp"], Query()] = "png") -> Response:
@@ -66,7 +51,7 @@ def get_image(image_id: str, store: ImagesDep,
 
 
 @router.get("/images/{image_id}/grid", response_model=ImageGrid,
-            responses={404: ERRORS[404], 422: ERRORS[422]})
+            responses={**errors(404, 422)})
 def get_image_grid(image_id: str, store: ImagesDep,
                    rows: Annotated[int, Query(ge=1, le=64)] = 16,
                    cols: Annotated[int, Query(ge=1, le=64)] = 16,

@@ -4,23 +4,20 @@ looks, and what its units respond to. Inputs are a drawing (rows of 0-255 number
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import numpy as np
 import torch
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.core import images, inspect, kernels
 from app.core.errors import InputError
 from app.core.images import png_data_url
-from app.deps import SettingsDep
-from app.errors import ApiError
-from app.inspector import Inspector, Loaded, to_display
-from app.schemas import ErrorResponse
+from app.http.deps import SOURCE_BODY as BODY
+from app.http.deps import InspectorDep, Source, SourceDep
+from app.services.inspector import Inspector, Loaded, to_display
+from app.services.schemas import ErrorResponse
 
 router = APIRouter(prefix="/api/v1/models", tags=["inspector"])
 
@@ -31,67 +28,6 @@ ERRORS: dict[int | str, dict] = {
     422: {"model": ErrorResponse, "description": "invalid input, layer or channel"},
 }
 ENLARGED = 224  # px: the side a single map or heat map is drawn at
-
-
-class InspectInput(BaseModel):
-    """Exactly one of pixels, image_id, example. A drawing or picture of a digit is turned into
-    a model input the MNIST way: inverted if dark-on-light, cropped, scaled to 20 px, centred."""
-
-    model_config = ConfigDict(extra="forbid")
-    pixels: list[list[float]] | None = Field(None, description="rows of 0-255 gray numbers")
-    image_id: str | None = Field(None, max_length=64, description="from POST /api/v1/images")
-    example: int | None = Field(None, description="index into the model's test set")
-    invert: bool | None = Field(None, description="None: decide from the picture's border")
-
-
-BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": InspectInput.model_json_schema()},
-    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-        "file": {"type": "string", "format": "binary"},
-        "invert": {"type": "boolean"}}}}}}}
-
-
-@dataclass
-class Source:
-    values: dict
-
-
-async def read_input(request: Request, settings: SettingsDep) -> Source:
-    """A JSON body (InspectInput) or a multipart image upload (`file`)."""
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        form = await request.form()
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise ApiError(422, "invalid_request", "send the image as a file field named "
-                           "'file'", "file")
-        data = await upload.read()
-        if not data:
-            raise ApiError(422, "empty_file", "the uploaded file is empty", "file")
-        decoded = images.decode_image(data, max_pixels=settings.max_image_pixels,
-                                      max_side=settings.max_image_side)
-        invert = str(form.get("invert", "")).lower()
-        return Source({"upload": decoded.pixels,
-                       "invert": {"true": True, "false": False}.get(invert)})
-    try:
-        body = InspectInput.model_validate(json.loads(await request.body() or b"{}"))
-    except (ValueError, ValidationError) as exc:
-        detail = exc.errors()[0] if isinstance(exc, ValidationError) else None
-        field = str(detail["loc"][0]) if detail and detail.get("loc") else None
-        message = (f"{field}: {detail['msg']}" if detail else
-                   "the body must be JSON: {\"pixels\": [[…]]}, {\"image_id\": …} or "
-                   "{\"example\": …}, or a multipart image upload")
-        raise ApiError(422, "invalid_request", message, field) from None
-    return Source(body.model_dump())
-
-
-SourceDep = Annotated[Source, Depends(read_input)]
-
-
-async def get_inspector(request: Request) -> Inspector:
-    return request.app.state.inspector
-
-
-InspectorDep = Annotated[Inspector, Depends(get_inspector)]
 
 
 def _input(inspector: Inspector, m: Loaded, source: Source) -> tuple[np.ndarray, torch.Tensor]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from app import kernel_lab
-from app.api.images import ERRORS
+from app.api.shared import errors
 from app.core import kernels
-from app.deps import ImagesDep, ResultsDep, SettingsDep
-from app.schemas import (
+from app.http.deps import ImagesDep, ResultsDep, SettingsDep
+from app.services import kernel_lab
+from app.services.schemas import (
     BankMap,
     ConvolveRequest,
     FilterBankRequest,
@@ -39,7 +39,7 @@ def _stats(s) -> Stats:
           "description": "GridResult for `input`; for `image_id` the filtered image, or "
           "ImageResult when response='json'",
           "content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}},
-    404: ERRORS[404], 422: ERRORS[422]})
+    **errors(404, 422)})
 def convolve(req: ConvolveRequest, store: ImagesDep, results: ResultsDep,
              settings: SettingsDep) -> Response | GridResult | ImageResult:
     """Cross-correlation as `torch.nn.functional.conv2d` computes it (`flip` for true
@@ -58,7 +58,7 @@ def convolve(req: ConvolveRequest, store: ImagesDep, results: ResultsDep,
 
 
 @router.post("/filter-bank", response_model=FilterBankResult,
-             responses={404: ERRORS[404], 422: ERRORS[422]})
+             responses={**errors(404, 422)})
 def filter_bank(req: FilterBankRequest, store: ImagesDep, results: ResultsDep,
                 settings: SettingsDep) -> FilterBankResult:
     """Several kernels on one input, one activation map each (the depth of a conv layer's output).

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.images import ERRORS
+from app.api.shared import errors
 from app.core import stepper
-from app.schemas import (
+from app.services.schemas import (
     ConvolutionStepRequest,
     ConvolutionTrace,
     GradientDescentRequest,
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/v1/stepper", tags=["stepper"])
 
 
 @router.post("/convolution", response_model=ConvolutionTrace, response_model_exclude_none=True,
-             responses={422: ERRORS[422]})
+             responses=errors(422))
 def convolution(req: ConvolutionStepRequest) -> dict:
     """Every window of a convolution (cross-correlation, as `conv2d` computes): the window,
     the products, the sum and the arithmetic written out. A channels × rows × cols input takes
@@ -32,7 +32,7 @@ def convolution(req: ConvolutionStepRequest) -> dict:
 
 
 @router.post("/pooling", response_model=PoolingTrace, response_model_exclude_none=True,
-             responses={422: ERRORS[422]})
+             responses=errors(422))
 def pooling(req: PoolingStepRequest) -> dict:
     """Every window of a max, average or sum pooling, as `max_pool2d` / `avg_pool2d` pool,
     then the pooled map flattened into the vector a dense layer receives."""
@@ -46,7 +46,7 @@ def pooling(req: PoolingStepRequest) -> dict:
 
 
 @router.post("/gradient-descent", response_model=GradientDescentTrace,
-             responses={422: ERRORS[422]})
+             responses=errors(422))
 def gradient_descent(req: GradientDescentRequest) -> stepper.DescentTrace:
     """Gradient descent on the squared error of y ≈ x·w (or x·w + b with `b0`), one step per
     point as the slides do it, or per epoch on all points; stops if the weights blow up."""

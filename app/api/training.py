@@ -7,21 +7,20 @@ from dataclasses import asdict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from app import training_lab
+from app.api.shared import errors, run_out
 from app.core import datasets, images, nets
-from app.core.training import TrainConfig
-from app.deps import CatalogDep, ExistingRunDep, JobsDep, ModelsDep, SettingsDep
-from app.errors import ApiError
-from app.schemas import (
+from app.http.deps import CatalogDep, ExistingRunDep, JobsDep, ModelsDep, SettingsDep
+from app.services import training
+from app.services.datasets import DatasetInfo
+from app.services.models import StoredModel
+from app.services.schemas import (
     ArchitectureOut,
     ArchitectureRequest,
     BackendOut,
     DatasetOut,
-    ErrorResponse,
     ModelOut,
     RunOut,
     SaveModelRequest,
@@ -31,11 +30,27 @@ from app.schemas import (
 router = APIRouter(prefix="/api/v1")
 
 
-def _errors(*codes: int) -> dict[int | str, dict]:
-    text = {404: "unknown name or id", 409: "not possible in the run's current state",
-            413: "upload too large", 415: "not a zip", 422: "invalid values",
-            429: "the training queue is full (see Retry-After)"}
-    return {c: {"model": ErrorResponse, "description": text[c]} for c in codes}
+def dataset_out(info: DatasetInfo) -> DatasetOut:
+    return DatasetOut(**asdict(info) | {
+        "classes": list(info.classes), "shape": list(info.shape),
+        "samples_url": f"/api/v1/datasets/{info.name}/samples" if info.available else None})
+
+
+def model_out(model: StoredModel) -> ModelOut:
+    m = model.meta
+    return ModelOut(name=model.name, dataset=m.get("dataset"), classes=m["classes"],
+                    input_shape=m["input_shape"], params=m.get("params"),
+                    metrics=m.get("metrics", {}), trained=m.get("trained"),
+                    run_id=m.get("run_id"), layers=m["layers"],
+                    weights_url=f"/api/v1/models/{model.name}/weights", shipped=model.shipped,
+                    normalization=m.get("normalization"))
+
+
+def architecture_out(t: nets.ArchitectureTable) -> ArchitectureOut:
+    return ArchitectureOut(input_shape=list(t.input_shape), num_classes=t.num_classes,
+                           total_params=t.total_params,
+                           rows=[asdict(r) | {"output_shape": list(r.output_shape)}
+                                 for r in t.rows])
 
 
 # ---------------------------------------------------------------- datasets
@@ -44,11 +59,11 @@ def _errors(*codes: int) -> dict[int | str, dict]:
 def list_datasets(catalog: CatalogDep) -> list[DatasetOut]:
     """Every dataset a run can use, with class names and counts; MNIST says how to set it up
     when it is not there yet."""
-    return [training_lab.dataset_out(info) for info in catalog.list()]
+    return [dataset_out(info) for info in catalog.list()]
 
 
 @router.get("/datasets/{name}/samples", response_class=Response, tags=["datasets"],
-            responses={200: {"content": {"image/png": {}}}, **_errors(404, 422)})
+            responses={200: {"content": {"image/png": {}}}, **errors(404, 422)})
 def dataset_samples(name: str, catalog: CatalogDep,
                     per_class: Annotated[int, Query(ge=1, le=32)] = 8) -> Response:
     """A PNG mosaic: one row per class, the first `per_class` training images of each."""
@@ -58,7 +73,7 @@ def dataset_samples(name: str, catalog: CatalogDep,
 
 
 @router.post("/datasets", status_code=201, response_model=DatasetOut, tags=["datasets"],
-             responses=_errors(413, 422))
+             responses=errors(413, 422))
 def upload_dataset(file: Annotated[UploadFile, File(description="a zip of class folders")],
                    name: Annotated[str, Form(description="lowercase letters, digits, - and _")],
                    catalog: CatalogDep, settings: SettingsDep,
@@ -66,12 +81,12 @@ def upload_dataset(file: Annotated[UploadFile, File(description="a zip of class 
                    channels: Annotated[Literal["gray", "rgb"], Form()] = "gray") -> DatasetOut:
     """Your own dataset: one folder per class, images inside; every image is converted to
     `size`×`size`, gray or RGB; 15% of each class is held out for validation."""
-    info = training_lab.add_dataset(catalog, settings, name, file.file.read(), size=size,
+    info = training.add_dataset(catalog, settings, name, file.file.read(), size=size,
                                     channels=channels)
-    return training_lab.dataset_out(info)
+    return dataset_out(info)
 
 
-@router.delete("/datasets/{name}", status_code=204, tags=["datasets"], responses=_errors(404))
+@router.delete("/datasets/{name}", status_code=204, tags=["datasets"], responses=errors(404))
 def delete_dataset(name: str, catalog: CatalogDep) -> Response:
     """Deletes an uploaded dataset (built-in ones stay)."""
     catalog.delete(name)
@@ -88,34 +103,21 @@ def architecture_presets() -> dict:
 
 
 @router.post("/architectures/validate", response_model=ArchitectureOut, tags=["architectures"],
-             responses=_errors(404, 422))
+             responses=errors(404, 422))
 def validate_architecture(req: ArchitectureRequest, catalog: CatalogDep) -> ArchitectureOut:
     """Each layer's output shape and parameter count (with the formula), or a 422 naming the
     first layer that cannot run (`field`: layers.<index>)."""
-    layers = nets.normalize(req.layers)
-    if req.input_shape is not None:
-        if len(req.input_shape) != 3 or req.num_classes is None:
-            raise ApiError(422, "invalid_value", "input_shape is [channels, height, width] and "
-                           "needs num_classes with it", "input_shape")
-        shape, k = tuple(req.input_shape), req.num_classes
-    else:
-        shape, k = training_lab.input_of(catalog, req.dataset or "mnist")
-    return training_lab.architecture_out(layers, shape, k)
+    return architecture_out(training.architecture_table(
+        req.layers, req.dataset, catalog, req.input_shape, req.num_classes))
 
 
 # ---------------------------------------------------------------- training runs
 
 @router.post("/training-runs", status_code=201, response_model=RunOut, tags=["training"],
-             responses=_errors(404, 422, 429))
+             responses=errors(404, 422, 429))
 async def create_run(req: TrainingRunRequest, jobs: JobsDep, catalog: CatalogDep) -> RunOut:
     """Starts training in the background (or queues it); follow it at `events_url`."""
-    shape, k = await run_in_threadpool(training_lab.input_of, catalog, req.dataset)
-    layers = training_lab.resolve_layers(req.architecture, k)
-    nets.table(layers, shape, k)  # refuse a net that cannot run before it is queued
-    config = TrainConfig(layers=layers, optimizer=req.optimizer,
-                         learning_rate=req.learning_rate, momentum=req.momentum,
-                         batch_size=req.batch_size, epochs=req.epochs, seed=req.seed)
-    return training_lab.run_out(jobs.submit(req.dataset, config))
+    return run_out(await training.start_run(req, jobs, catalog))
 
 
 @router.get("/training-backend", response_model=BackendOut, tags=["training"])
@@ -127,18 +129,18 @@ async def training_backend(jobs: JobsDep) -> BackendOut:
 @router.get("/training-runs", response_model=list[RunOut], tags=["training"])
 async def list_runs(jobs: JobsDep) -> list[RunOut]:
     """Recent runs, newest first, with queue positions for those waiting."""
-    return [training_lab.run_out(r) for r in jobs.list()]
+    return [run_out(r) for r in jobs.list()]
 
 
 @router.get("/training-runs/{run_id}", response_model=RunOut, tags=["training"],
-            responses=_errors(404))
+            responses=errors(404))
 async def get_run(run_id: str, jobs: JobsDep) -> RunOut:
     """Status and the latest figures."""
-    return training_lab.run_out(jobs.get(run_id))
+    return run_out(jobs.get(run_id))
 
 
 @router.get("/training-runs/{run_id}/events", response_class=EventSourceResponse,
-            tags=["training"], responses=_errors(404))
+            tags=["training"], responses=errors(404))
 async def run_events(run: ExistingRunDep, jobs: JobsDep,
                      last_event_id: Annotated[str | None, Header()] = None,
                      after: Annotated[int, Query(ge=0)] = 0) -> AsyncIterator[ServerSentEvent]:
@@ -152,54 +154,49 @@ async def run_events(run: ExistingRunDep, jobs: JobsDep,
 
 
 @router.post("/training-runs/{run_id}/pause", response_model=RunOut, tags=["training"],
-             responses=_errors(404, 409))
+             responses=errors(404, 409))
 async def pause_run(run_id: str, jobs: JobsDep) -> RunOut:
     """Pauses after the current batch; the process waits, holding its place."""
-    return training_lab.run_out(jobs.pause(run_id))
+    return run_out(jobs.pause(run_id))
 
 
 @router.post("/training-runs/{run_id}/resume", response_model=RunOut, tags=["training"],
-             responses=_errors(404, 409))
+             responses=errors(404, 409))
 async def resume_run(run_id: str, jobs: JobsDep) -> RunOut:
-    return training_lab.run_out(jobs.resume(run_id))
+    return run_out(jobs.resume(run_id))
 
 
 @router.delete("/training-runs/{run_id}", response_model=RunOut, tags=["training"],
-               responses=_errors(404, 409))
+               responses=errors(404, 409))
 async def cancel_run(run_id: str, jobs: JobsDep) -> RunOut:
     """Cancels: a queued run never starts; a running one stops after its batch and keeps its
     model as it is (status stopping, then stopped)."""
-    return training_lab.run_out(jobs.cancel(run_id))
+    return run_out(jobs.cancel(run_id))
 
 
 @router.post("/training-runs/{run_id}/model", status_code=201, response_model=ModelOut,
-             tags=["models"], responses=_errors(404, 409, 422))
+             tags=["models"], responses=errors(404, 409, 422))
 def save_run_model(run_id: str, req: SaveModelRequest, jobs: JobsDep,
                    models: ModelsDep) -> ModelOut:
     """Keeps the run's trained weights as a named model (they survive restarts)."""
-    record = jobs.get(run_id)
-    if not record.has_weights:
-        raise ApiError(409, "conflict", f"run {run_id} is {record.status} and has no weights "
-                       "to save yet; wait until it completes or stop it")
-    source = training_lab.read_run_weights(jobs, run_id)
-    return training_lab.model_out(models.save_copy(req.name, source, {}))
+    return model_out(training.save_run(run_id, req.name, jobs, models))
 
 
 # ---------------------------------------------------------------- models
 
 @router.get("/models", response_model=list[ModelOut], tags=["models"])
 def list_models(models: ModelsDep) -> list[ModelOut]:
-    return [training_lab.model_out(m) for m in models.list()]
+    return [model_out(m) for m in models.list()]
 
 
-@router.get("/models/{name}", response_model=ModelOut, tags=["models"], responses=_errors(404))
+@router.get("/models/{name}", response_model=ModelOut, tags=["models"], responses=errors(404))
 def get_model(name: str, models: ModelsDep) -> ModelOut:
     """The model card: architecture (layers), classes, input normalisation, metrics."""
-    return training_lab.model_out(models.get(name))
+    return model_out(models.get(name))
 
 
 @router.get("/models/{name}/weights", response_class=FileResponse, tags=["models"],
-            responses={200: {"content": {"application/octet-stream": {}}}, **_errors(404)})
+            responses={200: {"content": {"application/octet-stream": {}}}, **errors(404)})
 def get_model_weights(name: str, models: ModelsDep) -> FileResponse:
     """The weights as a safetensors file (load with safetensors.torch.load_file)."""
     m = models.get(name)
@@ -207,7 +204,7 @@ def get_model_weights(name: str, models: ModelsDep) -> FileResponse:
                         filename=f"{name}.safetensors")
 
 
-@router.delete("/models/{name}", status_code=204, tags=["models"], responses=_errors(404))
+@router.delete("/models/{name}", status_code=204, tags=["models"], responses=errors(404))
 def delete_model(name: str, models: ModelsDep) -> Response:
     models.delete(name)
     return Response(status_code=204)

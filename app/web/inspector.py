@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app.deps import ModelsDep, TemplatesDep
+from app.http.deps import ModelsDep, TemplatesDep
 
 router = APIRouter(include_in_schema=False)
 

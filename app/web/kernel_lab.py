@@ -11,12 +11,12 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from app import kernel_lab
-from app.api.images import store_upload
 from app.core import kernels
-from app.deps import ImagesDep, ResultsDep, SettingsDep, TemplatesDep
-from app.errors import INPUT_ERRORS, ApiError, as_api_error
-from app.schemas import ConvolveRequest, FilterBankRequest, NamedKernel
+from app.http.deps import ImagesDep, ResultsDep, SettingsDep, TemplatesDep
+from app.http.errors import INPUT_ERRORS, as_domain, validation_error
+from app.services import kernel_lab
+from app.services.errors import Invalid
+from app.services.schemas import ConvolveRequest, FilterBankRequest, NamedKernel
 
 router = APIRouter(include_in_schema=False)
 
@@ -75,14 +75,14 @@ def _number(raw: object, field: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise ApiError(422, "invalid_value", f"{text!r} is not a number", field) from None
+        raise Invalid(f"{text!r} is not a number", field) from None
 
 
 def _kernel_from_form(form: FormData) -> list[list[float]]:
     rows, cols = _side(form.get("rows")), _side(form.get("cols"))
     values = form.getlist("k")
     if len(values) != rows * cols:
-        raise ApiError(422, "invalid_value", f"the kernel needs {rows}×{cols} numbers", "kernel")
+        raise Invalid(f"the kernel needs {rows}×{cols} numbers", "kernel")
     numbers = [_number(v, "kernel") if str(v).strip() else 0.0 for v in values]
     return [numbers[r * cols:(r + 1) * cols] for r in range(rows)]
 
@@ -108,9 +108,7 @@ def request_from_form(form: FormData) -> ConvolveRequest:
             display=str(form.get("display", "clip")),
         )
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = str(err["loc"][0]) if err.get("loc") else "kernel"
-        raise ApiError(422, "invalid_value", f"{field}: {err['msg']}", field) from exc
+        raise validation_error(exc.errors(), code="invalid_value") from None
 
 
 def _bank_request(req: ConvolveRequest, form: FormData) -> FilterBankRequest | None:
@@ -155,7 +153,7 @@ def _render_context(form: FormData, images: ImagesDep, results: ResultsDep,
             ctx["bank"] = kernel_lab.filter_bank_image(
                 bank_req, images, results, settings.bank_map_side, settings.max_bank_kernels)
     except INPUT_ERRORS as exc:
-        e = as_api_error(exc)
+        e = as_domain(exc)
         ctx["error"] = e
     return ctx
 
@@ -206,10 +204,10 @@ def upload(request: Request, file: Annotated[UploadFile, File()], templates: Tem
     """Stores the upload and re-renders the image picker with it selected."""
     ctx: dict = {"samples": images.samples, "error": None, "slots": ERROR_SLOTS}
     try:
-        img = store_upload(file.file.read(), images, settings)
+        img = images.upload(file.file.read())
         ctx.update(uploads=[img], selected_image=img.id)
     except INPUT_ERRORS as exc:
-        ctx.update(uploads=[], selected_image=DEFAULT_IMAGE, error=as_api_error(exc))
+        ctx.update(uploads=[], selected_image=DEFAULT_IMAGE, error=as_domain(exc))
     response = templates.TemplateResponse(request, "partials/image_picker.html", ctx)
     if ctx["error"] is None:
         response.headers["HX-Trigger-After-Settle"] = "kernel-changed"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app.deps import TemplatesDep
+from app.http.deps import TemplatesDep
 
 router = APIRouter(include_in_schema=False)
 

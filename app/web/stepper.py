@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.core import kernels
-from app.deps import ImagesDep, TemplatesDep
+from app.http.deps import ImagesDep, TemplatesDep
 
 router = APIRouter(include_in_schema=False)
 

@@ -15,12 +15,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.datastructures import FormData
 
-from app import training_lab
-from app.catalog import Catalog
 from app.core import nets
 from app.core.errors import InputError
-from app.core.training import TrainConfig
-from app.deps import (
+from app.http.deps import (
     CatalogDep,
     ExistingRunDep,
     JobsDep,
@@ -28,13 +25,21 @@ from app.deps import (
     SettingsDep,
     TemplatesDep,
 )
-from app.errors import INPUT_ERRORS, ApiError, as_api_error
-from app.jobs import FINISHED, JobBackend
+from app.http.errors import INPUT_ERRORS, as_domain
+from app.http.forms import parse_form
+from app.services import training
+from app.services.datasets import Catalog
+from app.services.errors import NotFound
+from app.services.runs.backend import JobBackend
+from app.services.runs.records import FINISHED
+from app.services.schemas import TrainingRunRequest
 from app.web.charts import Series, line_chart
 
 router = APIRouter(include_in_schema=False)
 
 DEFAULT_PRESET = "default"
+# the run form's settings whose error message is shown beside their control
+RUN_FIELDS = ("optimizer", "learning_rate", "momentum", "batch_size", "epochs", "seed")
 TRAIN_COLOUR, VAL_COLOUR = "#4f46e5", "#d97706"
 
 
@@ -67,7 +72,7 @@ def _apply_action(layers: list[dict], action: str, form: FormData, num_classes: 
                   ) -> list[dict]:
     verb, _, arg = action.partition(":")
     if verb == "preset":
-        return training_lab.resolve_layers(str(form.get("preset") or DEFAULT_PRESET), num_classes)
+        return training.resolve_layers(str(form.get("preset") or DEFAULT_PRESET), num_classes)
     if verb == "add":
         kind = nets.LAYER_TYPES.get(str(form.get("new_type", "")))
         return layers + ([{"type": kind.name, **kind.defaults()}] if kind else [])
@@ -129,7 +134,7 @@ def build_editor(layers: list[dict], input_shape: tuple[int, int, int], num_clas
 
 def _dataset_shape(catalog: Catalog, name: str) -> tuple[tuple[int, int, int], int]:
     try:
-        return training_lab.input_of(catalog, name)
+        return training.input_of(catalog, name)
     except INPUT_ERRORS:
         return (1, 28, 28), 10  # the editor still works while MNIST is not set up
 
@@ -198,10 +203,6 @@ class LiveView:
         return {"matrix": m, "top": top, "classes": self.classes, "epoch": self.epochs[-1]["epoch"]}
 
 
-def _render(templates, name: str, **ctx) -> str:
-    return templates.get_template(f"partials/{name}.html").render(**ctx)
-
-
 # ---------------------------------------------------------------- routes
 
 def _page_context(catalog: Catalog, jobs: JobBackend, models, selected: str | None = None
@@ -211,7 +212,7 @@ def _page_context(catalog: Catalog, jobs: JobBackend, models, selected: str | No
     dataset = selected if selected in available else (
         "mnist" if "mnist" in available else available[0])
     shape, k = _dataset_shape(catalog, dataset)
-    layers = training_lab.resolve_layers(DEFAULT_PRESET, k)
+    layers = training.resolve_layers(DEFAULT_PRESET, k)
     return {"datasets": infos, "dataset": dataset, "info": next(d for d in infos
                                                                  if d.name == dataset),
             "editor": build_editor(layers, shape, k), "presets": nets.PRESETS,
@@ -259,32 +260,18 @@ async def editor_changed(request: Request, templates: TemplatesDep, catalog: Cat
         "layer_types": nets.LAYER_TYPES})
 
 
-def _number(form: FormData, name: str, kind: type) -> int | float:
-    raw = str(form.get(name, "")).strip()
-    try:
-        return kind(raw)
-    except ValueError:
-        raise ApiError(422, "invalid_value", f"{name}: {raw!r} is not a number", name) from None
-
-
 @router.post("/training/runs", response_class=HTMLResponse)
 async def start_run(request: Request, templates: TemplatesDep, catalog: CatalogDep,
                     jobs: JobsDep) -> HTMLResponse:
     form = await request.form()
     try:
-        dataset = str(form.get("dataset", ""))
-        shape, k = await run_in_threadpool(training_lab.input_of, catalog, dataset)
-        layers = nets.normalize(_layers_from_form(form))
-        nets.table(layers, shape, k)
-        config = TrainConfig(layers=layers, optimizer=str(form.get("optimizer", "adam")),
-                             learning_rate=_number(form, "learning_rate", float),
-                             batch_size=int(_number(form, "batch_size", int)),
-                             epochs=int(_number(form, "epochs", int)),
-                             seed=int(_number(form, "seed", int)))
-        record = jobs.submit(dataset, config)
+        req = parse_form(TrainingRunRequest, {
+            "architecture": _layers_from_form(form),
+            **{f: form.get(f, "") for f in TrainingRunRequest.model_fields if f != "architecture"}})
+        record = await training.start_run(req, jobs, catalog)
     except INPUT_ERRORS as exc:
-        return templates.TemplateResponse(request, "partials/run_panel.html",
-                                          {"run": None, "error": as_api_error(exc)})
+        return templates.TemplateResponse(request, "partials/run_panel.html", {
+            "run": None, "error": as_domain(exc), "slots": RUN_FIELDS})
     response = templates.TemplateResponse(request, "partials/run_panel.html",
                                           {"run": record, "error": None, "view": LiveView()})
     response.headers["HX-Trigger"] = "runs-changed"
@@ -298,13 +285,13 @@ async def run_panel(run_id: str, request: Request, templates: TemplatesDep, jobs
         record = jobs.get(run_id)
     except INPUT_ERRORS as exc:
         return templates.TemplateResponse(request, "partials/run_panel.html",
-                                          {"run": None, "error": as_api_error(exc)})
+                                          {"run": None, "error": as_domain(exc)})
     return templates.TemplateResponse(request, "partials/run_panel.html",
                                       {"run": record, "error": None, "view": LiveView()})
 
 
 @router.get("/training/runs/{run_id}/stream", response_class=EventSourceResponse)
-async def run_stream(record: ExistingRunDep, request: Request, jobs: JobsDep,
+async def run_stream(record: ExistingRunDep, templates: TemplatesDep, jobs: JobsDep,
                      last_event_id: Annotated[str | None, Header()] = None
                      ) -> AsyncIterator[ServerSentEvent]:
     """The run's events as HTML fragments for htmx's SSE extension (sse-swap by event name).
@@ -314,7 +301,7 @@ async def run_stream(record: ExistingRunDep, request: Request, jobs: JobsDep,
     run_id = record.id
     seen = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
     view = LiveView(status=record.status)
-    env = request.app.state.templates.env
+    env = templates.env
     epochs = record.config.get("epochs", 1)
     last_drawn, last_seq, offered_save = 0.0, seen, False
 
@@ -350,11 +337,9 @@ def save_model(run_id: str, name: Annotated[str, Form()], request: Request,
                templates: TemplatesDep, jobs: JobsDep, models: ModelsDep) -> HTMLResponse:
     ctx: dict = {"run": jobs.get(run_id), "saved": None, "error": None}
     try:
-        source = training_lab.read_run_weights(jobs, run_id)
-        ctx["saved"] = models.save_copy(name.strip(), source, {})
-    except (*INPUT_ERRORS, KeyError) as exc:
-        ctx["error"] = as_api_error(exc) if isinstance(exc, INPUT_ERRORS) else ApiError(
-            409, "conflict", "this run has no weights to save yet", "name")
+        ctx["saved"] = training.save_run(run_id, name, jobs, models)
+    except INPUT_ERRORS as exc:
+        ctx["error"] = as_domain(exc)
     response = templates.TemplateResponse(request, "partials/save_model.html", ctx)
     if ctx["saved"]:
         response.headers["HX-Trigger"] = "models-changed"
@@ -374,9 +359,9 @@ async def run_action(run_id: str, action: str, request: Request, templates: Temp
         elif action == "stop":
             jobs.cancel(run_id)
         else:
-            raise ApiError(404, "not_found", f"no action {action!r}")
+            raise NotFound(f"no action {action!r}; pause, resume or stop", "action")
     except INPUT_ERRORS as exc:
-        error = as_api_error(exc)
+        error = as_domain(exc)
     return templates.TemplateResponse(request, "partials/run_controls.html", {
         "run": jobs.get(run_id), "view": None, "error": error})
 
@@ -400,7 +385,7 @@ def delete_model(name: str, request: Request, templates: TemplatesDep, models: M
     try:
         models.delete(name)
     except INPUT_ERRORS as exc:
-        error = as_api_error(exc)
+        error = as_domain(exc)
     return templates.TemplateResponse(request, "partials/models_list.html",
                                       {"models": models.list(), "error": error})
 
@@ -413,9 +398,9 @@ def upload_dataset(request: Request, templates: TemplatesDep, catalog: CatalogDe
     """A zip of class folders: on success the page's dataset section shows it, selected."""
     error = None
     try:
-        training_lab.add_dataset(catalog, settings, name.strip(), file.file.read())
+        training.add_dataset(catalog, settings, name.strip(), file.file.read())
     except INPUT_ERRORS as exc:
-        error = as_api_error(exc)
+        error = as_domain(exc)
     ctx = _page_context(catalog, jobs, models, None if error else name.strip())
     section = templates.get_template("partials/dataset_section.html").render(
         **ctx, upload_error=error)

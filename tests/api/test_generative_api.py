@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from app.core import generative as gen
 from app.core.training import to_inputs
-from app.model_store import read
+from app.services.models import read
 from app.settings import ROOT
 from tests.mnist import needs_mnist
 

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 
 from app.core import inspect, nets
-from app.model_store import read
+from app.services.models import read
 from app.settings import ROOT
 from tests.mnist import HAVE_MNIST, needs_mnist
 

@@ -19,9 +19,9 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from app.core import nets
-from app.jobs import RunRecord, RunStore
 from app.main import create_app
-from app.model_store import write_weights
+from app.services.models import write_weights
+from app.services.runs.records import RunRecord, RunStore
 from app.settings import ROOT, Settings
 
 TINY = "tiny"

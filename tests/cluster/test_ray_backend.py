@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from safetensors.torch import load_file
 
 from app.main import create_app
-from app.ray_backend import NAMESPACE, actor_name
+from app.services.runs.ray import NAMESPACE, actor_name
 from app.settings import ROOT, Settings
 from tests.api.conftest import png_bytes
 from tests.api.test_training_api import read_events, start, wait_for

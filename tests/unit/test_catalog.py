@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.catalog import Catalog, CatalogConfig, UnknownDataset
-from app.core.errors import InputError
+from app.services.datasets import Catalog, CatalogConfig, UnknownDataset
+from app.services.errors import Invalid
 from tests.unit.core.test_datasets import write_idx_dir
 
 LIMITS = {"max_unpacked_bytes": 10_000_000, "max_files": 1000, "max_image_pixels": 10**6,
@@ -55,7 +55,7 @@ def test_an_upload_is_kept_and_comes_back_the_same(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["mnist", "shapes", "Upper", "a/b", "../x", "", "x" * 41])
 def test_upload_names_are_checked(tmp_path: Path, name: str) -> None:
-    with pytest.raises(InputError) as err:
+    with pytest.raises(Invalid) as err:
         Catalog(CatalogConfig(data_dir=tmp_path)).add_upload(name, zip_of_two_classes(), **LIMITS)
     assert err.value.field == "name"
 
@@ -65,5 +65,5 @@ def test_the_number_of_uploads_is_bounded(tmp_path: Path) -> None:
     catalog.add_upload("one", zip_of_two_classes(), **LIMITS)
     catalog.add_upload("two", zip_of_two_classes(), **LIMITS)
     catalog.add_upload("two", zip_of_two_classes(3), **LIMITS)  # replacing one is fine
-    with pytest.raises(InputError, match="delete one first"):
+    with pytest.raises(Invalid, match="delete one first"):
         catalog.add_upload("three", zip_of_two_classes(), **LIMITS)

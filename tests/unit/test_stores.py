@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from app.core import datasets, images
-from app.jobs import RunRecord, RunStore
-from app.stores import FileShelf, ImageStore, ResultStore, UnknownId
+from app.services.images import FileShelf, ImageStore, ResultStore, UnknownId
+from app.services.runs.records import RunRecord, RunStore
 
 
 def image_store(directory: Path, max_files: int = 8) -> ImageStore:

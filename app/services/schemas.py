@@ -122,6 +122,17 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+class InspectInput(BaseModel):
+    """Exactly one of pixels, image_id, example. A drawing or picture of a digit is turned into
+    a model input the MNIST way: inverted if dark-on-light, cropped, scaled to 20 px, centred."""
+
+    model_config = ConfigDict(extra="forbid")
+    pixels: list[list[float]] | None = Field(None, description="rows of 0-255 gray numbers")
+    image_id: str | None = Field(None, max_length=64, description="an uploaded image's id")
+    example: int | None = Field(None, description="index into the model's test set")
+    invert: bool | None = Field(None, description="None: decide from the picture's border")
+
+
 # ---------------------------------------------------------------- stepper
 
 Grid = Annotated[list, Field(

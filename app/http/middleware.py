@@ -8,7 +8,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import error_body
+from app.http.errors import error_body
 
 
 class BodyLimitMiddleware:

@@ -19,21 +19,26 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from app.core import nets
-from app.core.errors import InputError
+from app.services.errors import Conflict, Invalid, NotFound
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class UnknownModel(KeyError):
-    """No model of that name; `listing` is the request that lists the names there are."""
+class UnknownModel(NotFound):
+    """No model of that name; `kind` says which list to look in."""
 
-    def __init__(self, name: str, listing: str = "GET /api/v1/models") -> None:
-        super().__init__(name)
-        self.name, self.listing = name, listing
+    def __init__(self, name: str, kind: str = "saved") -> None:
+        super().__init__(f"no {kind} model named {name!r}", "name",
+                         listing="generative-models" if kind == "generative" else "models")
+        self.name = name
 
 
-class ShippedModel(Exception):
+class ShippedModel(Conflict):
     """A model that came with the app: it can be used, not deleted."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name!r} ships with the playground and cannot be deleted; only "
+                         "models you saved can", "name")
 
 
 @dataclass(frozen=True)
@@ -118,15 +123,15 @@ class ModelStore:
     def save_copy(self, name: str, source: StoredModel, extra: dict) -> StoredModel:
         """Keeps a run's weights under a name of the user's choosing."""
         if not NAME.match(name):
-            raise InputError("name must be 1 to 64 letters, digits, '.', '-' or '_', starting "
+            raise Invalid("name must be 1 to 64 letters, digits, '.', '-' or '_', starting "
                              "with a letter or digit", "name")
         taken = (self.dir / f"{name}.json").exists() or bool(
             self.shipped_dir and (self.shipped_dir / f"{name}.json").exists())
         if taken:
-            raise InputError(f"a model named {name!r} exists; delete it or choose another name",
+            raise Invalid(f"a model named {name!r} exists; delete it or choose another name",
                              "name")
         if len(self._saved()) >= self.max_models:
-            raise InputError(f"{self.max_models} models are saved, the most kept; delete one",
+            raise Invalid(f"{self.max_models} models are saved, the most kept; delete one",
                              "name")
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = _tmp(self.dir / f"{name}.safetensors")

@@ -19,14 +19,15 @@ import numpy as np
 
 from app.core import datasets
 from app.core.datasets import Dataset, DatasetMissing, Split
-from app.core.errors import InputError
+from app.services.errors import Invalid, NotFound
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 BUILTIN = {"mnist": "MNIST handwritten digits", "shapes": "Shapes (drawn by code)"}
 
 
-class UnknownDataset(KeyError):
-    pass
+class UnknownDataset(NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no dataset named {name!r}", "dataset", listing="datasets")
 
 
 @dataclass(frozen=True)
@@ -155,14 +156,14 @@ class Catalog:
                    channels: str = "gray") -> DatasetInfo:
         """Unpacks a zip of class folders (safely, in core) and keeps it as `name`."""
         if not NAME.match(name):
-            raise InputError("name must be 1 to 40 lowercase letters, digits, '-' or '_', "
+            raise Invalid("name must be 1 to 40 lowercase letters, digits, '-' or '_', "
                              "starting with a letter or digit", "name")
         if name in BUILTIN or name in self._idx_dirs():
-            raise InputError(f"{name!r} is a built-in dataset; choose another name", "name")
+            raise Invalid(f"{name!r} is a built-in dataset; choose another name", "name")
         existing = list(self.config.uploads.glob("*.npz"))
         if len(existing) >= self.config.max_datasets and not (
                 self.config.uploads / f"{name}.npz").exists():
-            raise InputError(f"there are already {len(existing)} uploaded datasets, the most "
+            raise Invalid(f"there are already {len(existing)} uploaded datasets, the most "
                              "kept; delete one first", "name")
         ds = datasets.from_zip(data, name=name, max_unpacked_bytes=max_unpacked_bytes,
                                max_files=max_files, max_image_pixels=max_image_pixels,

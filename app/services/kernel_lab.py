@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from app.core import images, kernels
-from app.errors import ApiError
-from app.schemas import ConvolveRequest, ConvSettings, FilterBankRequest
-from app.stores import ImageStore, ResultStore
+from app.services.errors import Invalid
+from app.services.images import ImageStore, ResultStore
+from app.services.schemas import ConvolveRequest, ConvSettings, FilterBankRequest
 
 
 def conv_spec(s: ConvSettings) -> kernels.ConvSpec:
@@ -26,7 +26,7 @@ def conv_spec(s: ConvSettings) -> kernels.ConvSpec:
 
 def check_source(image_id: str | None, grid: object) -> None:
     if (image_id is None) == (grid is None):
-        raise ApiError(422, "invalid_value", "give exactly one of `input` (a 2-D grid of numbers) "
+        raise Invalid("give exactly one of `input` (a 2-D grid of numbers) "
                        "or `image_id` (an uploaded or sample image)", "image_id")
 
 
@@ -84,14 +84,14 @@ class BankEntry:
 
 def bank_entries(req: FilterBankRequest, max_kernels: int) -> list[BankEntry]:
     if len(req.kernels) > max_kernels:
-        raise ApiError(422, "invalid_value", f"a filter bank holds at most {max_kernels} kernels, "
+        raise Invalid(f"a filter bank holds at most {max_kernels} kernels, "
                        f"got {len(req.kernels)}", "kernels")
     entries = []
     for i, k in enumerate(req.kernels):
         try:
             kernel = kernels.validate_kernel(k.kernel)
         except kernels.KernelError as exc:
-            raise ApiError(422, "invalid_value", f"kernel {i + 1}: {exc.message}", "kernels"
+            raise Invalid(f"kernel {i + 1}: {exc.message}", "kernels"
                            ) from exc
         entries.append(BankEntry(k.name or f"filter {i + 1}", kernel))
     return entries

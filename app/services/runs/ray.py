@@ -3,7 +3,7 @@
 Chosen when `PLAYGROUND_RAY_ADDRESS` is set (`auto`, or `host:port` of the head). Each run is a
 detached, named Ray actor (`run-<id>` in the namespace "playground") that asks for
 `ray_cpus_per_run` CPUs: Ray places it on a node with room, or keeps it pending, which is our
-queue. The actor trains in a thread with the same `jobs.execute` as a local process and keeps
+queue. The actor trains in a thread with the same `worker.execute` as a local process and keeps
 the run's numbered events; the app asks it for events, its state and, at the end, the weights.
 
 Nothing about a run lives in one web worker's memory, so `uvicorn --workers N` (or several
@@ -21,14 +21,12 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 import socket
 import tempfile
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,23 +34,13 @@ import ray
 import torch
 from ray.exceptions import RayActorError
 
-from app.catalog import Catalog
-from app.core import generative
-from app.core.training import TrainConfig
-from app.jobs import (
-    ACTIVE,
-    FINISHED,
-    Capacity,
-    EventBuffer,
-    QueueFull,
-    RunConflict,
-    RunRecord,
-    RunStore,
-    execute,
-    metrics_of,
-    waiter,
-)
-from app.model_store import write_weights
+from app.services.datasets import Catalog
+from app.services.errors import Conflict
+from app.services.models import write_weights
+from app.services.runs.backend import Capacity, RunConfig, admit, not_in_state
+from app.services.runs.events import EventBuffer, metrics_of
+from app.services.runs.records import ACTIVE, FINISHED, RunRecord, RunStore
+from app.services.runs.worker import execute, waiter
 
 log = logging.getLogger(__name__)
 
@@ -231,20 +219,13 @@ class RayBackend:
                 await self._monitor
 
     # the interface
-    def submit(self, dataset: str, config: TrainConfig | generative.GenerativeTrainConfig
-               ) -> RunRecord:
-        config.validate()
+    def submit(self, dataset: str, config: RunConfig) -> RunRecord:
         active = self.store.active()
-        capacity = self._concurrent()
-        if len(active) >= capacity + self.max_queued:
-            queued = sum(r.status == "queued" for r in active)
-            raise QueueFull(30 * (1 + queued), f"{len(active) - queued} run(s) training on the "
-                            f"cluster (room for {capacity}) and {queued} waiting, the most "
-                            "allowed; try again later")
-        config = replace(config, max_seconds=min(config.max_seconds, self.max_seconds))
+        queued = sum(r.status == "queued" for r in active)
+        record = admit(dataset, config, running=len(active) - queued, queued=queued,
+                       room=self._concurrent(), max_queued=self.max_queued,
+                       max_seconds=self.max_seconds, where="on the cluster ")
         ref = self._dataset_ref(dataset)
-        record = RunRecord(id=secrets.token_urlsafe(9), status="queued", dataset=dataset,
-                           config=asdict(config), created=time.time())
         threads = max(1, int(self.cpus_per_run))
         # The actor first, then the record: a monitor that sees the record finds the actor.
         self._handles[record.id] = RunActor.options(
@@ -324,7 +305,7 @@ class RayBackend:
             # it started (or is starting) meanwhile: ask it to stop like a running one
             self._control(run_id, "cancel", ("queued", "running", "paused"), "stopping")
         elif record.status in FINISHED:
-            raise RunConflict(f"run {run_id} has already ended ({record.status})")
+            raise Conflict(f"run {run_id} has already ended ({record.status})")
         return self.get(run_id)
 
     def weights_stem(self, run_id: str) -> Path:
@@ -367,8 +348,8 @@ class RayBackend:
         record = self.store.get(run_id)
         handle = self._handle(run_id)
         if record.status not in allowed or handle is None:
-            raise RunConflict(f"run {run_id} is {record.status}; only a "
-                              f"{' or '.join(allowed)} run can {action}")
+            raise not_in_state(run_id, record.status,
+                               f"only a {' or '.join(allowed)} run can {action}")
         handle.control.remote(action)  # reaches the training thread within a step
         if action == "cancel":
             self._stop_asked.setdefault(run_id, time.monotonic())

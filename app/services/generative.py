@@ -12,12 +12,12 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from app import model_store
-from app.catalog import Catalog
 from app.core import generative as gen
-from app.core.errors import InputError
 from app.core.training import to_inputs
-from app.model_store import StoredModel, UnknownModel
+from app.services import models as model_store
+from app.services.datasets import Catalog
+from app.services.errors import Invalid
+from app.services.models import StoredModel, UnknownModel
 
 CLASSES = [str(d) for d in range(10)]
 
@@ -73,7 +73,7 @@ class GenerativeLab:
             if name in self._loaded:
                 return self._loaded[name]
         if name not in self.names():
-            raise UnknownModel(name, listing="GET /api/v1/generative/models")
+            raise UnknownModel(name, kind="generative")
         stored = replace(model_store.read(self.dir / name / "model"), name=name, shipped=True)
         decoder = load_decoder(stored)
         m = GenModel(stored=stored, decoder=decoder,
@@ -83,7 +83,7 @@ class GenerativeLab:
 
     def require_vae(self, m: GenModel, what: str) -> gen.VAE:
         if m.kind != "vae":
-            raise InputError(f"{m.name} is a GAN: it has no encoder, so it cannot {what}; "
+            raise Invalid(f"{m.name} is a GAN: it has no encoder, so it cannot {what}; "
                              "use a VAE", "model")
         return m.decoder  # type: ignore[return-value]
 

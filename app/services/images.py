@@ -23,6 +23,7 @@ import torch
 
 from app.core import images
 from app.core.samples import SAMPLES
+from app.services.errors import Invalid, NotFound
 
 
 @dataclass
@@ -60,8 +61,10 @@ class StoredImage:
             return self._planes[key]
 
 
-class UnknownId(KeyError):
-    pass
+class UnknownId(NotFound):
+    def __init__(self, image_id: str) -> None:
+        super().__init__(f"no image or result with id {image_id!r}", "image_id",
+                         listing="images")
 
 
 SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -132,6 +135,14 @@ class ImageStore:
     @property
     def samples(self) -> list[StoredImage]:
         return list(self._samples.values())
+
+    def upload(self, data: bytes) -> StoredImage:
+        """An uploaded file decoded (within the pixel limits) and stored; the API and the
+        kernel-lab page both call this."""
+        if not data:
+            raise Invalid("the uploaded file is empty", "file", code="empty_file")
+        return self.add(data, images.decode_image(data, max_pixels=self._max_pixels,
+                                                  max_side=self._max_side))
 
     def add(self, data: bytes, decoded: images.DecodedImage) -> StoredImage:
         """Stores a decoded upload under the hash of its bytes; the same file gets the same id."""

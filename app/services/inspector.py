@@ -16,15 +16,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from app import model_store
-from app.catalog import Catalog
 from app.core import inspect, nets
 from app.core.datasets import Split
-from app.core.errors import InputError
 from app.core.training import to_inputs
-from app.jobs import RunStore, UnknownRun
-from app.model_store import ModelStore, StoredModel, UnknownModel
-from app.stores import ImageStore
+from app.services import models as model_store
+from app.services.datasets import Catalog
+from app.services.errors import Invalid
+from app.services.images import ImageStore
+from app.services.models import ModelStore, StoredModel, UnknownModel
+from app.services.runs.records import RunStore, UnknownRun
 
 MAX_PIXELS_SIDE = 1024
 RUN_ID = re.compile(r"^[A-Za-z0-9_-]{8,32}$")
@@ -115,7 +115,7 @@ class Inspector:
         try:
             return model_store.read(self.runs_dir / name)
         except UnknownModel:
-            raise InputError(f"run {name} is {record.status} and has no saved weights yet: a "
+            raise Invalid(f"run {name} is {record.status} and has no saved weights yet: a "
                              "run writes them when it completes or is stopped", "name") from None
 
     # inputs
@@ -132,12 +132,12 @@ class Inspector:
         for one-channel models are made the MNIST way (see core.inspect.mnist_style)."""
         given = [s is not None for s in (pixels, image_id, example, upload)]
         if sum(given) != 1:
-            raise InputError("give exactly one input: pixels, image_id, example or an image "
+            raise Invalid("give exactly one input: pixels, image_id, example or an image "
                              "file", "pixels")
         if example is not None:
             split = examples()
             if not 0 <= example < len(split.x):
-                raise InputError(f"example must be 0 to {len(split.x) - 1}", "example")
+                raise Invalid(f"example must be 0 to {len(split.x) - 1}", "example")
             return split.x[example]
         if pixels is not None:
             picture = _pixels(pixels)
@@ -185,13 +185,13 @@ def _pixels(pixels: list) -> np.ndarray:
     try:
         arr = np.asarray(pixels, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise InputError("pixels must be rows of numbers from 0 to 255, all rows the same "
+        raise Invalid("pixels must be rows of numbers from 0 to 255, all rows the same "
                          "length", "pixels") from exc
     if arr.ndim != 2 or min(arr.shape) < 1:
-        raise InputError("pixels must be a 2-D grid (rows of numbers)", "pixels")
+        raise Invalid("pixels must be a 2-D grid (rows of numbers)", "pixels")
     if max(arr.shape) > MAX_PIXELS_SIDE:
-        raise InputError(f"pixels is {arr.shape[0]}×{arr.shape[1]}; at most "
+        raise Invalid(f"pixels is {arr.shape[0]}×{arr.shape[1]}; at most "
                          f"{MAX_PIXELS_SIDE} a side", "pixels")
     if not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 255:
-        raise InputError("pixels must be numbers from 0 to 255", "pixels")
+        raise Invalid("pixels must be numbers from 0 to 255", "pixels")
     return arr.round().astype(np.uint8)

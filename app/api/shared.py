@@ -1,0 +1,30 @@
+"""What several JSON routers share (none of them imports another): the documented error
+responses, and the run resource's shape with its URLs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from app.services.runs.records import RunRecord
+from app.services.schemas import ErrorResponse, RunOut
+
+DESCRIPTIONS = {
+    403: "someone else's: only its owner may do this",
+    404: "unknown id or name",
+    409: "not possible in its current state",
+    413: "body or image too large",
+    415: "not a format we take",
+    422: "invalid values, or a corrupt file",
+    429: "the training queue is full (see Retry-After)",
+}
+
+
+def errors(*codes: int, **descriptions: str) -> dict[int | str, dict]:
+    """OpenAPI `responses` for these statuses, each in the error shape; `_404="…"` words one."""
+    said = {int(k.lstrip("_")): v for k, v in descriptions.items()}
+    return {c: {"model": ErrorResponse, "description": said.get(c, DESCRIPTIONS[c])}
+            for c in codes}
+
+
+def run_out(record: RunRecord) -> RunOut:
+    return RunOut(**asdict(record), events_url=f"/api/v1/training-runs/{record.id}/events")

@@ -1,0 +1,119 @@
+"""The one place errors become HTTP: {"error": {"code", "message", "field"?}} with a 4xx status.
+
+Services raise domain errors (`app.services.errors`), core functions their own plain ones; both
+are mapped here, once, for the API and the pages alike. Anything else is a bug and stays a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.services.errors import (
+    CORE_ERRORS,
+    Busy,
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    TooLarge,
+    Unsupported,
+    from_core,
+)
+
+log = logging.getLogger(__name__)
+
+# What a service or a core function raises on bad input (for the pages' `except`).
+INPUT_ERRORS = (DomainError, *CORE_ERRORS)
+
+# Most specific first: TooLarge and Unsupported are kinds of Invalid.
+STATUS: tuple[tuple[type[DomainError], int], ...] = (
+    (TooLarge, 413), (Unsupported, 415), (Invalid, 422), (NotFound, 404), (Conflict, 409),
+    (Busy, 429), (Forbidden, 403))
+
+
+def status_of(exc: DomainError) -> int:
+    return next(code for kind, code in STATUS if isinstance(exc, kind))
+
+
+def as_domain(exc: Exception) -> DomainError:
+    """The domain error for anything in INPUT_ERRORS (what the pages show beside a field)."""
+    return from_core(exc)
+
+
+# Where the API lists what a NotFound looked for (services name the kind, not the URL).
+LISTINGS = {
+    "images": "upload with POST /api/v1/images or use a sample id (GET /api/v1/images)",
+    "datasets": "GET /api/v1/datasets lists them",
+    "training-runs": "GET /api/v1/training-runs lists them",
+    "models": "GET /api/v1/models lists them",
+    "generative-models": "GET /api/v1/generative/models lists them",
+}
+
+
+def api_error_body(exc: Exception) -> dict:
+    """The API's error shape for anything in INPUT_ERRORS."""
+    e = from_core(exc)
+    message = e.message
+    if isinstance(e, NotFound) and e.listing in LISTINGS:
+        message = f"{message}; {LISTINGS[e.listing]}"
+    return error_body(e.code, message, e.field)
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict:
+    err: dict[str, str] = {"code": code, "message": message}
+    if field:
+        err["field"] = field
+    return {"error": err}
+
+
+def error_response(exc: Exception) -> JSONResponse:
+    e = from_core(exc)
+    headers = {"Retry-After": str(e.retry_after)} if isinstance(e, Busy) else None
+    return JSONResponse(api_error_body(e), status_code=status_of(e), headers=headers)
+
+
+def _describe(err: dict) -> str:
+    loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
+    return f"{loc}: {err.get('msg', 'invalid')}" if loc else str(err.get("msg", "invalid"))
+
+
+def validation_error(errors: list[dict], code: str = "invalid_request") -> Invalid:
+    """pydantic's errors as one domain error: the first few described, the first one's field
+    named (the API and the pages use the same words)."""
+    message = "; ".join(_describe(e) for e in errors[:5]) or "invalid request"
+    first = errors[0].get("loc", ()) if errors else ()
+    field = next((str(p) for p in first if p not in ("body", "query", "path")), None)
+    return Invalid(message, field, code=code)
+
+
+def install(app: FastAPI) -> None:
+    async def on_input_error(request: Request, exc: Exception) -> JSONResponse:
+        return error_response(exc)
+
+    for kind in INPUT_ERRORS:
+        app.add_exception_handler(kind, on_input_error)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+        return error_response(validation_error(list(errors)))
+
+    app.add_exception_handler(RequestValidationError, on_validation)
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        codes = {404: "not_found", 405: "method_not_allowed", 400: "bad_request",
+                 413: "too_large"}
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"there is nothing at {request.url.path}; the API is listed at /docs"
+        return JSONResponse(
+            error_body(codes.get(exc.status_code, "error"), message),
+            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    app.add_exception_handler(StarletteHTTPException, on_http)

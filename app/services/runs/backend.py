@@ -1,0 +1,68 @@
+"""What every training backend offers (`JobBackend`), and the one admission rule they share.
+
+The embedded backend (`embedded.py`) trains in processes on this machine; the Ray backend
+(`ray.py`) on a cluster. Routers and pages see only this interface.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+from app.core import generative
+from app.core.training import TrainConfig
+from app.services.errors import Busy, Conflict
+from app.services.runs.records import RunRecord
+
+RunConfig = TrainConfig | generative.GenerativeTrainConfig
+
+
+class JobBackend(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def submit(self, dataset: str, config: RunConfig) -> RunRecord: ...
+    def get(self, run_id: str) -> RunRecord: ...
+    def list(self) -> list[RunRecord]: ...
+    def events(self, run_id: str, after: int = 0) -> AsyncIterator[tuple[int, dict]]: ...
+    def pause(self, run_id: str) -> RunRecord: ...
+    def resume(self, run_id: str) -> RunRecord: ...
+    def cancel(self, run_id: str) -> RunRecord: ...
+    def weights_stem(self, run_id: str) -> Path: ...
+    def describe(self) -> Capacity: ...
+
+
+@dataclass
+class Capacity:
+    """Where runs execute and how many fit: what the training page tells an operator."""
+
+    backend: str  # "embedded" or "ray"
+    where: str  # this machine's name, or the cluster's address
+    nodes: int
+    cpus: float
+    cpus_per_run: float
+    concurrent: int  # runs that train at once
+    max_queued: int  # beyond concurrent + this, a new run gets 429
+    running: int
+    queued: int
+
+
+def admit(dataset: str, config: RunConfig, *, running: int, queued: int, room: int,
+          max_queued: int, max_seconds: float, where: str) -> RunRecord:
+    """A new queued run's record, if there is room: `room` runs train at once and
+    `max_queued` may wait. The run's time limit is capped at the backend's."""
+    config.validate()
+    if running + queued >= room + max_queued:
+        raise Busy(f"{running} run(s) training {where}(room for {room}) and {queued} waiting, "
+                   "the most allowed; try again later", retry_after=30 * (1 + queued))
+    config = replace(config, max_seconds=min(config.max_seconds, max_seconds))
+    return RunRecord(id=secrets.token_urlsafe(9), status="queued", dataset=dataset,
+                     config=asdict(config), created=time.time())
+
+
+def not_in_state(run_id: str, status: str, wanted: str) -> Conflict:
+    """The error for an action the run's status does not allow."""
+    return Conflict(f"run {run_id} is {status}; {wanted}")

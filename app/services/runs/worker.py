@@ -1,0 +1,117 @@
+"""The body of a training run, on any backend: load the data, train, say how it ended."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from app.core import generative, nets
+from app.core.datasets import Dataset
+from app.core.errors import InputError
+from app.core.training import TrainConfig, TrainingDiverged, train
+from app.services.datasets import Catalog, CatalogConfig
+from app.services.errors import DomainError
+from app.services.models import write_weights
+from app.services.runs.events import serialize_event
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """How a run ended, wherever it ran: the weights are saved by whoever asked for the run."""
+
+    status: str  # completed, stopped or failed
+    message: str = ""
+    weights: dict[str, torch.Tensor] | None = None
+    meta: dict | None = None
+
+
+def execute(run_id: str, dataset_name: str, load_dataset: Callable[[], Dataset], config: dict,
+            emit: Callable[[dict], None], should_stop: Callable[[], bool]) -> Outcome:
+    """The body of every run, on any backend: load the data, train, say how it ended. Events go
+    to `emit` already JSON-ready (`serialize_event`), each stamped with the wall-clock time it
+    was made (`at`, seconds), so a client can tell how fresh it is. Never raises: a failure is
+    an Outcome."""
+
+    def send(event: dict) -> None:
+        emit(serialize_event(event) | {"at": round(time.time(), 4)})
+
+    try:
+        dataset = load_dataset()
+        if config.get("task") in ("vae", "gan"):
+            return _execute_generative(dataset, config, send, should_stop)
+        train_config = TrainConfig(**config)
+        result = train(dataset, train_config, send, should_stop)
+        table = nets.table(train_config.layers, dataset.shape, len(dataset.classes))
+        meta = {
+            "layers": nets.normalize(train_config.layers), "input_shape": list(dataset.shape),
+            "classes": list(dataset.classes), "normalization": list(result.normalization),
+            "dataset": dataset_name, "run_id": run_id, "metrics": result.metrics,
+            "params": table.total_params,
+            "trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "config": {k: v for k, v in config.items() if k != "layers"}}
+        message = {"completed": "", "stopped": "stopped by request; the model is kept as it is",
+                   "time limit": "stopped at the time limit; the model is kept as it is"
+                   }[result.reason]
+        return Outcome("stopped" if result.stopped else "completed", message,
+                       result.model.state_dict(), meta)
+    except TrainingDiverged as exc:
+        return Outcome("failed", str(exc))
+    except (InputError, DomainError) as exc:
+        return Outcome("failed", exc.message)
+    except Exception as exc:  # a bug: say it in the run's record, keep the server up
+        log.exception("training run %s failed", run_id)
+        return Outcome("failed", f"training failed: {exc!r}")
+
+
+def _execute_generative(dataset: Dataset, config: dict, send: Callable[[dict], None],
+                        should_stop: Callable[[], bool]) -> Outcome:
+    """A VAE or GAN run to watch (the generative lab): its samples, not its weights, matter."""
+    if dataset.shape != (1, 28, 28):
+        raise InputError("the generative models take 28×28 gray images", "dataset")
+    x = torch.from_numpy(dataset.train.x).float().div_(255)
+    reason = generative.train_generative(x, generative.GenerativeTrainConfig(**config),
+                                         send, should_stop)
+    return Outcome("completed" if reason == "completed" else "stopped",
+                   "a run to watch: its weights are not kept")
+
+
+def waiter(stop: Any, pause: Any) -> Callable[[], bool]:
+    """should_stop for `execute`: holds the run while paused; True once a stop is asked for."""
+
+    def should_stop() -> bool:
+        while pause.is_set() and not stop.is_set():
+            time.sleep(0.05)
+        return stop.is_set()
+
+    return should_stop
+
+
+@dataclass(frozen=True)
+class ChildArgs:
+    run_id: str
+    dataset: str
+    catalog: CatalogConfig
+    config: dict
+    weights_stem: Path
+    threads: int
+
+
+def run_child(args: ChildArgs, events: Any, stop: Any, pause: Any) -> None:
+    """The body of an embedded training process. Everything goes back over `events`; the last
+    message is always {"type": "exit", …}."""
+    torch.set_num_threads(args.threads)
+    outcome = execute(args.run_id, args.dataset, lambda: Catalog(args.catalog).load(args.dataset),
+                      args.config, events.put, waiter(stop, pause))
+    if outcome.weights is not None:
+        write_weights(args.weights_stem, outcome.weights, outcome.meta or {})
+    events.put({"type": "exit", "status": outcome.status, "message": outcome.message,
+                "has_weights": outcome.weights is not None})
+

@@ -1,0 +1,83 @@
+"""The live-training lab's actions, one of each, called by the API and by the page: start a run,
+save a run as a model, describe a network for a dataset, add an uploaded dataset."""
+
+from __future__ import annotations
+
+import asyncio
+
+from app.core import nets
+from app.core.training import TrainConfig
+from app.services import models as model_store
+from app.services.datasets import Catalog, DatasetInfo
+from app.services.errors import Conflict, Invalid
+from app.services.models import ModelStore, StoredModel
+from app.services.runs.backend import JobBackend
+from app.services.runs.records import RunRecord
+from app.services.schemas import TrainingRunRequest
+from app.settings import Settings
+
+
+def resolve_layers(architecture: list[dict] | str, num_classes: int) -> list[dict]:
+    """The given layers checked and completed with defaults; or a preset's layers, its last
+    Linear layer sized to the dataset's classes (presets are written for 10)."""
+    if not isinstance(architecture, str):
+        return nets.normalize(architecture)
+    preset = nets.PRESETS.get(architecture)
+    if preset is None:
+        raise Invalid(f"no architecture preset {architecture!r}; presets: "
+                      f"{', '.join(nets.PRESETS)}", "architecture")
+    layers = [dict(layer) for layer in nets.normalize(preset["layers"])]
+    if layers[-1]["type"] == "linear":
+        layers[-1]["out_features"] = num_classes
+    return layers
+
+
+def input_of(catalog: Catalog, dataset: str) -> tuple[tuple[int, int, int], int]:
+    """The (C, H, W) and class count a net for this dataset must take and give."""
+    ds = catalog.load(dataset)
+    return ds.shape, len(ds.classes)
+
+
+def architecture_table(layers: list[dict], dataset: str | None, catalog: Catalog,
+                       input_shape: list[int] | None = None, num_classes: int | None = None
+                       ) -> nets.ArchitectureTable:
+    """Each layer's output shape and parameters, for a dataset's images or a given shape."""
+    layers = nets.normalize(layers)
+    if input_shape is not None:
+        if len(input_shape) != 3 or num_classes is None:
+            raise Invalid("input_shape is [channels, height, width] and needs num_classes "
+                          "with it", "input_shape")
+        shape, k = (input_shape[0], input_shape[1], input_shape[2]), num_classes
+    else:
+        shape, k = input_of(catalog, dataset or "mnist")
+    return nets.table(layers, shape, k)
+
+
+async def start_run(req: TrainingRunRequest, jobs: JobBackend, catalog: Catalog) -> RunRecord:
+    """Checks the network against the dataset before anything is queued, then submits it. The
+    dataset loads on a worker thread; the backend is called on the event loop it belongs to."""
+    shape, k = await asyncio.to_thread(input_of, catalog, req.dataset)
+    layers = resolve_layers(req.architecture, k)
+    nets.table(layers, shape, k)  # refuse a net that cannot run before it is queued
+    config = TrainConfig(layers=layers, optimizer=req.optimizer,
+                         learning_rate=req.learning_rate, momentum=req.momentum,
+                         batch_size=req.batch_size, epochs=req.epochs, seed=req.seed)
+    return jobs.submit(req.dataset, config)
+
+
+def save_run(run_id: str, name: str, jobs: JobBackend, models: ModelStore) -> StoredModel:
+    """Keeps a run's trained weights as a named model (they survive restarts)."""
+    record = jobs.get(run_id)
+    if not record.has_weights:
+        raise Conflict(f"run {run_id} is {record.status} and has no weights to save yet; wait "
+                       "until it completes or stop it", "name")
+    return models.save_copy(name.strip(), model_store.read(jobs.weights_stem(run_id)), {})
+
+
+def add_dataset(catalog: Catalog, settings: Settings, name: str, data: bytes, *,
+                size: int = 28, channels: str = "gray") -> DatasetInfo:
+    """A zip of class folders kept as a dataset, within the settings' limits."""
+    return catalog.add_upload(
+        name.strip(), data, max_unpacked_bytes=settings.max_dataset_unpacked_bytes,
+        max_files=settings.max_dataset_files, max_image_pixels=settings.max_image_pixels,
+        max_image_side=settings.max_image_side, size=size, channels=channels)
