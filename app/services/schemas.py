@@ -297,7 +297,7 @@ class TrainingRunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     dataset: str = "mnist"
     architecture: list[dict] | str = Field(
-        "default", description="a preset name (GET /api/v1/architectures/presets) or layers")
+        "default", description="a preset name (one of the architecture presets) or layers")
     optimizer: Literal["adam", "sgd"] = "adam"
     learning_rate: float = Field(1e-3, gt=0, le=10)
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
