@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile
 from fastapi.responses import FileResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import BaseModel, Field
 
 from app.api.shared import errors, run_out
 from app.core import datasets, images, nets
@@ -95,11 +96,40 @@ def delete_dataset(name: str, catalog: CatalogDep) -> Response:
 
 # ---------------------------------------------------------------- architectures
 
-@router.get("/architectures/presets", tags=["architectures"])
-def architecture_presets() -> dict:
+class PresetOut(BaseModel):
+    title: str
+    description: str
+    layers: list[dict] = Field(description="the layers as plain data, as a run takes them")
+
+
+class SettingOut(BaseModel):
+    name: str
+    kind: Literal["int", "float", "str"]
+    min: float
+    max: float
+    default: int | float | str | None
+    nullable: bool
+    help: str
+
+
+class LayerTypeOut(BaseModel):
+    type: str
+    title: str
+    explanation: str
+    settings: list[SettingOut]
+
+
+class PresetsOut(BaseModel):
+    presets: dict[str, PresetOut]
+    layer_types: dict[str, LayerTypeOut]
+
+
+@router.get("/architectures/presets", response_model=PresetsOut, tags=["architectures"])
+def architecture_presets() -> PresetsOut:
     """Ready-made networks (layers as plain data), and every layer type with its settings."""
-    return {"presets": nets.PRESETS,
-            "layer_types": {k: v.as_dict() for k, v in nets.LAYER_TYPES.items()}}
+    return PresetsOut.model_validate({
+        "presets": nets.PRESETS,
+        "layer_types": {k: v.as_dict() for k, v in nets.LAYER_TYPES.items()}})
 
 
 @router.post("/architectures/validate", response_model=ArchitectureOut, tags=["architectures"],

@@ -15,7 +15,6 @@ SIZE = 512
 class Sample:
     key: str
     title: str
-    description: str
     draw: Callable[[], np.ndarray]
 
 
@@ -83,9 +82,9 @@ def _digit() -> np.ndarray:
 
 
 SAMPLES: tuple[Sample, ...] = (
-    Sample("landscape", "Landscape", "Gradients, a sun, mountains and trees", _landscape),
-    Sample("shapes", "Shapes", "Flat shapes with sharp edges", _shapes),
-    Sample("checkerboard", "Checkerboard", "Checks of three sizes", _checkerboard),
-    Sample("zone-plate", "Zone plate", "Rings of rising frequency", _zone_plate),
-    Sample("digit", "Digit (28×28)", "An MNIST-style handwritten 3", _digit),
+    Sample("landscape", "Landscape", _landscape),
+    Sample("shapes", "Shapes", _shapes),
+    Sample("checkerboard", "Checkerboard", _checkerboard),
+    Sample("zone-plate", "Zone plate", _zone_plate),
+    Sample("digit", "Digit (28×28)", _digit),
 )

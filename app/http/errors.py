@@ -78,18 +78,32 @@ def error_response(exc: Exception) -> JSONResponse:
     return JSONResponse(api_error_body(e), status_code=status_of(e), headers=headers)
 
 
-def _describe(err: dict) -> str:
-    loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
-    return f"{loc}: {err.get('msg', 'invalid')}" if loc else str(err.get("msg", "invalid"))
+# loc entries that name a branch of a union ("literal['valid','same']", "constrained-int",
+# "int"), not a field: left out of the name of the field at fault
+_BRANCHES = ("int", "float", "str", "bool", "list", "dict", "none")
+_NOT_FIELDS = ("body", "query", "path", "form")
+
+
+def _field_path(loc: tuple) -> tuple[str, ...]:
+    return tuple(str(p) for p in loc if p not in _NOT_FIELDS and not (
+        isinstance(p, str) and ("[" in p or "-" in p or p in _BRANCHES)))
 
 
 def validation_error(errors: list[dict], code: str = "invalid_request") -> Invalid:
-    """pydantic's errors as one domain error: the first few described, the first one's field
-    named (the API and the pages use the same words)."""
-    message = "; ".join(_describe(e) for e in errors[:5]) or "invalid request"
-    first = errors[0].get("loc", ()) if errors else ()
-    field = next((str(p) for p in first if p not in ("body", "query", "path")), None)
-    return Invalid(message, field, code=code)
+    """pydantic's errors as one domain error: per field at fault its messages (a union's
+    branches joined with "or"), the first field named (the API and the pages use the same
+    words)."""
+    said: dict[tuple[str, ...], list[str]] = {}
+    for e in errors:
+        said.setdefault(_field_path(e.get("loc", ())), []).append(str(e.get("msg", "invalid")))
+    parts = []
+    for path, messages in list(said.items())[:5]:
+        text = messages[0] + "".join(
+            ", or " + m.removeprefix("Input should be ") for m in messages[1:])
+        parts.append(f"{'.'.join(path)}: {text}" if path else text)
+    first = next(iter(said), ())
+    return Invalid("; ".join(parts) or "invalid request", first[0] if first else None,
+                   code=code)
 
 
 def install(app: FastAPI) -> None:

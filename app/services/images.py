@@ -33,7 +33,6 @@ class StoredImage:
     full: np.ndarray  # (H, W, 3) uint8, as uploaded (orientation applied)
     preview: np.ndarray  # long side ≤ preview_side
     title: str = ""
-    is_sample: bool = False
     _planes: dict[tuple[str, str], torch.Tensor] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -129,7 +128,7 @@ class ImageStore:
             px = s.draw()
             img = StoredImage(id=f"sample-{s.key}", format="PNG", full=px,
                               preview=images.fit_within(px, self._preview_side),
-                              title=s.title, is_sample=True)
+                              title=s.title)
             self._samples[img.id] = img
 
     @property
