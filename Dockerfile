@@ -12,15 +12,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /srv/playground
 
 # 1. The CPU build of the pinned torch, from PyTorch's CPU wheel index (~200 MB, no CUDA). It
-#    installs as 2.13.0+cpu, which satisfies the pin torch==2.13.0 in pyproject.toml, so the next
-#    step keeps it instead of pulling the multi-GB CUDA build from PyPI.
-RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+#    installs as 2.13.0+cpu, which satisfies the pin torch==2.13.0 in constraints.txt (keep the
+#    two equal), so the next step keeps it instead of pulling the multi-GB CUDA build from PyPI.
+#    Without its dependencies: the next step installs them at their pinned versions.
+RUN pip install --no-deps --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 
-# 2. The other dependencies, from pyproject.toml only (an empty stand-in package), so that this
-#    layer stays cached while the code changes.
-COPY pyproject.toml README.md ./
+# 2. The other dependencies, at the exact versions of constraints.txt, from pyproject.toml only
+#    (an empty stand-in package), so that this layer stays cached while the code changes. The
+#    runtime and the cluster extra (compose.cluster.yaml runs Ray workers from this image).
+COPY pyproject.toml README.md constraints.txt ./
 RUN mkdir app && touch app/__init__.py \
-    && pip install '.[cluster]' \
+    && pip install -c constraints.txt '.[cluster]' \
     && rm -rf app build ./*.egg-info
 
 # 3. The code. `pip install --no-deps .` replaces the stand-in; the app is run from this

@@ -1,29 +1,17 @@
 // Generative lab: sliders, the 2-D latent map, interpolation, encoding and latent arithmetic,
-// all drawn from /api/v1/generative/... (the page decodes nothing itself).
-"use strict";
+// all drawn from /api/v1/generative/... (the page decodes nothing itself). The arithmetic result
+// is a server fragment that htmx fetches (POST /generative/arithmetic).
+import { $, $$, axes, coalesce, el, fetchJSON, polyline, showBlob, showError } from "./lib.js";
+import { makePad } from "./pad.js";
 
-const $ = (sel) => document.querySelector(sel);
-const $$ = (sel) => [...document.querySelectorAll(sel)];
 const COLOURS = ["#e6194b", "#3cb44b", "#d4a017", "#4363d8", "#f58231", "#911eb4", "#0fa3b1",
   "#f032e6", "#6b8e23", "#8b4513"];
 const SHOWN = 16; // sliders shown before "show all"
 const RANGE = 3; // the latent map and the sliders span −3 … 3
-const state = { watch: null, models: [], model: null, z: [], busy: false, again: false, ends: {}, frames: [], timer: null, showAll: false, map: null };
+const state = { watch: null, models: [], model: null, z: [], ends: {}, frames: [], timer: null, showAll: false, map: null };
 
 const api = (path) => `/api/v1/generative/${state.model.name}${path}`;
-function showError(message) {
-  $("#gen-error").hidden = !message;
-  $("#gen-error").textContent = message || "";
-}
-async function call(path, body, as = "json") {
-  const res = await fetch(api(path), body === undefined ? {} : { method: "POST", body: JSON.stringify(body),
-    headers: { "Content-Type": "application/json" } });
-  if (!res.ok) {
-    const data = await res.json().catch(() => ({}));
-    throw new Error((data.error && data.error.message) || `request failed (${res.status})`);
-  }
-  return as === "blob" ? res.blob() : res.json();
-}
+const fail = (message) => showError("#gen-error", message);
 const round = (v) => Math.round(v * 100) / 100;
 
 // ------------------------------------------------------------------ one point
@@ -56,13 +44,13 @@ function liveSocket() {
     if (!socket.opened) live.retryAt = Date.now() + 10000;
     const waiting = live.pending;
     live.pending = null;
-    if (waiting) waiting.resolve(call("/decode", { z: waiting.z }, "blob"));
+    if (waiting) waiting.resolve(fetchJSON(api("/decode"), { body: { z: waiting.z }, as: "blob" }));
   };
   return null;
 }
 function picture(z) {
   const socket = liveSocket();
-  if (!socket) return call("/decode", { z }, "blob");
+  if (!socket) return fetchJSON(api("/decode"), { body: { z }, as: "blob" });
   return new Promise((resolve, reject) => {
     live.pending = { z, resolve, reject };
     socket.send(JSON.stringify({ z }));
@@ -70,41 +58,26 @@ function picture(z) {
 }
 
 /** Decodes the sliders' point; while a request is out, only the newest point waits. */
-async function decode() {
-  if (state.busy) { state.again = true; return; }
-  state.busy = true;
+const decode = coalesce(async () => {
   const z = [...state.z];
   try {
-    const blob = await picture(z);
     const img = $("#decoded");
-    if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
-    img.dataset.url = URL.createObjectURL(blob);
-    img.src = img.dataset.url;
+    showBlob(img, await picture(z));
     img.dataset.z = JSON.stringify(z.map(round)); // the point this picture shows
-    showError("");
-  } catch (e) { showError(e.message); }
-  finally {
-    state.busy = false;
-    if (state.again) { state.again = false; decode(); }
-  }
+    fail("");
+  } catch (e) { fail(e.message); }
   drawMap();
-}
+});
 
 function buildSliders() {
   const n = state.model.latent;
   const list = state.z.map((v, i) => {
-    const li = document.createElement("li");
-    li.hidden = i >= SHOWN && !state.showAll;
-    const label = document.createElement("label");
-    label.className = "inline";
-    label.textContent = `z${i + 1}`;
-    const input = document.createElement("input");
-    Object.assign(input, { type: "range", min: -RANGE, max: RANGE, step: 0.01, value: v });
+    const li = el("li", "", undefined, { hidden: i >= SHOWN && !state.showAll });
+    const label = el("label", "inline", `z${i + 1}`);
+    const input = el("input", "", undefined, { type: "range", min: -RANGE, max: RANGE, step: 0.01, value: v });
     input.setAttribute("aria-label", `latent dimension ${i + 1}`);
     input.dataset.i = i;
-    const out = document.createElement("output");
-    out.textContent = round(v).toFixed(2);
-    label.append(input, out);
+    label.append(input, el("output", "", round(v).toFixed(2)));
     li.append(label);
     return li;
   });
@@ -131,12 +104,14 @@ async function loadMap() {
   panel.hidden = !(state.model.has_map);
   if (panel.hidden) { state.map = null; return; }
   $("#manifold").src = api(`/manifold?size=20&range=${RANGE}`);
-  const data = await call("/latent-map?count=2500");
+  const data = await fetchJSON(api("/latent-map?count=2500"));
   state.map = data.points;
   $("#map-dots").dataset.points = data.points.length;
   $("#legend").replaceChildren(...COLOURS.map((c, d) => {
-    const li = document.createElement("li");
-    li.innerHTML = `<span style="background:${c}"></span>${d}`;
+    const swatch = el("span");
+    swatch.style.background = c;
+    const li = el("li");
+    li.append(swatch, String(d));
     return li;
   }));
   drawMap();
@@ -169,14 +144,14 @@ function drawMap() {
 
 async function runInterpolation() {
   const { start, end } = state.ends;
-  if (!start || !end) { showError("choose a start and an end first"); return; }
+  if (!start || !end) { fail("choose a start and an end first"); return; }
   try {
-    const r = await call("/interpolate", { start, end, steps: Number($("#steps").value), method: $("#method").value });
+    const r = await fetchJSON(api("/interpolate"), { body: { start, end, steps: Number($("#steps").value), method: $("#method").value } });
     $("#strip").src = r.png;
     state.frames = r.frames;
     $("#animate").disabled = false;
-    showError("");
-  } catch (e) { showError(e.message); }
+    fail("");
+  } catch (e) { fail(e.message); }
 }
 function animate() {
   clearInterval(state.timer);
@@ -192,12 +167,8 @@ function animate() {
 
 // ------------------------------------------------------------------ encoding
 
-async function encodeBody(body, isForm) {
-  const res = await fetch(api("/encode"), { method: "POST", body, headers: isForm ? {} : { "Content-Type": "application/json" } });
-  const data = await res.json();
-  if (!res.ok) throw new Error(data.error ? data.error.message : "encoding failed");
-  return data;
-}
+/** A digit → its latent Gaussian: `body` is {example: n} or a FormData with the drawing. */
+const encode = (body) => fetchJSON(api("/encode"), { body });
 function showCode(r) {
   $("#encoded-input").src = r.input_png;
   $("#reconstruction").src = r.reconstruction_png;
@@ -210,6 +181,7 @@ function showCode(r) {
 
 async function selectModel(name) {
   state.model = state.models.find((m) => m.name === name);
+  $("#arith-model").value = name; // the arithmetic form's model
   $$("[data-model]").forEach((t) => t.setAttribute("aria-selected", String(t.dataset.model === name)));
   // the mean over 10,000 samples where the card has it: one set of 1,000 varies by ±1.5 points
   const wide = state.model.metrics.sample_quality_wide;
@@ -229,11 +201,11 @@ async function selectModel(name) {
   state.showAll = false;
   buildSliders();
   decode();
-  loadMap().catch((e) => showError(e.message));
+  loadMap().catch((e) => fail(e.message));
 }
 
 async function start() {
-  state.models = await fetch("/api/v1/generative/models").then((r) => r.json());
+  state.models = await fetchJSON("/api/v1/generative/models");
   if (!state.models.length) return;
   $("#sliders").addEventListener("input", (e) => {
     const i = Number(e.target.dataset.i);
@@ -262,30 +234,20 @@ async function start() {
   $("#encode-ends").addEventListener("click", async () => {
     try {
       const [a, b] = await Promise.all([$("#start-example"), $("#end-example")].map((input) =>
-        encodeBody(JSON.stringify({ example: Number(input.value) }), false)));
+        encode({ example: Number(input.value) })));
       state.ends = { start: a.mean, end: b.mean };
       runInterpolation();
-    } catch (e) { showError(e.message); }
+    } catch (e) { fail(e.message); }
   });
   $("#interpolate").addEventListener("click", runInterpolation);
   $("#animate").addEventListener("click", animate);
-  const pad = window.makePad($("#pad"), $("#pen"), async (final) => {
+  const drawing = makePad($("#pad"), $("#pen"), async (final) => {
     if (!final) return;
     const form = new FormData();
     form.append("file", await drawing.blob(), "drawing.png");
-    try { showCode(await encodeBody(form, true)); showError(""); } catch (e) { showError(e.message); }
+    try { showCode(await encode(form)); fail(""); } catch (e) { fail(e.message); }
   });
-  const drawing = pad;
   $("#clear").addEventListener("click", () => drawing.clear());
-  $("#compute").addEventListener("click", async () => {
-    const picked = (id) => $$(`#${id} input:checked`).map((i) => i.value);
-    try {
-      const r = await call("/arithmetic", { plus: picked("plus"), minus: picked("minus") });
-      const parts = r.terms.map((t) => `<figure><figcaption>${t.sign} ${t.digit}</figcaption><img class="pixels" src="${t.png}" width="56" height="56" alt="average ${t.digit}"></figure>`);
-      $("#arith").innerHTML = parts.join("") + `<span class="equals">=</span><figure><figcaption>result</figcaption><img class="pixels" src="${r.png}" width="84" height="84" alt="the result"></figure>`;
-      showError("");
-    } catch (e) { showError(e.message); }
-  });
   $("#watch-start").addEventListener("click", watchOneTrain);
   $("#watch-stop").addEventListener("click", () => {
     if (state.watch) fetch(`/api/v1/training-runs/${state.watch.id}`, { method: "DELETE" });
@@ -298,11 +260,11 @@ async function start() {
 
 async function watchOneTrain() {
   const [task, latent] = $("#watch-task").value.split(":");
-  const res = await fetch("/api/v1/generative/training-runs", { method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ task, latent: Number(latent), epochs: Number($("#watch-epochs").value) }) });
-  const run = await res.json();
-  if (!res.ok) { showError(run.error.message); return; }
+  let run;
+  try {
+    run = await fetchJSON("/api/v1/generative/training-runs",
+      { body: { task, latent: Number(latent), epochs: Number($("#watch-epochs").value) } });
+  } catch (e) { fail(e.message); return; }
   if (state.watch) state.watch.source.close();
   const losses = [];
   const source = new EventSource(run.events_url);
@@ -318,7 +280,7 @@ async function watchOneTrain() {
   });
   source.addEventListener("progress", (e) => {
     const d = JSON.parse(e.data);
-    losses.push([d.neg_elbo ?? d.generator_loss, d.discriminator_loss]);
+    losses.push([d.step, d.neg_elbo ?? d.generator_loss, d.discriminator_loss]);
     drawLosses(losses, task);
   });
   source.addEventListener("status", (e) => {
@@ -331,29 +293,26 @@ async function watchOneTrain() {
   });
 }
 
+/** The losses so far, [batch, loss, discriminator loss] each, on the labs' chart axes. */
 function drawLosses(losses, task) {
   const canvas = $("#watch-chart");
   canvas.hidden = false;
-  const ctx = canvas.getContext("2d");
-  const w = canvas.width, h = canvas.height;
-  ctx.clearRect(0, 0, w, h);
-  const series = task === "vae" ? [[0, "#4f46e5", "−ELBO"]] : [[0, "#4f46e5", "generator"], [1, "#d97706", "discriminator"]];
+  const series = task === "vae" ? [[1, "#4f46e5", "−ELBO"]] : [[1, "#4f46e5", "generator"], [2, "#d97706", "discriminator"]];
   const values = losses.flatMap((l) => series.map(([k]) => l[k]));
-  const lo = Math.min(...values), hi = Math.max(...values);
-  series.forEach(([k, colour, name], n) => {
-    ctx.strokeStyle = colour;
-    ctx.lineWidth = 2;
-    ctx.beginPath();
-    losses.forEach((l, i) => {
-      const x = (i / Math.max(1, losses.length - 1)) * (w - 10) + 5;
-      const y = h - 18 - ((l[k] - lo) / (hi - lo || 1)) * (h - 30);
-      if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y);
-    });
-    ctx.stroke();
+  const lo = Math.min(...values), hi = Math.max(...values), margin = 0.05 * (hi - lo) || 1;
+  const first = losses[0][0], last = losses[losses.length - 1];
+  const { ctx, X, Y, m, w } = axes(canvas, [first, Math.max(last[0], first + 1)], [lo - margin, hi + margin], "batch", "loss");
+  series.forEach(([k, colour]) => polyline(ctx, losses.map((l) => [X(l[0]), Y(l[k])]), colour));
+  ctx.textAlign = "right";
+  series.forEach(([k, colour, name], n) => { // the legend, top right, over the lines
+    const text = `${name} ${last[k].toFixed(2)}`, width = ctx.measureText(text).width;
+    const x = w - m.r - 6, y = m.t + 14 + n * 14;
+    ctx.fillStyle = "rgba(255, 255, 255, 0.85)";
+    ctx.fillRect(x - width - 3, y - 11, width + 6, 14);
     ctx.fillStyle = colour;
-    ctx.font = "12px system-ui";
-    ctx.fillText(`${name} ${losses[losses.length - 1][k].toFixed(2)}`, 8 + n * 160, h - 4);
+    ctx.fillText(text, x, y);
   });
+  ctx.restore();
 }
 
 if ($("#decoded")) start();

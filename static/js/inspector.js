@@ -1,77 +1,46 @@
 // Model inspector: a drawing pad and the calls to /api/v1/models/{name}/... that draw the page.
 // The page computes nothing it shows: the server prepares the input, runs the model and draws
 // every map; this script sends the input and places the pictures.
-"use strict";
+import { $, $$, cellAt, coalesce, el, fetchJSON, latest, showBlob, showError } from "./lib.js";
+import { makePad } from "./pad.js";
 
-const $ = (sel) => document.querySelector(sel);
-const $$ = (sel) => [...document.querySelectorAll(sel)];
 const api = (path) => `/api/v1/models/${encodeURIComponent($("#model").value)}${path}`;
-const state = { source: null, busy: false, again: false, result: null, unit: null, blobs: [] };
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-function showError(message) {
-  const box = $("#inspector-error");
-  box.hidden = !message;
-  box.textContent = message || "";
-}
+const state = { source: null, result: null, unit: null };
+const fail = (message) => showError("#inspector-error", message);
+let drawing = null; // the pad
 
 // ------------------------------------------------------------------ sending the input
 
 /** The request body for the current input: JSON for an example, a file for a drawing or upload. */
 async function body() {
   const s = state.source;
-  if (s.kind === "example") return { body: JSON.stringify({ example: s.index }), json: true };
-  const blob = s.kind === "draw" ? await new Promise((ok) => $("#pad").toBlob(ok, "image/png")) : s.file;
+  if (s.kind === "example") return { example: s.index };
   const form = new FormData();
-  form.append("file", blob, s.kind === "draw" ? "drawing.png" : s.file.name);
-  return { body: form, json: false };
+  if (s.kind === "draw") form.append("file", await drawing.blob(), "drawing.png");
+  else form.append("file", s.file, s.file.name);
+  return form;
 }
-async function post(path, { as = "json" } = {}) {
-  const b = await body();
-  const res = await fetch(api(path), { method: "POST", body: b.body,
-    headers: b.json ? { "Content-Type": "application/json" } : {} });
-  if (!res.ok) {
-    const data = await res.json().catch(() => ({}));
-    throw new Error((data.error && data.error.message) || `request failed (${res.status})`);
-  }
-  return as === "blob" ? res.blob() : res.json();
-}
+const post = async (path, { as = "json" } = {}) => fetchJSON(api(path), { body: await body(), as });
 
 /** Runs the model on the current input; while a request is out, the newest input waits. */
-async function inspect() {
+const inspect = coalesce(async () => {
   if (!state.source) return;
-  if (state.busy) { state.again = true; return; }
-  state.busy = true;
   try {
     const result = await post(`/activations?scale=${$("#scale").value}`);
     state.result = result;
-    showError("");
+    fail("");
     drawAnswer(result);
     drawLayers(result);
     heatMaps();
     if (state.unit) openUnit(state.unit.layer, state.unit.channel);
   } catch (e) {
-    showError(e.message);
-  } finally {
-    state.busy = false;
-    if (state.again) { state.again = false; inspect(); }
+    fail(e.message);
   }
-}
+});
 
-async function heatMaps() {
+function heatMaps() {
   for (const kind of ["saliency", "gradcam"]) {
-    post(`/${kind}`, { as: "blob" }).then((blob) => {
-      const url = URL.createObjectURL(blob);
-      const img = $(`#${kind}`);
-      if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
-      img.dataset.url = url;
-      img.src = url;
-    }).catch(() => {});
+    post(`/${kind}`, { as: "blob" }).then((blob) => showBlob($(`#${kind}`), blob)).catch(() => {});
   }
 }
 
@@ -98,9 +67,7 @@ function drawLayers(r) {
     const fig = el("figure");
     const cap = el("figcaption", "", `${layer.index + 1}. ${layer.label} `);
     cap.append(el("span", "dim", layer.shape.join("×")));
-    const img = el("img", "pixels");
-    img.src = layer.png;
-    img.alt = `layer ${layer.index + 1}: ${layer.label}`;
+    const img = el("img", "pixels", undefined, { src: layer.png, alt: `layer ${layer.index + 1}: ${layer.label}` });
     img.dataset.layer = layer.index;
     if (layer.shape.length === 3) img.classList.add("clickable");
     fig.append(cap, img);
@@ -141,8 +108,8 @@ async function openUnit(layerIndex, channel) {
       k.hidden = true;
       $("#unit-kernels-caption").textContent = "No convolution made this map.";
     }
-  } catch (e) { showError(e.message); }
-  fetch(api(`/units/${layerIndex}/${channel}/top-examples?k=9`)).then((r) => r.json()).then((data) => {
+  } catch (e) { fail(e.message); }
+  fetchJSON(api(`/units/${layerIndex}/${channel}/top-examples?k=9`)).catch(() => ({})).then((data) => {
     $("#unit-top").replaceChildren(...(data.examples || []).map(exampleThumb));
   });
   $("#unit-optimized").src = api(`/units/${layerIndex}/${channel}/optimized`);
@@ -150,14 +117,9 @@ async function openUnit(layerIndex, channel) {
 
 function exampleThumb(ex) {
   const li = el("li");
-  const b = el("button", "example");
-  b.type = "button";
-  b.title = `test digit #${ex.index}: a ${ex.label}; the model says ${ex.prediction} (${Math.round(100 * ex.confidence)}%)`;
-  const img = el("img", "pixels");
-  img.src = ex.png;
-  img.alt = b.title;
-  img.width = 56;
-  img.height = 56;
+  const b = el("button", "example", undefined, { type: "button",
+    title: `test digit #${ex.index}: a ${ex.label}; the model says ${ex.prediction} (${Math.round(100 * ex.confidence)}%)` });
+  const img = el("img", "pixels", undefined, { src: ex.png, alt: b.title, width: 56, height: 56 });
   const cap = el("span", ex.label === ex.prediction ? "" : "wrong", ex.label === ex.prediction ? ex.label : `${ex.label}→${ex.prediction}`);
   b.append(img, cap);
   b.addEventListener("click", () => useExample(ex.index));
@@ -172,12 +134,13 @@ function useExample(index, showTab = true) {
   if (showTab) selectTab("examples");
   inspect();
 }
-let examplesAsked = 0; // only the newest list is shown, whichever answer comes back last
+// only the newest list is shown, whichever answer comes back last
+const fetchExamples = latest((signal, wrong) =>
+  fetchJSON(api(`/examples?wrong=${wrong}&limit=24&offset=${wrong ? 0 : Math.floor(Math.random() * 9000)}`), { signal }));
 async function listExamples(wrong) {
-  const asked = ++examplesAsked;
-  const data = await fetch(api(`/examples?wrong=${wrong}&limit=24&offset=${wrong ? 0 : Math.floor(Math.random() * 9000)}`)).then((r) => r.json());
-  if (asked !== examplesAsked) return null; // a newer list was asked for
-  if (data.error) { showError(data.error.message); return; }
+  let data;
+  try { data = await fetchExamples(wrong); } catch (e) { fail(e.message); return null; }
+  if (!data) return null; // a newer list was asked for
   $("#examples").replaceChildren(...data.examples.map(exampleThumb));
   $("#examples").dataset.list = wrong ? "mistakes" : "any";
   return data;
@@ -187,9 +150,8 @@ function selectTab(name) {
   $$("[data-panel]").forEach((p) => { p.hidden = p.dataset.panel !== name; });
 }
 
-const pad = $("#pad");
-if (pad) {
-  const drawing = window.makePad(pad, $("#pen"), () => { state.source = { kind: "draw" }; inspect(); });
+if ($("#pad")) {
+  drawing = makePad($("#pad"), $("#pen"), () => { state.source = { kind: "draw" }; inspect(); });
   $("#clear").addEventListener("click", () => { drawing.clear(); state.source = null; });
 
   $$("[data-source]").forEach((t) => t.addEventListener("click", () => {
@@ -225,10 +187,7 @@ if (pad) {
     const info = JSON.parse(e.target.dataset.rf || "null");
     const box = $("#rf-box");
     if (!info || !info.rf) { box.hidden = true; return; }
-    const r = e.target.getBoundingClientRect();
-    const [h, w] = info.shape;
-    const i = Math.min(h - 1, Math.floor((e.clientY - r.top) / r.height * h));
-    const j = Math.min(w - 1, Math.floor((e.clientX - r.left) / r.width * w));
+    const [i, j] = cellAt(e, e.target, ...info.shape);
     const top = info.rf.left + i * info.rf.jump, left = info.rf.left + j * info.rf.jump;
     const n = 28;
     box.hidden = false;
@@ -242,22 +201,17 @@ if (pad) {
 }
 
 async function loadModel() {
-  const card = await fetch(api("")).then((r) => r.json());
-  if (card.error) { showError(card.error.message); return; }
+  let card;
+  try { card = await fetchJSON(api("")); } catch (e) { fail(e.message); return; }
   const acc = card.metrics.test_acc ?? card.metrics.val_acc;
   $("#model-facts").textContent = `Trained on ${card.dataset}; ${card.params?.toLocaleString() ?? "?"} parameters` +
     (acc !== undefined ? `; ${(100 * acc).toFixed(2)}% ${card.metrics.test_acc !== undefined ? "test" : "validation"} accuracy` : "") + ".";
-  const filters = await fetch(api("/filters")).then((r) => r.json());
+  const filters = await fetchJSON(api("/filters")).catch(() => ({}));
   $("#filters").replaceChildren(...(filters.filters || []).map((f) => {
     const li = el("li");
-    const a = el("img", "pixels");
-    a.src = f.png;
-    a.alt = `learned filter ${f.index + 1}`;
     const c = filters.classic.find((k) => k.key === f.closest.key);
-    const b = el("img", "pixels");
-    b.src = c.png;
-    b.alt = c.name;
-    li.append(a, b, el("span", "", `${f.closest.name} ${f.closest.similarity.toFixed(2)}`));
+    li.append(el("img", "pixels", undefined, { src: f.png, alt: `learned filter ${f.index + 1}` }),
+      el("img", "pixels", undefined, { src: c.png, alt: c.name }), el("span", "", `${f.closest.name} ${f.closest.similarity.toFixed(2)}`));
     return li;
   }));
   if (!state.source) useExample(0, false); // something to look at before the first stroke

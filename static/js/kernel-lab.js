@@ -1,16 +1,18 @@
-// Kernel lab: drag-and-drop upload, kernel-cell colours, and the hover window. htmx does the rest.
-"use strict";
+// Kernel lab: drag-and-drop upload, kernel-cell colours, and the hover window. htmx does the rest:
+// every number the page shows (the output size and its formula too) comes in the server's fragments.
+import { $, cellAt } from "./lib.js";
 
+const dropzone = (e) => e.target.closest && e.target.closest("#dropzone");
 document.addEventListener("dragover", (e) => {
-  const zone = e.target.closest && e.target.closest("#dropzone");
+  const zone = dropzone(e);
   if (zone) { e.preventDefault(); zone.classList.add("dragging"); }
 });
 document.addEventListener("dragleave", (e) => {
-  const zone = e.target.closest && e.target.closest("#dropzone");
+  const zone = dropzone(e);
   if (zone) zone.classList.remove("dragging");
 });
 document.addEventListener("drop", (e) => {
-  const zone = e.target.closest && e.target.closest("#dropzone");
+  const zone = dropzone(e);
   if (!zone || !e.dataTransfer.files.length) return;
   e.preventDefault();
   zone.classList.remove("dragging");
@@ -28,17 +30,16 @@ document.addEventListener("input", (e) => {
   cell.classList.toggle("neg", v < 0);
 });
 
-// Hovering the output shows the input window that produced the pixel under the pointer.
+// Hovering the output shows the input window that produced the pixel under the pointer; the
+// fragment's data attributes carry the output size, the stride, dilation and padding.
 document.addEventListener("mousemove", (e) => {
-  const out = document.getElementById("filtered");
-  const box = document.getElementById("window-box");
-  const info = document.getElementById("hover-info");
+  const out = $("#filtered");
+  const box = $("#window-box");
+  const info = $("#hover-info");
   if (!out || !box || !info) return;
   if (e.target !== out) { box.hidden = true; return; }
   const d = Object.fromEntries(Object.entries(out.dataset).map(([k, v]) => [k, Number(v)]));
-  const rect = out.getBoundingClientRect();
-  const col = Math.min(d.outW - 1, Math.floor((e.clientX - rect.left) / rect.width * d.outW));
-  const row = Math.min(d.outH - 1, Math.floor((e.clientY - rect.top) / rect.height * d.outH));
+  const [row, col] = cellAt(e, out, d.outH, d.outW);
   const top = row * d.stride - d.padTop, left = col * d.stride - d.padLeft;
   const spanH = d.dilation * (d.kh - 1) + 1, spanW = d.dilation * (d.kw - 1) + 1;
   box.hidden = false;

@@ -1,10 +1,9 @@
 // A drawing pad for digits: white ink on black, like MNIST. Pointer events cover mouse, pen and
-// touch. Shared by the model inspector and the generative lab.
-"use strict";
+// touch. Shared by the model inspector and the generative lab (an ES module).
 
 /** Makes `canvas` drawable; `onChange(final)` is called while drawing (final = false, at most
  *  every 120 ms) and when a stroke ends (final = true). Returns {clear, blob}. */
-window.makePad = function makePad(canvas, penInput, onChange) {
+export function makePad(canvas, penInput, onChange) {
   const ctx = canvas.getContext("2d");
   const clear = () => { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, canvas.width, canvas.height); };
   clear();
@@ -43,4 +42,4 @@ window.makePad = function makePad(canvas, penInput, onChange) {
   canvas.addEventListener("pointerup", end);
   canvas.addEventListener("pointercancel", end);
   return { clear, blob: () => new Promise((ok) => canvas.toBlob(ok, "image/png")) };
-};
+}

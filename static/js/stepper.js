@@ -1,7 +1,8 @@
 // Stepper: fetches one whole trace from the REST API per change, then plays it here, so stepping,
 // playing and scrubbing never wait for the server. The page computes no number it shows: every
-// value, sum and expression comes from /api/v1/stepper/... (tested against PyTorch).
-"use strict";
+// value, sum and expression comes from /api/v1/stepper/... (tested against PyTorch), the output
+// size and its formula too.
+import { $, $$, axes, clearError, dot, el, fetchJSON, fmt, latest, polyline, showError } from "./lib.js";
 
 const DATA = JSON.parse(document.getElementById("stepper-data").textContent);
 const MODES = ["convolution", "pooling", "descent"];
@@ -13,21 +14,20 @@ const ENDPOINTS = {
 // Fields that are page helpers, not part of the shareable state.
 const NOT_SHARED = new Set(["file", "random_size", "image_size", "image_id", "preset"]);
 
-const state = { mode: "convolution", trace: null, body: null, step: 0, timer: null, abort: null, view: null };
-const $ = (sel, root = document) => root.querySelector(sel);
-const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
+const state = { mode: "convolution", trace: null, body: null, step: 0, timer: null, view: null };
 const form = (mode = state.mode) => document.getElementById(`form-${mode}`);
 
 // ------------------------------------------------------------------ numbers and text
 
-/** A token as typed: a number when it is one; otherwise the text itself, so the API says what is wrong. */
-function token(t) {
-  const clean = t.replace(/[−–]/g, "-");
-  const n = Number(clean);
-  return clean !== "" && Number.isFinite(n) ? n : t;
+/** A value as typed: a number when it is one; otherwise the text itself, so the API says what is wrong. */
+function numOrText(v) {
+  const t = String(v).trim().replace(/[−–]/g, "-");
+  return t !== "" && Number.isFinite(Number(t)) ? Number(t) : v;
 }
+const intOrText = (v) => (/^\s*-?\d+\s*$/.test(v) ? Number(v) : v);
+/** Lines of numbers (a block of a grid, or the points) → rows. */
 const rowsOf = (block) => block.split("\n").map((l) => l.trim()).filter((l) => l)
-  .map((l) => l.split(/[\s,;]+/).filter((t) => t).map(token));
+  .map((l) => l.split(/[\s,;]+/).filter((t) => t).map(numOrText));
 
 /** Text → rows of numbers, or channels of rows when blank lines separate blocks. */
 function parseGrid(text) {
@@ -43,25 +43,10 @@ function gridText(grid) {
   return is3d ? grid.map(block).join("\n\n") : block(grid);
 }
 const pointsText = (pts) => pts.map(([x, y]) => `${x}, ${y}`).join("\n");
-const parsePoints = (text) => text.split("\n").map((l) => l.trim()).filter((l) => l)
-  .map((l) => l.split(/[\s,;]+/).filter((t) => t).map(token));
 // The address bar keeps grids compactly: "1,2;3,4" (rows by ;, channels by |).
 const compact = (text) => text.trim().split(/\n\s*\n/).map((b) => b.trim().split("\n")
   .map((l) => l.trim().split(/[\s,;]+/).join(",")).join(";")).join("|");
 const expand = (s) => s.split("|").map((b) => b.split(";").map((r) => r.split(",").join(" ")).join("\n")).join("\n\n");
-
-function fmt(v) {
-  if (v === null || v === undefined) return "";
-  if (Number.isInteger(v)) return String(v).replace("-", "−");
-  const a = Math.abs(v);
-  const s = a !== 0 && (a < 1e-3 || a >= 1e6) ? v.toExponential(2) : String(Number(v.toPrecision(4)));
-  return s.replace("-", "−");
-}
-const intOrText = (v) => (/^\s*-?\d+\s*$/.test(v) ? Number(v) : v);
-function numOrText(v) {
-  const t = String(v).trim().replace(/[−–]/g, "-");
-  return t !== "" && Number.isFinite(Number(t)) ? Number(t) : v;
-}
 
 // ------------------------------------------------------------------ requests
 
@@ -77,44 +62,41 @@ function requestBody(mode) {
       stride: intOrText(f.stride.value), padding: intOrText(f.padding.value),
       ceil_mode: f.ceil_mode.checked, count_include_pad: f.count_include_pad.checked };
   }
-  const body = { points: parsePoints(f.points.value), learning_rate: numOrText(f.learning_rate.value),
+  const body = { points: rowsOf(f.points.value), learning_rate: numOrText(f.learning_rate.value),
     epochs: intOrText(f.epochs.value), w0: numOrText(f.w0.value), update: f.update.value };
   if (f.model.value === "wb") body.b0 = numOrText(f.b0.value);
   return body;
 }
 
-function showError(mode, error) {
+/** The API's refusal beside the field it names (and a banner), the stage greyed out. */
+function showStageError(mode, error) {
   const slot = error.field && $(`[data-error-for="${error.field}"]`, form(mode));
   if (slot) slot.textContent = error.message;
-  const banner = $("#stage-error");
-  banner.hidden = false;
-  banner.textContent = slot ? "Fix the setting marked in red to go on." : error.message;
+  showError("#stage-error", slot ? "Fix the setting marked in red to go on." : error.message);
   $("#stage").classList.add("stale");
 }
 function clearErrors() {
   $$(".field-error").forEach((e) => { e.textContent = ""; });
-  $("#stage-error").hidden = true;
+  clearError("#stage-error");
   $("#stage").classList.remove("stale");
 }
+
+const fetchTrace = latest((signal, mode, body) => fetchJSON(ENDPOINTS[mode], { body, signal }));
 
 async function refresh({ keepStep = false } = {}) {
   const mode = state.mode;
   const body = requestBody(mode);
-  if (state.abort) state.abort.abort();
-  const abort = (state.abort = new AbortController());
-  let res;
+  let data, error = null;
   try {
-    res = await fetch(ENDPOINTS[mode], { method: "POST", body: JSON.stringify(body), signal: abort.signal,
-      headers: { "Content-Type": "application/json" } });
+    data = await fetchTrace(mode, body);
+    if (data === undefined) return; // a newer request took over
   } catch (e) {
-    if (e.name !== "AbortError") showError(mode, { message: "The app did not answer; is it still running?" });
-    return;
+    error = e.status ? e : { message: "The app did not answer; is it still running?" };
   }
-  const data = await res.json();
-  if (abort.signal.aborted || mode !== state.mode) return;
+  if (mode !== state.mode) return;
   clearErrors();
   saveUrl();
-  if (!res.ok) { showError(mode, data.error || { message: `request failed (${res.status})` }); return; }
+  if (error) { showStageError(mode, error); return; }
   pause();
   state.trace = data;
   state.body = body;
@@ -168,23 +150,21 @@ const boundOf = (values) => Math.max(1e-12, ...values.flat(Infinity).filter((v) 
 
 /** A rows × cols grid of cells; returns {el, cells[r][c]}. */
 function makeGrid(rows, cols, { size, label, cls = "" } = {}) {
-  const el = document.createElement("div");
-  el.className = `grid ${cls}`;
-  el.style.setProperty("--cols", cols);
-  el.style.setProperty("--cell", `${size}px`);
-  if (size < 20) el.classList.add("tiny");
-  if (label) el.setAttribute("aria-label", label);
+  const grid = el("div", `grid ${cls}`);
+  grid.style.setProperty("--cols", cols);
+  grid.style.setProperty("--cell", `${size}px`);
+  if (size < 20) grid.classList.add("tiny");
+  if (label) grid.setAttribute("aria-label", label);
   const cells = [];
   for (let r = 0; r < rows; r++) {
     cells.push([]);
     for (let c = 0; c < cols; c++) {
-      const d = document.createElement("div");
-      d.className = "cell";
-      el.appendChild(d);
+      const d = el("div", "cell");
+      grid.appendChild(d);
       cells[r].push(d);
     }
   }
-  return { el, cells };
+  return { el: grid, cells };
 }
 function fillGrid(grid, values, bound) {
   values.forEach((row, r) => row.forEach((v, c) => {
@@ -194,19 +174,13 @@ function fillGrid(grid, values, bound) {
     d.style.background = tint(v, bound);
   }));
 }
-function figure(caption, inner, cls = "") {
-  const f = document.createElement("figure");
-  f.className = `grid-figure ${cls}`;
-  const cap = document.createElement("figcaption");
-  cap.innerHTML = caption;
+/** A figure around `inner`: the caption, then `dim` (a size, a channel) in grey after it. */
+function figure(caption, inner, { cls = "", dim } = {}) {
+  const cap = el("figcaption", "", caption);
+  if (dim) cap.append(" ", el("span", "dim", dim));
+  const f = el("figure", `grid-figure ${cls}`);
   f.append(cap, inner);
   return f;
-}
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
 }
 const CHANNEL_NAMES = ["red", "green", "blue", "alpha"];
 
@@ -301,21 +275,20 @@ function buildConvolution(trace, body) {
   const layout = el("div", "conv-layout");
   channels.forEach((values, c) => {
     const row = el("div", "channel-row");
-    const name = is3d ? ` <span class="dim">channel ${c} (${CHANNEL_NAMES[c]})</span>` : "";
     const g = inputGrid(values, trace.padding, drawPad, "0", size);
     view.inputs.push(g);
     const k = makeGrid(kernels[c].length, kernels[c][0].length, { size: kSize, label: "kernel", cls: "kernel" });
     fillGrid(k, kernels[c], boundOf(kernels[c]));
     const p = makeGrid(kernels[c].length, kernels[c][0].length, { size: kSize, label: "products", cls: "products" });
     view.products.push(p);
-    row.append(figure(`Input${name}`, g.el), el("span", "op", "×"), figure("Kernel", k.el),
-      el("span", "op", "="), figure("Products", p.el));
+    row.append(figure("Input", g.el, { dim: is3d && `channel ${c} (${CHANNEL_NAMES[c]})` }),
+      el("span", "op", "×"), figure("Kernel", k.el), el("span", "op", "="), figure("Products", p.el));
     layout.append(row);
   });
   const out = makeGrid(oh, ow, { size: cellSize(Math.max(ow, 6)), label: "output", cls: "output-grid" });
   view.output = out;
   hoverToStep(out, trace, (s) => out.cells[s.out[0]][s.out[1]]);
-  const outFig = figure(`Output <span class="dim">${oh}×${ow}</span>`, out.el, "output-figure");
+  const outFig = figure("Output", out.el, { cls: "output-figure", dim: `${oh}×${ow}` });
   const main = el("div", "conv-main");
   main.append(layout, outFig);
   view.lines = el("div", "expression");
@@ -355,8 +328,8 @@ function buildPooling(trace, body) {
   hoverToStep(view.output, trace, (s) => view.output.cells[s.out[0]][s.out[1]]);
   const main = el("div", "conv-main");
   const opName = { max: "Max", avg: "Average", sum: "Sum" }[body.op];
-  main.append(figure(`Feature map <span class="dim">${values.length}×${values[0].length}</span>`, view.input.el),
-    el("span", "op", "→"), figure(`${opName} pooled <span class="dim">${oh}×${ow}</span>`, view.output.el, "output-figure"));
+  main.append(figure("Feature map", view.input.el, { dim: `${values.length}×${values[0].length}` }),
+    el("span", "op", "→"), figure(`${opName} pooled`, view.output.el, { cls: "output-figure", dim: `${oh}×${ow}` }));
   view.line = el("div", "expression");
   // Flattening: the pooled map read row by row into the vector a dense layer receives.
   const flat = el("section", "flatten");
@@ -391,46 +364,6 @@ function renderPooling(view, trace, i) {
 // ------------------------------------------------------------------ gradient descent
 
 const PALETTE = ["#fffbe6", "#fdeeb8", "#f9d98a", "#f3b76b", "#e78f5c", "#cf6a5c", "#a8516a", "#6e4477"];
-
-function niceTicks(lo, hi, count = 5) {
-  const span = hi - lo || 1;
-  const step0 = Math.pow(10, Math.floor(Math.log10(span / count)));
-  const step = [1, 2, 5, 10].map((m) => m * step0).find((s) => span / s <= count) || step0 * 10;
-  const ticks = [];
-  for (let t = Math.ceil(lo / step) * step; t <= hi + 1e-9; t += step) ticks.push(Number(t.toPrecision(6)));
-  return ticks;
-}
-/** A canvas with axes; returns {ctx, X, Y} mapping data to pixels. */
-function axes(canvas, [x0, x1], [y0, y1], xLabel, yLabel) {
-  const dpr = window.devicePixelRatio || 1;
-  const w = canvas.clientWidth, h = canvas.clientHeight;
-  canvas.width = w * dpr; canvas.height = h * dpr;
-  const ctx = canvas.getContext("2d");
-  ctx.scale(dpr, dpr);
-  const m = { l: 46, r: 12, t: 10, b: 34 };
-  const X = (x) => m.l + ((x - x0) / (x1 - x0)) * (w - m.l - m.r);
-  const Y = (y) => h - m.b - ((y - y0) / (y1 - y0)) * (h - m.t - m.b);
-  ctx.font = "11px system-ui, sans-serif";
-  ctx.fillStyle = "#5d6678"; ctx.strokeStyle = "#dde1ea";
-  niceTicks(x0, x1).forEach((t) => {
-    ctx.beginPath(); ctx.moveTo(X(t), m.t); ctx.lineTo(X(t), h - m.b); ctx.stroke();
-    ctx.textAlign = "center"; ctx.fillText(fmt(t), X(t), h - m.b + 14);
-  });
-  niceTicks(y0, y1).forEach((t) => {
-    ctx.beginPath(); ctx.moveTo(m.l, Y(t)); ctx.lineTo(w - m.r, Y(t)); ctx.stroke();
-    ctx.textAlign = "right"; ctx.fillText(fmt(t), m.l - 4, Y(t) + 4);
-  });
-  ctx.textAlign = "center"; ctx.fillStyle = "#1d2330";
-  ctx.fillText(xLabel, m.l + (w - m.l - m.r) / 2, h - 4);
-  ctx.save(); ctx.translate(11, m.t + (h - m.t - m.b) / 2); ctx.rotate(-Math.PI / 2);
-  ctx.fillText(yLabel, 0, 0); ctx.restore();
-  ctx.save(); ctx.beginPath(); ctx.rect(m.l, m.t, w - m.l - m.r, h - m.t - m.b); ctx.clip();
-  return { ctx, X, Y, m, w, h };
-}
-function dot(ctx, x, y, r, fill, stroke = "white") {
-  ctx.beginPath(); ctx.arc(x, y, r, 0, 2 * Math.PI);
-  ctx.fillStyle = fill; ctx.fill(); ctx.lineWidth = 2; ctx.strokeStyle = stroke; ctx.stroke();
-}
 
 function buildDescent(trace, body) {
   const stage = $("#stage");
@@ -475,12 +408,8 @@ function drawLoss(view, trace, i) {
     };
     const top = Math.max(...c.loss) * 1.05;
     const { ctx, X, Y } = axes(view.loss, [c.w[0], c.w[c.w.length - 1]], [0, top], "w", "loss");
-    ctx.beginPath(); ctx.lineWidth = 2.5; ctx.strokeStyle = "#4f46e5";
-    c.w.forEach((w, k) => (k ? ctx.lineTo(X(w), Y(c.loss[k])) : ctx.moveTo(X(w), Y(c.loss[k]))));
-    ctx.stroke();
-    ctx.beginPath(); ctx.lineWidth = 1.5; ctx.strokeStyle = "#1d2330";
-    path.forEach(([w], k) => (k ? ctx.lineTo(X(w), Y(lossAt(w))) : ctx.moveTo(X(w), Y(lossAt(w)))));
-    ctx.stroke();
+    polyline(ctx, c.w.map((w, k) => [X(w), Y(c.loss[k])]), "#4f46e5", 2.5);
+    polyline(ctx, path.map(([w]) => [X(w), Y(lossAt(w))]), "#1d2330", 1.5);
     path.forEach(([w], k) => dot(ctx, X(w), Y(lossAt(w)), k === path.length - 1 ? 7 : 4,
       k === path.length - 1 ? "#facc15" : "#1d2330"));
     dot(ctx, X(trace.optimum.w), Y(trace.optimum.loss), 4, "#16a34a");
@@ -516,9 +445,7 @@ function drawLoss(view, trace, i) {
     img.data[4 * k + 3] = 255;
   }
   ctx.putImageData(img, m.l * dpr, m.t * dpr);
-  ctx.beginPath(); ctx.lineWidth = 2; ctx.strokeStyle = "#1d2330";
-  path.forEach(([pw_, pb], k) => (k ? ctx.lineTo(X(pw_), Y(pb)) : ctx.moveTo(X(pw_), Y(pb))));
-  ctx.stroke();
+  polyline(ctx, path.map(([pw_, pb]) => [X(pw_), Y(pb)]), "#1d2330");
   path.forEach(([pw_, pb], k) => dot(ctx, X(pw_), Y(pb), k === path.length - 1 ? 7 : 3,
     k === path.length - 1 ? "#facc15" : "#1d2330"));
   dot(ctx, X(trace.optimum.w), Y(trace.optimum.b), 5, "#16a34a");
@@ -533,15 +460,11 @@ function drawData(view, trace, i) {
   const [y0, y1] = pad(Math.min(0, ...ys), Math.max(0, ...ys));
   const { ctx, X, Y } = axes(view.data, [x0, x1], [y0, y1], "x", "y");
   // the line before the step (dashed), which made this step's prediction, and after it
-  const line = (w, b, dash, colour) => {
-    ctx.beginPath(); ctx.setLineDash(dash); ctx.lineWidth = 2.5; ctx.strokeStyle = colour;
-    ctx.moveTo(X(x0), Y(w * x0 + b)); ctx.lineTo(X(x1), Y(w * x1 + b)); ctx.stroke(); ctx.setLineDash([]);
-  };
+  const line = (w, b, dash, colour) => polyline(ctx, [[X(x0), Y(w * x0 + b)], [X(x1), Y(w * x1 + b)]], colour, 2.5, dash);
   line(s.w_before, s.b_before ?? 0, [6, 4], "#a5b4fc");
   line(s.w, s.b ?? 0, [], "#4f46e5");
   if (s.x !== null) { // this step's point and its error, measured against the line before the step
-    ctx.beginPath(); ctx.setLineDash([4, 3]); ctx.strokeStyle = "#b42318"; ctx.lineWidth = 2;
-    ctx.moveTo(X(s.x), Y(s.y)); ctx.lineTo(X(s.x), Y(s.prediction)); ctx.stroke(); ctx.setLineDash([]);
+    polyline(ctx, [[X(s.x), Y(s.y)], [X(s.x), Y(s.prediction)]], "#b42318", 2, [4, 3]);
     dot(ctx, X(s.x), Y(s.prediction), 4, "#b42318");
   }
   pts.forEach(([x, y], k) => dot(ctx, X(x), Y(y), k === s.point ? 7 : 5, k === s.point ? "#facc15" : "#1d2330"));
@@ -571,9 +494,10 @@ function drawTable(view, trace, i) {
 
 // ------------------------------------------------------------------ labels
 
+const cellLabel = (t, i) => `Step ${i + 1} of ${t.steps.length}: output row ${t.steps[i].out[0]}, column ${t.steps[i].out[1]}`;
 const LABEL = {
-  convolution: (t, i) => `Step ${i + 1} of ${t.steps.length}: output row ${t.steps[i].out[0]}, column ${t.steps[i].out[1]}`,
-  pooling: (t, i) => `Step ${i + 1} of ${t.steps.length}: output row ${t.steps[i].out[0]}, column ${t.steps[i].out[1]}`,
+  convolution: cellLabel,
+  pooling: cellLabel,
   descent: (t, i) => {
     const s = t.steps[i];
     return `Step ${i + 1} of ${t.steps.length}: epoch ${s.epoch}` + (s.x === null ? ", all points" : `, point (${fmt(s.x)}, ${fmt(s.y)})`);
@@ -615,18 +539,21 @@ async function loadImage(imageId) {
   const f = form("convolution").elements;
   const n = Math.max(2, Math.min(64, Number(f.image_size.value) || 14));
   const channels = f.channels.value === "3" ? "rgb" : "gray";
-  const res = await fetch(`/api/v1/images/${encodeURIComponent(imageId)}/grid?rows=${n}&cols=${n}&channels=${channels}`);
-  const data = await res.json();
-  if (!res.ok) { showError("convolution", data.error); return; }
+  let data;
+  try {
+    data = await fetchJSON(`/api/v1/images/${encodeURIComponent(imageId)}/grid?rows=${n}&cols=${n}&channels=${channels}`);
+  } catch (e) { showStageError("convolution", e); return; }
   f.input.value = gridText(data.input);
   refresh();
 }
 async function uploadImage(file) {
   const body = new FormData();
   body.append("file", file);
-  const res = await fetch("/api/v1/images", { method: "POST", body });
-  const data = await res.json();
-  if (!res.ok) { showError("convolution", { ...data.error, field: "input" }); return; }
+  let data;
+  try { data = await fetchJSON("/api/v1/images", { body }); } catch (e) {
+    showStageError("convolution", { message: e.message, field: "input" });
+    return;
+  }
   loadImage(data.id);
 }
 function applyPreset(key) {
