@@ -1,264 +1,247 @@
 """The model inspector: what a trained CNN answers, what every layer makes of an input, where it
 looks, and what its units respond to. Inputs are a drawing (rows of 0-255 numbers), an image
-(uploaded as a file here, or by id from POST /api/v1/images) or a test-set example."""
+(uploaded as a file here, or by id from POST /api/v1/images) or a test-set example.
+
+Each route asks `app.services.inspector` one question and returns its answer in the shape below;
+pictures inside JSON are PNG data URLs (`data:image/png;base64,…`)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-import numpy as np
-import torch
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.core import images, inspect, kernels
-from app.core.errors import InputError
-from app.core.images import png_data_url
+from app.api.shared import errors
 from app.http.deps import SOURCE_BODY as BODY
-from app.http.deps import InspectorDep, Source, SourceDep
-from app.services.inspector import Inspector, Loaded, to_display
-from app.services.schemas import ErrorResponse
+from app.http.deps import InspectorDep, SourceDep
+from app.services import inspector as service
 
 router = APIRouter(prefix="/api/v1/models", tags=["inspector"])
 
-ERRORS: dict[int | str, dict] = {
-    404: {"model": ErrorResponse, "description": "no such model"},
-    413: {"model": ErrorResponse, "description": "image too large"},
-    415: {"model": ErrorResponse, "description": "not an image format we take"},
-    422: {"model": ErrorResponse, "description": "invalid input, layer or channel"},
-}
-ENLARGED = 224  # px: the side a single map or heat map is drawn at
+WORDS = {"_404": "no such model", "_413": "image too large",
+         "_415": "not an image format we take", "_422": "invalid input, layer or channel"}
+ERRORS = errors(404, 413, 415, 422, **WORDS)  # routes that take an input
+UNIT_ERRORS = errors(404, 422, _404=WORDS["_404"], _422="invalid layer or channel, or no "
+                     "test set")
+PNG = "a PNG data URL"
 
 
-def _input(inspector: Inspector, m: Loaded, source: Source) -> tuple[np.ndarray, torch.Tensor]:
-    x = inspector.input_from(m, **source.values)
-    return x, m.tensor(x)
+# ---------------------------------------------------------------- response models
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
 
 
-def _answer(m: Loaded, x: np.ndarray, t: torch.Tensor) -> dict:
-    p = inspect.predict(m.model, t)
-    best = int(p.argmax())
-    return {"model": m.stored.name, "classes": m.classes, "prediction": best,
-            "label": m.classes[best], "probabilities": p.tolist(),
-            "input_png": png_data_url(to_display(x))}
+class ReceptiveFieldOut(Out):
+    """Along each axis, unit i of the map sees input pixels left + i·jump to
+    left + i·jump + size − 1 (left < 0 reaches into the padding)."""
+
+    size: int
+    jump: int
+    left: int
 
 
-def _enlarge(pixels: np.ndarray, side: int = ENLARGED) -> np.ndarray:
-    k = max(1, side // max(pixels.shape[:2]))
-    return pixels.repeat(k, axis=0).repeat(k, axis=1)
+class PredictOut(Out):
+    model: str
+    classes: list[str]
+    prediction: int = Field(description="index of the most probable class")
+    label: str = Field(description="its class name")
+    probabilities: list[float] = Field(description="softmax, one per class")
+    input_png: str = Field(description=f"the input as the model saw it, {PNG}")
 
 
-@router.post("/{name}/predict", openapi_extra=BODY, responses=ERRORS)
-def predict(name: str, source: SourceDep, inspector: InspectorDep) -> dict:
+class LayerActivation(Out):
+    index: int
+    label: str
+    type: str
+    shape: list[int] = Field(description="the layer's output, without the batch")
+    range: list[float] = Field(description="[min, max] of the output")
+    receptive_field: ReceptiveFieldOut | None
+    cols: int = Field(description="maps in a row of the grid")
+    tile: list[int] = Field(description="[height, width] of one map in the grid, px")
+    gap: int = Field(description="px between maps")
+    png: str = Field(description=f"the maps as one grid (a 1-D output as a strip), {PNG}")
+    values: list | None = Field(None, exclude_if=lambda v: v is None,
+                                description="the raw output (with values=true only)")
+
+
+class ActivationsOut(PredictOut):
+    layers: list[LayerActivation]
+
+
+class UnitKernelsOut(Out):
+    layer: int = Field(description="the conv layer whose filter made this channel")
+    label: str
+    shape: list[int] = Field(description="[in_channels, height, width]")
+    bias: float
+    png: str = Field(description=f"one slice per input channel, {PNG}")
+
+
+class UnitOut(Out):
+    layer: int
+    channel: int
+    label: str
+    shape: list[int] = Field(description="[height, width] of the map")
+    range: list[float] = Field(description="[min, max] of the map")
+    png: str = Field(description=f"the map enlarged, {PNG}")
+    receptive_field: ReceptiveFieldOut | None
+    kernels: UnitKernelsOut | None = Field(description="null after Flatten (no conv filter)")
+
+
+class HeatValuesOut(Out):
+    target: int
+    label: str
+    values: list[list[float]] = Field(description="the heat map over the input, 0 to 1")
+
+
+class ExampleOut(Out):
+    index: int = Field(description="index into the test set")
+    label: str
+    prediction: str
+    confidence: float
+    png: str
+
+
+class ScoredExampleOut(ExampleOut):
+    score: float = Field(description="the unit's mean activation for this image")
+
+
+class TopExamplesOut(Out):
+    layer: int
+    channel: int
+    label: str
+    examples: list[ScoredExampleOut]
+
+
+class ExamplesOut(Out):
+    total: int = Field(description="how many there are (all, or all the mistakes)")
+    accuracy: float = Field(description="on the whole test set")
+    examples: list[ExampleOut]
+
+
+class ClosestOut(Out):
+    key: str
+    name: str
+    similarity: float = Field(description="cosine similarity, −1 to 1")
+
+
+class LearnedFilterOut(Out):
+    index: int
+    png: str
+    closest: ClosestOut
+
+
+class ClassicKernelOut(Out):
+    key: str
+    name: str
+    png: str
+
+
+class FiltersOut(Out):
+    layer: int
+    label: str
+    filters: list[LearnedFilterOut]
+    classic: list[ClassicKernelOut]
+
+
+HEAT = {200: {"model": HeatValuesOut, "content": {"image/png": {}},
+              "description": "the heat map over the input (PNG), or its numbers (JSON)"},
+        **ERRORS}
+Target = Annotated[int | None, Query(description="class; default: predicted")]
+Format = Annotated[Literal["png", "json"], Query()]
+
+
+# ---------------------------------------------------------------- routes
+
+@router.post("/{name}/predict", openapi_extra=BODY, response_model=PredictOut, responses=ERRORS)
+def predict(name: str, source: SourceDep, inspector: InspectorDep) -> PredictOut:
     """Class probabilities (softmax) for one input, and the input as the model saw it."""
-    m = inspector.load(name)
-    x, t = _input(inspector, m, source)
-    return _answer(m, x, t)
+    return PredictOut.model_validate(service.predict(inspector, name, source.values))
 
 
-@router.post("/{name}/activations", openapi_extra=BODY, responses=ERRORS)
+@router.post("/{name}/activations", openapi_extra=BODY, response_model=ActivationsOut,
+             responses=ERRORS)
 def activations(name: str, source: SourceDep, inspector: InspectorDep,
                 scale: Annotated[Literal["each", "shared"], Query(
                     description="each map to its own range, or one range per layer")] = "each",
                 values: Annotated[bool, Query(description="also the raw numbers")] = False
-                ) -> dict:
+                ) -> ActivationsOut:
     """Every layer's output for one input: name, shape, receptive field, and its maps as one
     PNG grid (`cols` maps a row, each `tile` pixels, `gap` between); 1-D outputs as a strip."""
-    m = inspector.load(name)
-    x, t = _input(inspector, m, source)
-    outs = inspect.activations(m.model, t)
-    layers = []
-    for row, out, rf in zip(m.table.rows, outs, m.fields, strict=True):
-        if out.ndim == 3:
-            maps, cols = out, min(16, len(out))
-            tile_scale = max(1, 56 // max(out.shape[1], 1))
-        else:
-            maps = images.vector_rows(out, 32)
-            cols, tile_scale = 1, max(6, 192 // maps.shape[2])
-        entry = {"index": row.index, "label": row.label, "type": m.table.rows[row.index].type,
-                 "shape": list(out.shape), "range": [float(out.min()), float(out.max())],
-                 "receptive_field": None if rf is None else vars(rf),
-                 "cols": cols, "tile": [int(maps.shape[1]) * tile_scale,
-                                        int(maps.shape[2]) * tile_scale], "gap": 2,
-                 "png": png_data_url(images.mosaic(maps, signed=False, cols=cols, scale=tile_scale,
-                                              gap=2, shared=scale == "shared"))}
-        if values:
-            entry["values"] = out.tolist()
-        layers.append(entry)
-    return _answer(m, x, t) | {"layers": layers}
+    return ActivationsOut.model_validate(service.activations(
+        inspector, name, source.values, shared=scale == "shared", values=values))
 
 
-def _producing_conv(m: Loaded, layer: int) -> int | None:
-    """The conv layer whose filter made a channel of `layer`'s output: itself, or the last
-    conv before it (batch norm, activations and pooling act channel by channel)."""
-    for i in range(layer, -1, -1):
-        t = m.table.rows[i].type
-        if t == "conv2d":
-            return i
-        if t in ("flatten", "linear"):
-            return None
-    return None
-
-
-@router.post("/{name}/units/{layer}/{channel}", openapi_extra=BODY, responses=ERRORS)
+@router.post("/{name}/units/{layer}/{channel}", openapi_extra=BODY, response_model=UnitOut,
+             responses=ERRORS)
 def unit(name: str, layer: int, channel: int, source: SourceDep, inspector: InspectorDep
-         ) -> dict:
+         ) -> UnitOut:
     """One map enlarged, with the kernels that produced it (the conv filter, one slice per
     input channel) and the receptive field of its units."""
-    m = inspector.load(name)
-    _check_unit(m, layer, channel)
-    x, t = _input(inspector, m, source)
-    out = inspect.activations(m.model, t)[layer]
-    if out.ndim != 3:
-        raise InputError(f"layer {layer} gives a vector, not maps; pick a conv, pooling or "
-                         "activation layer before Flatten", "layer")
-    conv = _producing_conv(m, layer)
-    kernels_out = None
-    if conv is not None:
-        w = m.model[conv].weight[channel].detach().numpy()  # (in_channels, kh, kw)
-        kernels_out = {"layer": conv, "label": m.table.rows[conv].label, "shape": list(w.shape),
-                       "bias": float(m.model[conv].bias[channel].detach()),
-                       "png": png_data_url(images.mosaic(w, signed=True, cols=min(8, len(w)),
-                                                    scale=max(4, 48 // w.shape[1]), gap=2,
-                                                    shared=True))}
-    rf = m.fields[layer]
-    return {"layer": layer, "channel": channel, "label": m.table.rows[layer].label,
-            "shape": list(out.shape[1:]), "range": [float(out[channel].min()),
-                                                    float(out[channel].max())],
-            "png": png_data_url(_enlarge(images.mosaic(out[channel][None], signed=False, gap=0))),
-            "receptive_field": None if rf is None else vars(rf), "kernels": kernels_out}
+    return UnitOut.model_validate(service.unit(inspector, name, layer, channel, source.values))
 
 
-def _check_unit(m: Loaded, layer: int, channel: int) -> None:
-    if not 0 <= layer < len(m.table.rows):
-        raise InputError(f"layer must be 0 to {len(m.table.rows) - 1}", "layer")
-    channels = m.table.rows[layer].output_shape[0]
-    if not 0 <= channel < channels:
-        raise InputError(f"layer {layer} has {channels} channels: channel must be 0 to "
-                         f"{channels - 1}", "channel")
-
-
-def _heat_response(m: Loaded, x: np.ndarray, heat: np.ndarray, target: int, fmt: str
-                   ) -> Response | dict:
+def _heat_response(heat: service.HeatMap, fmt: str) -> Response | HeatValuesOut:
     if fmt == "json":
-        return {"target": target, "label": m.classes[target], "values": heat.tolist()}
-    gray = x[0] if x.shape[0] == 1 else x.mean(axis=0).astype(np.uint8)
-    pixels = _enlarge(images.heat_overlay(gray, heat))
-    return Response(images.encode(pixels), media_type="image/png")
+        return HeatValuesOut(target=heat.target, label=heat.label, values=heat.values())
+    return Response(heat.png(), media_type="image/png")
 
 
-@router.post("/{name}/saliency", openapi_extra=BODY, response_model=None, responses={
-    200: {"content": {"image/png": {}, "application/json": {}}}, **ERRORS})
-def saliency(name: str, source: SourceDep, inspector: InspectorDep,
-             target: Annotated[int | None, Query(description="class; default: predicted")] = None,
-             format: Annotated[Literal["png", "json"], Query()] = "png") -> Response | dict:
+@router.post("/{name}/saliency", openapi_extra=BODY, response_model=None, responses=HEAT)
+def saliency(name: str, source: SourceDep, inspector: InspectorDep, target: Target = None,
+             format: Format = "png") -> Response | HeatValuesOut:
     """Where a small change of the input moves the class score most (|gradient|), as a heat
     map over the input; scaled to its largest value."""
-    m = inspector.load(name)
-    x, t = _input(inspector, m, source)
-    target = int(inspect.predict(m.model, t).argmax()) if target is None else target
-    heat = inspect.saliency(m.model, t, target)
-    heat = heat / heat.max() if heat.max() > 0 else heat
-    return _heat_response(m, x, heat, target, format)
+    return _heat_response(service.saliency(inspector, name, source.values, target), format)
 
 
-@router.post("/{name}/gradcam", openapi_extra=BODY, response_model=None, responses={
-    200: {"content": {"image/png": {}, "application/json": {}}}, **ERRORS})
-def gradcam(name: str, source: SourceDep, inspector: InspectorDep,
-            target: Annotated[int | None, Query(description="class; default: predicted")] = None,
+@router.post("/{name}/gradcam", openapi_extra=BODY, response_model=None, responses=HEAT)
+def gradcam(name: str, source: SourceDep, inspector: InspectorDep, target: Target = None,
             layer: Annotated[int | None, Query(description="default: the last layer with "
                                                            "maps")] = None,
-            format: Annotated[Literal["png", "json"], Query()] = "png") -> Response | dict:
+            format: Format = "png") -> Response | HeatValuesOut:
     """Grad-CAM: the last maps weighted by how much the class score depends on each, as a heat
     map over the input (0 to 1)."""
-    m = inspector.load(name)
-    x, t = _input(inspector, m, source)
-    target = int(inspect.predict(m.model, t).argmax()) if target is None else target
-    return _heat_response(m, x, inspect.grad_cam(m.model, t, target, layer), target, format)
+    return _heat_response(service.gradcam(inspector, name, source.values, target, layer),
+                          format)
 
 
-@router.get("/{name}/units/{layer}/{channel}/top-examples", responses=ERRORS)
+@router.get("/{name}/units/{layer}/{channel}/top-examples", response_model=TopExamplesOut,
+            responses=UNIT_ERRORS)
 def top_examples(name: str, layer: int, channel: int, inspector: InspectorDep,
-                 k: Annotated[int, Query(ge=1, le=64)] = 9) -> dict:
+                 k: Annotated[int, Query(ge=1, le=64)] = 9) -> TopExamplesOut:
     """The test images that excite this unit most (its mean activation), as in the feature
     visualisation literature's "dataset examples"."""
-    m = inspector.load(name)
-    _check_unit(m, layer, channel)
-    test = inspector.test_set(m)
-    scores = test.unit_means[layer][:, channel]
-    order = np.argsort(-scores, kind="stable")[:k]
-    return {"layer": layer, "channel": channel, "label": m.table.rows[layer].label,
-            "examples": [_example(m, test, int(i)) | {"score": float(scores[i])} for i in order]}
-
-
-def _example(m: Loaded, test, i: int) -> dict:
-    return {"index": i, "label": m.classes[int(test.y[i])],
-            "prediction": m.classes[int(test.predictions[i])],
-            "confidence": float(test.confidence[i]), "png": png_data_url(to_display(test.x[i]))}
+    return TopExamplesOut.model_validate(service.top_examples(inspector, name, layer, channel,
+                                                              k))
 
 
 @router.get("/{name}/units/{layer}/{channel}/optimized", response_class=Response,
-            responses={200: {"content": {"image/png": {}}}, **ERRORS})
+            responses={200: {"content": {"image/png": {}}}, **UNIT_ERRORS})
 def optimized(name: str, layer: int, channel: int, inspector: InspectorDep) -> Response:
     """An input made to excite this unit: gradient ascent from faint noise, kept smooth."""
-    m = inspector.load(name)
-    _check_unit(m, layer, channel)
-    # early units see a small patch: push the one in the middle to show its pattern; deeper
-    # ones see most of the input: push the whole map (their texture, their digit parts)
-    rf = m.fields[layer]
-    small = rf is not None and rf.size < m.input_shape[1] // 2
-    pic = inspect.maximize_unit(m.model, m.input_shape, layer, channel,
-                                objective="neuron" if small else "channel")
-    pixels = (pic * 255).round().astype(np.uint8)
-    return Response(images.encode(_enlarge(to_display(pixels), 168)), media_type="image/png",
+    return Response(service.optimized(inspector, name, layer, channel), media_type="image/png",
                     headers={"Cache-Control": "max-age=3600"})
 
 
-@router.get("/{name}/examples", responses=ERRORS)
+@router.get("/{name}/examples", response_model=ExamplesOut, responses=errors(
+    404, 422, _404=WORDS["_404"], _422="invalid limit or offset, or no test set"))
 def examples(name: str, inspector: InspectorDep,
              wrong: Annotated[bool, Query(description="only the ones it gets wrong")] = False,
              limit: Annotated[int, Query(ge=1, le=200)] = 24,
-             offset: Annotated[int, Query(ge=0)] = 0) -> dict:
+             offset: Annotated[int, Query(ge=0)] = 0) -> ExamplesOut:
     """Test-set images to inspect, with the label and the model's answer; `wrong=true` lists
     its mistakes (most confident first)."""
-    m = inspector.load(name)
-    test = inspector.test_set(m)
-    if wrong:
-        idx = np.nonzero(test.predictions != test.y)[0]
-        idx = idx[np.argsort(-test.confidence[idx], kind="stable")]
-    else:
-        idx = np.arange(len(test.y))
-    chosen = idx[offset:offset + limit]
-    return {"total": int(len(idx)), "accuracy": float((test.predictions == test.y).mean()),
-            "examples": [_example(m, test, int(i)) for i in chosen]}
+    return ExamplesOut.model_validate(service.examples(inspector, name, wrong=wrong,
+                                                       limit=limit, offset=offset))
 
 
-CLASSIC = ("edge-vertical", "edge-horizontal", "sobel-x", "sobel-y", "laplacian", "outline",
-           "box-blur", "gaussian-3", "sharpen", "identity", "emboss")
-
-
-@router.get("/{name}/filters", responses=ERRORS)
-def filters(name: str, inspector: InspectorDep) -> dict:
+@router.get("/{name}/filters", response_model=FiltersOut, responses=errors(
+    404, 422, _404=WORDS["_404"], _422="the model has no convolution layer"))
+def filters(name: str, inspector: InspectorDep) -> FiltersOut:
     """The first conv layer's filters beside hand-made kernels from the kernel lab: for each
     learned filter, the classic kernel it resembles most (cosine similarity, means removed;
     a negative similarity means the same detector with the sign flipped)."""
-    m = inspector.load(name)
-    conv = next((i for i, r in enumerate(m.table.rows) if r.type == "conv2d"), None)
-    if conv is None:
-        raise InputError("this model has no convolution layer", "name")
-    w = m.model[conv].weight.detach().numpy()
-    learned = w.mean(axis=1) if w.shape[1] > 1 else w[:, 0]
-    classic = [kernels.PRESETS_BY_KEY[k] for k in CLASSIC]
-    sims = np.stack([inspect.kernel_similarity(learned, np.array(p.matrix, dtype=np.float64))
-                     for p in classic], axis=1)  # (filters, classic)
-    out = []
-    for i, f in enumerate(learned):
-        j = int(np.abs(sims[i]).argmax())
-        out.append({"index": i, "png": png_data_url(_enlarge(images.mosaic(
-            f[None], signed=True, gap=0), 72)),
-            "closest": {"key": classic[j].key, "name": classic[j].name,
-                        "similarity": float(sims[i, j])}})
-    return {"layer": conv, "label": m.table.rows[conv].label, "filters": out,
-            "classic": [{"key": p.key, "name": p.name, "png": png_data_url(_enlarge(images.mosaic(
-                np.array(p.matrix, dtype=np.float32)[None], signed=True, gap=0), 72))}
-                for p in classic]}
+    return FiltersOut.model_validate(service.filters(inspector, name))

@@ -2,9 +2,10 @@
 
 A picture is brought to the model's input the way its training data was made (`mnist_style`,
 `fit_to_model`); then `predict` gives the class probabilities, `activations` every layer's output,
-`saliency` and `grad_cam` where in the picture the answer comes from, `top_examples` and
-`maximize_unit` what a unit responds to, and `kernel_similarity` which hand-made kernel a learned
-first-layer filter resembles.
+`saliency` and `grad_cam` where in the picture the answer comes from, `maximize_unit` what a unit
+responds to, and `kernel_similarity` which hand-made kernel a learned first-layer filter
+resembles. (Which test images excite a unit most is ranked by the inspector's service, from each
+image's mean activation, computed once per model with its test-set answers.)
 
 Models are `nn.Sequential`s as `nets.build` makes them, inputs normalised as in training
 (`training.to_inputs`). Every function runs the model in eval mode (BatchNorm on its running
@@ -290,29 +291,6 @@ def _span(indices: list[int]) -> str:
 
 
 # ---------------------------------------------------------------- units
-
-
-def top_examples(model: nn.Sequential, x: torch.Tensor, layer: int, channel: int, k: int = 9,
-                 batch: int = 500) -> tuple[np.ndarray, np.ndarray]:
-    """The k rows of the normalised batch x (N, C, H, W) that excite unit (layer, channel)
-    most, best first, and their scores: the channel's mean over its map (the value itself for a
-    flat layer). Batches of `batch` keep the memory bounded on a whole test set."""
-    layer = _check_layer(model, layer)
-    if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[0] == 0:
-        raise InputError("the examples must be a non-empty batch (N, C, H, W)", "examples")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise InputError(f"k must be a whole number ≥ 1, got {k!r}", "k")
-    head = _prefix(model, layer)
-    scores: list[torch.Tensor] = []
-    with _eval_mode(model), torch.no_grad():
-        for start in range(0, x.shape[0], max(1, batch)):
-            out = head(x[start:start + batch].float())
-            if start == 0:
-                channel = _check_channel(out, channel, layer)
-            scores.append(_channel_score(out, channel))
-    all_scores = torch.cat(scores).double().numpy()
-    order = np.argsort(-all_scores, kind="stable")[:k]  # ties: the earlier example first
-    return order.astype(np.int64), all_scores[order]
 
 
 class _RedirectedReLU(torch.autograd.Function):

@@ -1,9 +1,16 @@
 """The generative lab's service: the shipped VAE and GAN models (models/generative/<name>/),
 loaded once, and what the page needs beside decoding: the test digits' latent points (the 2-D
-map) and each digit class's average latent point (latent arithmetic)."""
+map) and each digit class's average latent point (latent arithmetic). Then one function per
+question the lab answers (decode, sample, interpolate, encode, the manifold and latent map, latent
+arithmetic, a short training run to watch); the API router turns their results into responses.
+
+Pictures inside an answer are PNG data URLs (`data:image/png;base64,…`); a picture that is the
+whole answer is PNG bytes."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -13,11 +20,17 @@ import torch
 from safetensors.torch import load_file
 
 from app.core import generative as gen
+from app.core import images
+from app.core.images import png_data_url
 from app.core.training import to_inputs
 from app.services import models as model_store
+from app.services import training
 from app.services.datasets import Catalog
 from app.services.errors import Invalid
+from app.services.inspector import Inspector
 from app.services.models import StoredModel, UnknownModel
+from app.services.runs.backend import JobBackend
+from app.services.runs.records import RunRecord
 
 CLASSES = [str(d) for d in range(10)]
 
@@ -129,3 +142,202 @@ class GenerativeLab:
             zs.append(z[keep].numpy())
             ys.append(label[keep].numpy())
         return np.concatenate(zs), np.concatenate(ys)
+
+
+# ---------------------------------------------------------------- what the lab answers
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    kind: str
+    latent: int
+    image_shape: list[int]
+    summary: str
+    metrics: dict
+    has_encoder: bool
+    has_map: bool
+
+
+def describe(m: GenModel) -> ModelInfo:
+    meta = m.stored.meta
+    return ModelInfo(name=m.name, kind=m.kind, latent=m.latent, image_shape=[1, 28, 28],
+                     summary=meta.get("summary", ""), metrics=meta.get("metrics", {}),
+                     has_encoder=m.kind == "vae", has_map=m.kind == "vae" and m.latent == 2)
+
+
+def list_models(lab: GenerativeLab) -> list[ModelInfo]:
+    """The shipped generative models, by name."""
+    return [describe(m) for m in lab.list()]
+
+
+@dataclass
+class Decoded:
+    """Decoded digits (N, 28, 28) uint8: `png()` one picture (a grid for several), `pixels()`
+    their 0-255 numbers."""
+
+    pictures: np.ndarray
+
+    def png(self) -> bytes:
+        p = self.pictures
+        return images.encode(p[0] if len(p) == 1 else gen.tile(p, min(len(p), 10)))
+
+    def pixels(self) -> list:
+        return self.pictures.tolist()
+
+
+def decode(lab: GenerativeLab, model: str, z: object) -> Decoded:
+    """One latent point or a batch (checked: length, finite, within the prior's bound)."""
+    m = lab.get(model)
+    return Decoded(m.decode(gen.check_latents(z, m.latent)))
+
+
+def live_point(text: str | None, latent: int, max_chars: int) -> torch.Tensor:
+    """One slider message, `{"z": [numbers]}` as text of under `max_chars`, as a (1, latent)
+    point; anything else is refused with what to send instead."""
+    if text is None:
+        raise Invalid('send each point as a text message, JSON: {"z": [numbers]}', "z")
+    if len(text) > max_chars:
+        raise Invalid(f"a message must be under {max_chars:,} characters", "z")
+    try:
+        message = json.loads(text)
+    except ValueError as exc:
+        raise Invalid('each message must be JSON: {"z": [numbers]}', "z") from exc
+    if not isinstance(message, dict) or set(message) != {"z"}:
+        raise Invalid('each message must be {"z": [numbers]}, nothing else', "z")
+    z = gen.check_latents(message["z"], latent)
+    if len(z) != 1:
+        raise Invalid("one point per message (a decode request takes batches)", "z")
+    return z
+
+
+def live_frame(m: GenModel, text: str | None, max_chars: int) -> bytes:
+    """The PNG for one slider message (see `live_point`): the same picture as `decode`."""
+    return images.encode(m.decode(live_point(text, m.latent, max_chars))[0])
+
+
+@dataclass
+class Sample:
+    latents: list[list[float]]
+    png: str  # the grid, a PNG data URL
+
+
+def sample(lab: GenerativeLab, model: str, count: int, seed: int) -> Sample:
+    """`count` points from the prior (seeded), decoded into one grid, 8 a row."""
+    m = lab.get(model)
+    z = gen.sample_latents(m.latent, count, seed)
+    return Sample(latents=z.tolist(), png=png_data_url(gen.tile(m.decode(z), min(count, 8))))
+
+
+@dataclass
+class Interpolation:
+    latents: list[list[float]]
+    png: str  # the strip, a PNG data URL
+    frames: list[str]
+
+
+def interpolate(lab: GenerativeLab, model: str, start: list[float], end: list[float],
+                steps: int, method: str) -> Interpolation:
+    """`steps` frames from `start` to `end`, both included, linear or slerp."""
+    m = lab.get(model)
+    z = gen.interpolate(gen.check_latents(start, m.latent, "start"),
+                        gen.check_latents(end, m.latent, "end"), steps, method)
+    pictures = m.decode(z)
+    return Interpolation(latents=z.tolist(), png=png_data_url(gen.tile(pictures, len(pictures))),
+                         frames=[png_data_url(p) for p in pictures])
+
+
+@dataclass
+class Encoding:
+    mean: list[float]
+    log_var: list[float]
+    std: list[float]
+    input_png: str
+    reconstruction_png: str
+
+
+def encode(lab: GenerativeLab, inspector: Inspector, model: str, source: dict) -> Encoding:
+    """A digit (see `Inspector.prepare` for `source`; examples are MNIST's test set) → its
+    latent Gaussian (VAE only), and the reconstruction decoded from the mean."""
+    m = lab.get(model)
+    vae = lab.require_vae(m, "encode a digit")
+    # the inspector makes inputs the way it does for classifiers
+    x = inspector.prepare((1, 28, 28), lambda: lab.catalog.load("mnist").test, **source)[0]
+    mean, log_var = gen.encode(vae, torch.from_numpy(x).float()[None, None] / 255)
+    recon = m.decode(torch.from_numpy(mean).clamp(-gen.PRIOR_BOUND, gen.PRIOR_BOUND))
+    return Encoding(mean=mean[0].tolist(), log_var=log_var[0].tolist(),
+                    std=np.exp(0.5 * log_var[0]).tolist(), input_png=png_data_url(x),
+                    reconstruction_png=png_data_url(recon[0]))
+
+
+def manifold(lab: GenerativeLab, model: str, size: int, extent: float) -> bytes:
+    """A PNG of the 2-D latent plane: size × size decoded digits over [−extent, extent]²."""
+    m = lab.get(model)
+    if m.latent != 2:
+        raise Invalid(f"{m.name} has {m.latent} latent dimensions; the manifold is drawn for a "
+                      "2-D latent space (vae-2d)", "model")
+    return images.encode(gen.tile(m.decode(gen.manifold_latents(size, extent)), size, gap=0))
+
+
+@dataclass
+class LatentMap:
+    points: list[list[float | int]]  # [z₁, z₂, digit] each
+
+
+def latent_map(lab: GenerativeLab, model: str, count: int) -> LatentMap:
+    """About `count` of the MNIST test digits (every n-th) placed in a 2-D VAE's latent plane.
+    The first call for a model encodes the whole test set: call it off the event loop."""
+    m = lab.get(model)
+    if m.latent != 2:
+        raise Invalid("the latent map is for a 2-D latent space (vae-2d)", "model")
+    points, labels = lab.test_points(m)
+    step = max(1, len(points) // count)
+    return LatentMap(points=[[round(float(p[0]), 4), round(float(p[1]), 4), int(y)]
+                             for p, y in zip(points[::step], labels[::step], strict=True)])
+
+
+@dataclass
+class Term:
+    digit: str
+    sign: str  # "+" or "−"
+    png: str
+
+
+@dataclass
+class Arithmetic:
+    z: list[float]
+    png: str
+    terms: list[Term]
+
+
+def arithmetic(lab: GenerativeLab, model: str, plus: list[str], minus: list[str]
+               ) -> Arithmetic:
+    """Σ mean(plus digits) − Σ mean(minus digits), clipped to the prior's bound, decoded; with
+    each term's average point decoded."""
+    m = lab.get(model)
+    if not plus:
+        raise Invalid("name at least one digit to add", "plus")
+    means = lab.class_means(m)
+    z = sum(means[CLASSES.index(d)] for d in plus) - sum(
+        (means[CLASSES.index(d)] for d in minus), np.zeros(m.latent))
+    z = np.clip(z, -gen.PRIOR_BOUND, gen.PRIOR_BOUND)
+    digits = plus + minus
+    terms = m.decode(torch.from_numpy(np.stack(
+        [means[CLASSES.index(d)] for d in digits]).astype(np.float32)))
+    result = m.decode(torch.from_numpy(z[None].astype(np.float32)))
+    return Arithmetic(z=z.tolist(), png=png_data_url(result[0]), terms=[
+        Term(digit=d, sign="+" if i < len(plus) else "−", png=png_data_url(t))
+        for i, (d, t) in enumerate(zip(digits, terms, strict=True))])
+
+
+async def start_watch_run(task: str, latent: int, epochs: int, dataset: str, seed: int,
+                          jobs: JobBackend, catalog: Catalog) -> RunRecord:
+    """A short VAE or GAN training run on a gray 28×28 dataset, through the CNN lab's job
+    runner. The dataset loads on a worker thread; the backend is called on the event loop it
+    belongs to."""
+    shape, _ = await asyncio.to_thread(training.input_of, catalog, dataset)
+    if shape != (1, 28, 28):
+        raise Invalid(f"{dataset} holds {'×'.join(map(str, shape))} images; the generative "
+                      "models take 1×28×28 (gray 28×28)", "dataset")
+    config = gen.GenerativeTrainConfig(task=task, latent=latent, epochs=epochs, seed=seed)
+    return jobs.submit(dataset, config)

@@ -1,6 +1,11 @@
-"""The model inspector's service: loaded models, inputs made the way a model expects, and the
+"""The model inspector's service: loaded models, inputs made the way a model expects, the
 model's test set evaluated once per model (for "test images that excite this unit" and "digits it
-gets wrong"). Plain Python: the API router calls it; the page calls the API.
+gets wrong"), and one function per question the inspector answers (what the model says, what each
+layer makes of an input, where it looks, what a unit responds to). Plain Python: the API router
+calls it and turns the results into its responses; the page calls the API.
+
+Pictures inside an answer are PNG data URLs (`data:image/png;base64,…`); a picture that is the
+whole answer is PNG bytes.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from app.core import inspect, nets
+from app.core import images, inspect, kernels, nets
 from app.core.datasets import Split
+from app.core.images import png_data_url
 from app.core.training import to_inputs
 from app.services import models as model_store
 from app.services.datasets import Catalog
@@ -28,6 +34,10 @@ from app.services.runs.records import RunStore, UnknownRun
 
 MAX_PIXELS_SIDE = 1024
 RUN_ID = re.compile(r"^[A-Za-z0-9_-]{8,32}$")
+ENLARGED = 224  # px: the side a single map or heat map is drawn at
+# The kernel lab's hand-made kernels that the first conv layer's filters are compared with.
+CLASSIC = ("edge-vertical", "edge-horizontal", "sobel-x", "sobel-y", "laplacian", "outline",
+           "box-blur", "gaussian-3", "sharpen", "identity", "emboss")
 
 
 @dataclass
@@ -178,6 +188,352 @@ class Inspector:
         return TestSet(x=split.x, y=split.y, predictions=p.argmax(1).numpy(),
                        confidence=p.max(1).values.numpy(),
                        unit_means=[torch.cat(ms).numpy() for ms in means])
+
+
+# ---------------------------------------------------------------- what the inspector answers
+
+
+@dataclass
+class Answer:
+    """What the model says about one input, and the input as the model saw it."""
+
+    model: str
+    classes: list[str]
+    prediction: int
+    label: str
+    probabilities: list[float]
+    input_png: str
+
+
+@dataclass
+class LayerActivation:
+    """One layer's output: its maps as one grid picture (`cols` a row, `tile` pixels each, `gap`
+    between), a 1-D output as a strip; `values` (the raw numbers) only when asked for."""
+
+    index: int
+    label: str
+    type: str
+    shape: list[int]
+    range: list[float]
+    receptive_field: dict | None
+    cols: int
+    tile: list[int]
+    gap: int
+    png: str
+    values: list | None = None
+
+
+@dataclass
+class Activations(Answer):
+    layers: list[LayerActivation]
+
+
+@dataclass
+class UnitKernels:
+    """The conv filter that made a channel: one slice per input channel, and its bias."""
+
+    layer: int
+    label: str
+    shape: list[int]
+    bias: float
+    png: str
+
+
+@dataclass
+class UnitView:
+    layer: int
+    channel: int
+    label: str
+    shape: list[int]
+    range: list[float]
+    png: str
+    receptive_field: dict | None
+    kernels: UnitKernels | None
+
+
+@dataclass
+class HeatMap:
+    """A heat map over the input (0 to 1) for class `target`; `png()` draws it over the input."""
+
+    target: int
+    label: str
+    heat: np.ndarray  # (H, W) float
+    gray: np.ndarray  # (H, W) uint8: the input as the model saw it, in gray
+
+    def values(self) -> list[list[float]]:
+        return self.heat.tolist()
+
+    def png(self) -> bytes:
+        return images.encode(enlarge(images.heat_overlay(self.gray, self.heat)))
+
+
+@dataclass
+class Example:
+    """A test-set image with its label and the model's answer."""
+
+    index: int
+    label: str
+    prediction: str
+    confidence: float
+    png: str
+
+
+@dataclass
+class ScoredExample(Example):
+    score: float  # the unit's mean activation for this image
+
+
+@dataclass
+class TopExamples:
+    layer: int
+    channel: int
+    label: str
+    examples: list[ScoredExample]
+
+
+@dataclass
+class ExampleList:
+    total: int
+    accuracy: float
+    examples: list[Example]
+
+
+@dataclass
+class Closest:
+    key: str
+    name: str
+    similarity: float
+
+
+@dataclass
+class LearnedFilter:
+    index: int
+    png: str
+    closest: Closest
+
+
+@dataclass
+class ClassicKernel:
+    key: str
+    name: str
+    png: str
+
+
+@dataclass
+class FilterComparison:
+    layer: int
+    label: str
+    filters: list[LearnedFilter]
+    classic: list[ClassicKernel]
+
+
+def enlarge(pixels: np.ndarray, side: int = ENLARGED) -> np.ndarray:
+    """A small picture repeated pixel by pixel to about `side` px (no blur between cells)."""
+    k = max(1, side // max(pixels.shape[:2]))
+    return pixels.repeat(k, axis=0).repeat(k, axis=1)
+
+
+def _input(inspector: Inspector, m: Loaded, source: dict) -> tuple[np.ndarray, torch.Tensor]:
+    x = inspector.input_from(m, **source)
+    return x, m.tensor(x)
+
+
+def _answer(m: Loaded, x: np.ndarray, t: torch.Tensor) -> Answer:
+    p = inspect.predict(m.model, t)
+    best = int(p.argmax())
+    return Answer(model=m.stored.name, classes=m.classes, prediction=best,
+                  label=m.classes[best], probabilities=p.tolist(),
+                  input_png=png_data_url(to_display(x)))
+
+
+def _field(rf: nets.ReceptiveField | None) -> dict | None:
+    return None if rf is None else vars(rf)
+
+
+def predict(inspector: Inspector, name: str, source: dict) -> Answer:
+    """Class probabilities (softmax) for one input (see `Inspector.prepare` for `source`)."""
+    m = inspector.load(name)
+    return _answer(m, *_input(inspector, m, source))
+
+
+def activations(inspector: Inspector, name: str, source: dict, *, shared: bool = False,
+                values: bool = False) -> Activations:
+    """Every layer's output for one input; `shared`: one display range per layer instead of
+    one per map; `values`: the raw numbers too."""
+    m = inspector.load(name)
+    x, t = _input(inspector, m, source)
+    layers = [_layer(row, out, rf, shared, values) for row, out, rf in zip(
+        m.table.rows, inspect.activations(m.model, t), m.fields, strict=True)]
+    return Activations(**vars(_answer(m, x, t)), layers=layers)
+
+
+def _layer(row: nets.LayerRow, out: np.ndarray, rf: nets.ReceptiveField | None, shared: bool,
+           values: bool) -> LayerActivation:
+    if out.ndim == 3:
+        maps, cols = out, min(16, len(out))
+        tile_scale = max(1, 56 // max(out.shape[1], 1))
+    else:
+        maps = images.vector_rows(out, 32)
+        cols, tile_scale = 1, max(6, 192 // maps.shape[2])
+    return LayerActivation(
+        index=row.index, label=row.label, type=row.type, shape=list(out.shape),
+        range=[float(out.min()), float(out.max())], receptive_field=_field(rf), cols=cols,
+        tile=[int(maps.shape[1]) * tile_scale, int(maps.shape[2]) * tile_scale], gap=2,
+        png=png_data_url(images.mosaic(maps, signed=False, cols=cols, scale=tile_scale, gap=2,
+                                       shared=shared)),
+        values=out.tolist() if values else None)
+
+
+def check_unit(m: Loaded, layer: int, channel: int) -> None:
+    """Refuses a layer or channel the model does not have."""
+    if not 0 <= layer < len(m.table.rows):
+        raise Invalid(f"layer must be 0 to {len(m.table.rows) - 1}", "layer")
+    channels = m.table.rows[layer].output_shape[0]
+    if not 0 <= channel < channels:
+        raise Invalid(f"layer {layer} has {channels} channels: channel must be 0 to "
+                      f"{channels - 1}", "channel")
+
+
+def producing_conv(m: Loaded, layer: int) -> int | None:
+    """The conv layer whose filter made a channel of `layer`'s output: itself, or the last
+    conv before it (batch norm, activations and pooling act channel by channel)."""
+    for i in range(layer, -1, -1):
+        t = m.table.rows[i].type
+        if t == "conv2d":
+            return i
+        if t in ("flatten", "linear"):
+            return None
+    return None
+
+
+def unit(inspector: Inspector, name: str, layer: int, channel: int, source: dict) -> UnitView:
+    """One map for one input, enlarged, with the kernels that produced it (the conv filter,
+    one slice per input channel) and the receptive field of its units."""
+    m = inspector.load(name)
+    check_unit(m, layer, channel)
+    _, t = _input(inspector, m, source)
+    out = inspect.activations(m.model, t)[layer]
+    if out.ndim != 3:
+        raise Invalid(f"layer {layer} gives a vector, not maps; pick a conv, pooling or "
+                      "activation layer before Flatten", "layer")
+    conv = producing_conv(m, layer)
+    kernels_out = None
+    if conv is not None:
+        w = m.model[conv].weight[channel].detach().numpy()  # (in_channels, kh, kw)
+        kernels_out = UnitKernels(
+            layer=conv, label=m.table.rows[conv].label, shape=list(w.shape),
+            bias=float(m.model[conv].bias[channel].detach()),
+            png=png_data_url(images.mosaic(w, signed=True, cols=min(8, len(w)),
+                                           scale=max(4, 48 // w.shape[1]), gap=2, shared=True)))
+    return UnitView(layer=layer, channel=channel, label=m.table.rows[layer].label,
+                    shape=list(out.shape[1:]),
+                    range=[float(out[channel].min()), float(out[channel].max())],
+                    png=png_data_url(enlarge(images.mosaic(out[channel][None], signed=False,
+                                                           gap=0))),
+                    receptive_field=_field(m.fields[layer]), kernels=kernels_out)
+
+
+def _heat(m: Loaded, x: np.ndarray, heat: np.ndarray, target: int) -> HeatMap:
+    gray = x[0] if x.shape[0] == 1 else x.mean(axis=0).astype(np.uint8)
+    return HeatMap(target=target, label=m.classes[target], heat=heat, gray=gray)
+
+
+def saliency(inspector: Inspector, name: str, source: dict, target: int | None = None
+             ) -> HeatMap:
+    """Where a small change of the input moves the class score most (|gradient|), scaled to
+    its largest value; `target` defaults to the predicted class."""
+    m = inspector.load(name)
+    x, t = _input(inspector, m, source)
+    target = int(inspect.predict(m.model, t).argmax()) if target is None else target
+    heat = inspect.saliency(m.model, t, target)
+    heat = heat / heat.max() if heat.max() > 0 else heat
+    return _heat(m, x, heat, target)
+
+
+def gradcam(inspector: Inspector, name: str, source: dict, target: int | None = None,
+            layer: int | None = None) -> HeatMap:
+    """Grad-CAM from `layer`'s maps (default: the last layer with maps), 0 to 1."""
+    m = inspector.load(name)
+    x, t = _input(inspector, m, source)
+    target = int(inspect.predict(m.model, t).argmax()) if target is None else target
+    return _heat(m, x, inspect.grad_cam(m.model, t, target, layer), target)
+
+
+def _example(m: Loaded, test: TestSet, i: int) -> Example:
+    return Example(index=i, label=m.classes[int(test.y[i])],
+                   prediction=m.classes[int(test.predictions[i])],
+                   confidence=float(test.confidence[i]), png=png_data_url(to_display(test.x[i])))
+
+
+def top_examples(inspector: Inspector, name: str, layer: int, channel: int, k: int = 9
+                 ) -> TopExamples:
+    """The k test images that excite a unit most (its mean activation over the map), best
+    first; ties keep the test set's order."""
+    m = inspector.load(name)
+    check_unit(m, layer, channel)
+    test = inspector.test_set(m)
+    scores = test.unit_means[layer][:, channel]
+    order = np.argsort(-scores, kind="stable")[:k]
+    return TopExamples(layer=layer, channel=channel, label=m.table.rows[layer].label,
+                       examples=[ScoredExample(**vars(_example(m, test, int(i))),
+                                               score=float(scores[i])) for i in order])
+
+
+def optimized(inspector: Inspector, name: str, layer: int, channel: int) -> bytes:
+    """A PNG of an input made to excite a unit: gradient ascent from faint noise, kept smooth."""
+    m = inspector.load(name)
+    check_unit(m, layer, channel)
+    # early units see a small patch: push the one in the middle to show its pattern; deeper
+    # ones see most of the input: push the whole map (their texture, their digit parts)
+    rf = m.fields[layer]
+    small = rf is not None and rf.size < m.input_shape[1] // 2
+    pic = inspect.maximize_unit(m.model, m.input_shape, layer, channel,
+                                objective="neuron" if small else "channel")
+    pixels = (pic * 255).round().astype(np.uint8)
+    return images.encode(enlarge(to_display(pixels), 168))
+
+
+def examples(inspector: Inspector, name: str, *, wrong: bool = False, limit: int = 24,
+             offset: int = 0) -> ExampleList:
+    """Test-set images, `limit` from `offset`; `wrong`: only its mistakes, most confident
+    first. `total` counts all of them (all, or all the mistakes)."""
+    m = inspector.load(name)
+    test = inspector.test_set(m)
+    if wrong:
+        idx = np.nonzero(test.predictions != test.y)[0]
+        idx = idx[np.argsort(-test.confidence[idx], kind="stable")]
+    else:
+        idx = np.arange(len(test.y))
+    chosen = idx[offset:offset + limit]
+    return ExampleList(total=int(len(idx)), accuracy=float((test.predictions == test.y).mean()),
+                       examples=[_example(m, test, int(i)) for i in chosen])
+
+
+def filters(inspector: Inspector, name: str) -> FilterComparison:
+    """The first conv layer's filters beside the kernel lab's classic kernels: for each learned
+    filter, the classic kernel it resembles most (cosine similarity, means removed; negative:
+    the same detector with the sign flipped)."""
+    m = inspector.load(name)
+    conv = next((i for i, r in enumerate(m.table.rows) if r.type == "conv2d"), None)
+    if conv is None:
+        raise Invalid("this model has no convolution layer", "name")
+    w = m.model[conv].weight.detach().numpy()
+    learned = w.mean(axis=1) if w.shape[1] > 1 else w[:, 0]
+    classic = [kernels.PRESETS_BY_KEY[k] for k in CLASSIC]
+    sims = np.stack([inspect.kernel_similarity(learned, np.array(p.matrix, dtype=np.float64))
+                     for p in classic], axis=1)  # (filters, classic)
+    out = []
+    for i, f in enumerate(learned):
+        j = int(np.abs(sims[i]).argmax())
+        out.append(LearnedFilter(index=i, png=_kernel_png(f), closest=Closest(
+            key=classic[j].key, name=classic[j].name, similarity=float(sims[i, j]))))
+    return FilterComparison(layer=conv, label=m.table.rows[conv].label, filters=out, classic=[
+        ClassicKernel(key=p.key, name=p.name,
+                      png=_kernel_png(np.array(p.matrix, dtype=np.float32))) for p in classic])
+
+
+def _kernel_png(k: np.ndarray) -> str:
+    return png_data_url(enlarge(images.mosaic(k[None], signed=True, gap=0), 72))
 
 
 def _pixels(pixels: list) -> np.ndarray:

@@ -355,3 +355,16 @@ class ModelOut(BaseModel):
     shipped: bool = Field(False, description="trained by us and shipped in models/ (read-only)")
     normalization: list | None = Field(None, description="per-channel [means, stds] of the "
                                        "0-1 inputs, applied before the first layer")
+
+
+# ---------------------------------------------------------------- generative lab
+
+Digit = Literal["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
+
+
+class ArithmeticRequest(BaseModel):
+    """Latent arithmetic: the API's body and the page's form."""
+
+    model_config = ConfigDict(extra="forbid")
+    plus: list[Digit] = Field(description="digits whose average latent points are added")
+    minus: list[Digit] = []

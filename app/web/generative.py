@@ -7,10 +7,11 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from app.api.generative import ArithmeticRequest, arithmetic  # moved to services next
 from app.http.deps import GenerativeDep, TemplatesDep
 from app.http.errors import INPUT_ERRORS, as_domain
 from app.http.forms import parse_form
+from app.services import generative
+from app.services.schemas import ArithmeticRequest
 
 router = APIRouter(include_in_schema=False)
 
@@ -31,7 +32,9 @@ async def arithmetic_result(request: Request, templates: TemplatesDep, lab: Gene
     try:
         req = parse_form(ArithmeticRequest, {"plus": form.getlist("plus"),
                                              "minus": form.getlist("minus")})
-        ctx["result"] = await run_in_threadpool(arithmetic, str(form.get("model", "")), req, lab)
+        ctx["result"] = await run_in_threadpool(
+            generative.arithmetic, lab, str(form.get("model", "")), list(req.plus),
+            list(req.minus))
     except INPUT_ERRORS as exc:
         ctx["error"] = as_domain(exc)
     return templates.TemplateResponse(request, "partials/arithmetic.html", ctx)

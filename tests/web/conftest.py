@@ -8,13 +8,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from app.settings import Settings
+from app.settings import ROOT, Settings
+from tests.mnist import HAVE_MNIST
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    """The app on a scratch data directory: the pages' fragments, as htmx asks for them."""
-    with TestClient(create_app(Settings(data_dir=tmp_path_factory.mktemp("data")))) as c:
+    """The app on a scratch data directory (with the real MNIST when it is set up): the pages'
+    fragments, as htmx asks for them."""
+    data = tmp_path_factory.mktemp("data")
+    if HAVE_MNIST:
+        (data / "mnist.npz").symlink_to(ROOT / "data" / "mnist.npz")
+    with TestClient(create_app(Settings(data_dir=data))) as c:
         yield c
 
 

@@ -296,34 +296,6 @@ def test_grad_cam_refuses_a_flat_or_missing_layer(layer: int) -> None:
     assert err.value.field == "layer"
 
 
-# ---------------------------------------------------------------- top_examples
-
-
-def test_top_examples_orders_by_the_channel_mean() -> None:
-    model = detector_model(side=6)
-    brightness = torch.tensor([0.3, 0.0, 0.5, 0.1, 0.4, 0.2, 0.4])  # 6 repeats 4: a tie
-    x = brightness.view(7, 1, 1, 1).expand(7, 1, 6, 6).clone()
-    x[3, 0, :2, :2] = 0.55  # a brighter corner: mean 0.1 + 4·0.45/36 = 0.15
-    idx, scores = inspect.top_examples(model, x, layer=1, channel=0, k=4, batch=3)
-    assert idx.dtype == np.int64 and idx.tolist() == [2, 4, 6, 0]  # tie: the earlier first
-    np.testing.assert_allclose(scores, [0.5, 0.4, 0.4, 0.3], atol=1e-6)
-    idx, scores = inspect.top_examples(model, x, layer=1, channel=1, k=20)
-    assert idx.tolist() == [1, 3, 5, 0, 4, 6, 2]  # the "dark" channel: darkest first, all
-    np.testing.assert_allclose(scores, [1.0, 0.85, 0.8, 0.7, 0.6, 0.6, 0.5], atol=1e-6)
-    # a flat layer: the unit is one feature (here channel 0's top-left pixel)
-    idx, scores = inspect.top_examples(model, x, layer=2, channel=0, k=2)
-    assert idx.tolist() == [3, 2] and scores.tolist() == pytest.approx([0.55, 0.5])
-
-
-@pytest.mark.parametrize(("layer", "channel", "field"),
-                         [(4, 0, "layer"), (-1, 0, "layer"), (1, 2, "channel"),
-                          (2, 72, "channel"), (3, 3, "channel")])
-def test_top_examples_refuses_units_out_of_range(layer: int, channel: int, field: str) -> None:
-    with pytest.raises(InputError) as err:
-        inspect.top_examples(detector_model(6), torch.rand(3, 1, 6, 6), layer, channel)
-    assert err.value.field == field
-
-
 # ---------------------------------------------------------------- maximize_unit
 
 
