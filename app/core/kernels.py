@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from app.core.errors import InputError
+from app.core.shapes import validate_grid
 
 MAX_KERNEL_SIDE = 15
 MAX_STRIDE = 8
@@ -155,35 +156,8 @@ PRESETS_BY_KEY: dict[str, Preset] = {p.key: p for p in PRESETS}
 
 def validate_kernel(kernel: object) -> np.ndarray:
     """Checks a kernel given as a 2-D list (or array) of numbers and returns it as float64."""
-    if isinstance(kernel, np.ndarray):
-        rows = kernel.tolist() if kernel.ndim == 2 else None
-    elif isinstance(kernel, (list, tuple)):
-        rows = list(kernel)
-    else:
-        rows = None
-    if rows is None or not all(isinstance(r, (list, tuple)) for r in rows):
-        raise KernelError("kernel must be a 2-D list of numbers, one list per row", "kernel")
-    if not rows or not rows[0]:
-        raise KernelError("kernel is empty: give at least one row with one number", "kernel")
-    width = len(rows[0])
-    if any(len(r) != width for r in rows):
-        lengths = sorted({len(r) for r in rows})
-        raise KernelError(
-            f"kernel rows must all have the same length; got lengths {lengths}", "kernel"
-        )
-    if len(rows) > MAX_KERNEL_SIDE or width > MAX_KERNEL_SIDE:
-        raise KernelError(
-            f"kernel is {len(rows)}×{width}; sides must be 1 to {MAX_KERNEL_SIDE}", "kernel"
-        )
-    try:
-        arr = np.array(rows, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise KernelError("kernel values must be numbers", "kernel") from exc
-    if not np.all(np.isfinite(arr)):
-        raise KernelError("kernel values must be finite numbers (no NaN or infinity)", "kernel")
-    if np.abs(arr).max() > MAX_WEIGHT:
-        raise KernelError(f"kernel values must be from -{MAX_WEIGHT:g} to {MAX_WEIGHT:g}", "kernel")
-    return arr
+    return validate_grid(kernel, "kernel", max_side=MAX_KERNEL_SIDE,
+                         value_range=(-MAX_WEIGHT, MAX_WEIGHT), error=KernelError)
 
 
 def padding_for(height: int, width: int, kh: int, kw: int, spec: ConvSpec) -> Padding:
@@ -196,11 +170,6 @@ def padding_for(height: int, width: int, kh: int, kw: int, spec: ConvSpec) -> Pa
         return Padding(th // 2, th - th // 2, tw // 2, tw - tw // 2)
     p = int(spec.padding)
     return Padding(p, p, p, p)
-
-
-def output_size(n: int, k: int, pad_total: int, dilation: int, stride: int) -> int:
-    """⌊(n + padding − d·(k − 1) − 1) / s⌋ + 1, the formula every framework uses."""
-    return (n + pad_total - dilation * (k - 1) - 1) // stride + 1
 
 
 def check_fits(height: int, width: int, kh: int, kw: int, spec: ConvSpec) -> Padding:
@@ -290,30 +259,7 @@ def convolve(x: torch.Tensor, kernel: np.ndarray, spec: ConvSpec) -> torch.Tenso
 def convolve_grid(values: object, kernel: object, spec: ConvSpec, *, max_side: int = 512
                   ) -> np.ndarray:
     """Convolves a 2-D grid of numbers (a list of rows) in float64; returns the 2-D result."""
-    grid = validate_grid(values, field="input", max_side=max_side)
+    grid = validate_grid(values, "input", max_side=max_side, value_range=(-MAX_VALUE, MAX_VALUE),
+                         error=KernelError)
     y = convolve(torch.from_numpy(grid).view(1, 1, *grid.shape), validate_kernel(kernel), spec)
     return y[0, 0].numpy()
-
-
-def validate_grid(values: object, *, field: str, max_side: int = 512) -> np.ndarray:
-    """A rectangular, non-empty 2-D list of finite numbers, at most `max_side` a side."""
-    if not isinstance(values, (list, tuple)) or not all(isinstance(r, (list, tuple)) for r in values):
-        raise KernelError(f"{field} must be a 2-D list of numbers, one list per row", field)
-    if not values or not values[0]:
-        raise KernelError(f"{field} is empty: give at least one row with one number", field)
-    width = len(values[0])
-    if any(len(r) != width for r in values):
-        raise KernelError(f"{field} rows must all have the same length", field)
-    if len(values) > max_side or width > max_side:
-        raise KernelError(
-            f"{field} is {len(values)}×{width}; at most {max_side}×{max_side} is allowed", field
-        )
-    try:
-        arr = np.array(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise KernelError(f"{field} values must be numbers", field) from exc
-    if not np.all(np.isfinite(arr)):
-        raise KernelError(f"{field} values must be finite numbers (no NaN or infinity)", field)
-    if np.abs(arr).max() > MAX_VALUE:
-        raise KernelError(f"{field} values must be from -{MAX_VALUE:g} to {MAX_VALUE:g}", field)
-    return arr

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from app.core.errors import InputError
+from app.core.shapes import output_size
 
 MAX_LAYERS = 40
 # Bounds that keep a network trainable on a laptop's CPU: weights, and the values one layer holds
@@ -229,19 +230,12 @@ def shape_text(shape: tuple[int, ...]) -> str:
     return "×".join(str(d) for d in shape)
 
 
-def _size_formula(n: int, k: int, s: int, p: int | None) -> str:
-    """One spatial axis: ⌊(n + 2·p − k) / s⌋ + 1, or ⌊(n − k) / s⌋ + 1 for a pool."""
-    out = (n + 2 * (p or 0) - k) // s + 1
-    inner = f"{num(n)} − {k}" if p is None else f"{num(n)} + 2·{p} − {k}"
-    return f"⌊({inner}) / {s}⌋ + 1 = {num(out)}"
-
-
 def _window(h: int, w: int, k: int, s: int, p: int | None) -> tuple[int, int, str]:
-    """Output height and width of a k×k window sliding with stride s, and how they came out."""
-    oh, ow = ((n + 2 * (p or 0) - k) // s + 1 for n in (h, w))
-    fh = _size_formula(h, k, s, p)
-    text = fh if h == w else f"height {fh}; width {_size_formula(w, k, s, p)}"
-    return oh, ow, text
+    """Output height and width of a k×k window sliding with stride s (padding p, None for a
+    pool, which has none here), and how they came out."""
+    oh, ow = (output_size(n, k, stride=s, padding=p, dilation=None) for n in (h, w))
+    text = oh.formula if h == w else f"height {oh.formula}; width {ow.formula}"
+    return oh.size, ow.size, text
 
 
 def _check_shape(input_shape: object) -> tuple[int, int, int]:

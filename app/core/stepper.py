@@ -17,6 +17,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from app.core.errors import InputError
+from app.core.shapes import output_size, validate_grid
 
 MAX_GRID_SIDE = 64
 MAX_CHANNELS = 4
@@ -55,71 +56,10 @@ def factor(v: float) -> str:
 
 # ---------------------------------------------------------------- validation
 
-def validate_grid(values: object, field: str, *, max_side: int = MAX_GRID_SIDE,
-                  allow_channels: bool = True) -> np.ndarray:
-    """A rectangular grid of finite numbers: rows × cols, or channels × rows × cols.
-    Returns float64 of shape (C, H, W); C = 1 for a 2-D grid."""
-    arr = _as_array(values, field)
-    if arr.ndim == 2:
-        arr = arr[None]
-    elif arr.ndim != 3 or not allow_channels:
-        allowed = "a 2-D list (rows of numbers)" + (
-            " or a 3-D list (channels of rows)" if allow_channels else "")
-        raise InputError(f"{field} must be {allowed}", field)
-    c, h, w = arr.shape
-    if h == 0 or w == 0:
-        raise InputError(f"{field} is empty: give at least one row with one number", field)
-    if c > MAX_CHANNELS:
-        raise InputError(f"{field} has {c} channels; at most {MAX_CHANNELS} are allowed", field)
-    if h > max_side or w > max_side:
-        raise InputError(f"{field} is {h}×{w}; at most {max_side}×{max_side} is allowed", field)
-    if not np.all(np.isfinite(arr)):
-        raise InputError(f"{field} values must be finite numbers (no NaN or infinity)", field)
-    if np.abs(arr).max() > MAX_VALUE:
-        raise InputError(f"{field} values must be from −{MAX_VALUE:g} to {MAX_VALUE:g}", field)
-    return arr
-
-
-def _as_array(values: object, field: str) -> np.ndarray:
-    if isinstance(values, np.ndarray):
-        return values.astype(np.float64)
-    if not isinstance(values, (list, tuple)) or not values:
-        raise InputError(f"{field} is empty: give at least one row with one number", field)
-    depth, probe = 0, values
-    while isinstance(probe, (list, tuple)):
-        if not probe:
-            raise InputError(f"{field} has an empty row", field)
-        depth, probe = depth + 1, probe[0]
-    if depth not in (2, 3):
-        raise InputError(f"{field} must be a 2-D list (rows of numbers) or a 3-D list "
-                         "(channels of rows)", field)
-    if not _rectangular(values, depth):
-        raise InputError(f"{field} must be rectangular: every row the same length"
-                         + (", every channel the same size" if depth == 3 else ""), field)
-    try:
-        return np.array(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{field} values must be numbers", field) from exc
-
-
-def _rectangular(values: list, depth: int) -> bool:
-    if depth == 1:
-        return not any(isinstance(v, (list, tuple)) for v in values)
-    if not all(isinstance(v, (list, tuple)) for v in values):
-        return False
-    first = _shape(values[0], depth - 1)
-    return first is not None and all(_shape(v, depth - 1) == first for v in values) and all(
-        _rectangular(v, depth - 1) for v in values)
-
-
-def _shape(values: object, depth: int) -> tuple[int, ...] | None:
-    shape = []
-    for _ in range(depth):
-        if not isinstance(values, (list, tuple)) or not values:
-            return None
-        shape.append(len(values))
-        values = values[0]
-    return tuple(shape)
+def _grid(values: object, field: str, max_side: int = MAX_GRID_SIDE) -> np.ndarray:
+    """A rows × cols or channels × rows × cols grid as float64, in the shape it was given."""
+    return validate_grid(values, field, max_side=max_side, value_range=(-MAX_VALUE, MAX_VALUE),
+                         max_channels=MAX_CHANNELS)
 
 
 def _check_int(value: int, name: str, low: int, high: int, why: str = "") -> None:
@@ -133,21 +73,6 @@ def _check_number(value: float, name: str, limit: float = MAX_VALUE) -> None:
 
 
 # ---------------------------------------------------------------- convolution
-
-def conv_output_size(n: int, k: int, padding: int, dilation: int, stride: int) -> int:
-    return (n + 2 * padding - dilation * (k - 1) - 1) // stride + 1
-
-
-def conv_formula(n: int, k: int, padding: int, dilation: int, stride: int) -> str:
-    """⌊(n + 2p − d·(k − 1) − 1) / s⌋ + 1 with this axis's numbers filled in."""
-    out = conv_output_size(n, k, padding, dilation, stride)
-    inner = n + 2 * padding - dilation * (k - 1) - 1
-    return (f"⌊({n} + 2·{padding} − {dilation}·({k} − 1) − 1) / {stride}⌋ + 1 "
-            f"= ⌊{fmt(inner)} / {stride}⌋ + 1 = {out}")
-
-
-CONV_FORMULA = "⌊(n + 2p − d·(k − 1) − 1) / s⌋ + 1"
-
 
 @dataclass
 class ConvTrace:
@@ -166,10 +91,12 @@ def conv_trace(values: object, kernel: object, *, stride: int = 1, padding: int 
     Padding adds `padding` zero cells on every side. Window corners are in input coordinates
     (inclusive): a negative row or column, or one past the edge, lies in the padding.
     """
-    x = validate_grid(values, "input")
-    k = validate_grid(kernel, "kernel", max_side=MAX_KERNEL_SIDE)
-    two_d = _depth(values) == 2
-    if _depth(kernel) == 2:
+    given_x = _grid(values, "input")
+    given_k = _grid(kernel, "kernel", MAX_KERNEL_SIDE)
+    two_d = given_x.ndim == 2
+    x = given_x if given_x.ndim == 3 else given_x[None]
+    k = given_k if given_k.ndim == 3 else given_k[None]
+    if given_k.ndim == 2:
         if x.shape[0] > 1:
             raise InputError(f"the input has {x.shape[0]} channels, so the kernel needs "
                              f"{x.shape[0]} too: give it as channels × rows × cols", "kernel")
@@ -189,8 +116,9 @@ def conv_trace(values: object, kernel: object, *, stride: int = 1, padding: int 
             + (f" (with dilation {dilation})" if dilation > 1 else "")
             + f" but the padded input is only {h + 2 * padding}×{w + 2 * padding}; "
             "use a smaller kernel, or more padding", "kernel")
-    oh = conv_output_size(h, kh, padding, dilation, stride)
-    ow = conv_output_size(w, kw, padding, dilation, stride)
+    size_h = output_size(h, kh, stride=stride, padding=padding, dilation=dilation)
+    size_w = output_size(w, kw, stride=stride, padding=padding, dilation=dilation)
+    oh, ow = size_h.size, size_w.size
     terms = oh * ow * c * kh * kw
     if terms > MAX_TRACE_TERMS:
         raise InputError(
@@ -234,44 +162,11 @@ def conv_trace(values: object, kernel: object, *, stride: int = 1, padding: int 
                 lines, sums[idx], strict=True)]
             step["expression"] = " + ".join(factor(s) for s in sums[idx]) + f"{bias_text} = {total}"
         steps.append(step)
-    formula = {"general": CONV_FORMULA,
-               "height": conv_formula(h, kh, padding, dilation, stride),
-               "width": conv_formula(w, kw, padding, dilation, stride)}
+    formula = {"general": size_h.general, "height": size_h.worked, "width": size_w.worked}
     return ConvTrace(output=output, padding=padding, formula=formula, steps=steps)
 
 
-def _depth(values: object) -> int:
-    if isinstance(values, np.ndarray):
-        return values.ndim
-    depth = 0
-    while isinstance(values, (list, tuple)) and values:
-        depth, values = depth + 1, values[0]
-    return depth
-
-
 # ---------------------------------------------------------------- pooling
-
-def pool_output_size(n: int, k: int, padding: int, stride: int, ceil_mode: bool) -> int:
-    """PyTorch's rule: floor or ceil of (n + 2p − k) / s, plus one; in ceil mode a last window
-    that would start in the right padding (or beyond) is dropped."""
-    span = n + 2 * padding - k
-    out = (-(-span // stride) if ceil_mode else span // stride) + 1
-    if ceil_mode and (out - 1) * stride >= n + padding:
-        out -= 1
-    return out
-
-
-def pool_formula(n: int, k: int, padding: int, stride: int, ceil_mode: bool) -> str:
-    out = pool_output_size(n, k, padding, stride, ceil_mode)
-    span = n + 2 * padding - k
-    lo, hi = ("⌈", "⌉") if ceil_mode else ("⌊", "⌋")
-    text = (f"{lo}({n} + 2·{padding} − {k}) / {stride}{hi} + 1 "
-            f"= {lo}{fmt(span)} / {stride}{hi} + 1")
-    raw = (-(-span // stride) if ceil_mode else span // stride) + 1
-    if raw != out:
-        return f"{text} = {raw}, less the last window, which would start in the padding: {out}"
-    return f"{text} = {out}"
-
 
 @dataclass
 class PoolTrace:
@@ -289,7 +184,8 @@ def pool_trace(values: object, *, op: str = "max", size: int = 2, stride: int | 
     and never win a max. `values` in a step lists the window's cells (row by row) and is None
     where the cell lies in the padding or past the edge.
     """
-    x = validate_grid(values, "input")
+    given = _grid(values, "input")
+    x = given if given.ndim == 3 else given[None]
     if op not in POOL_OPS:
         raise InputError(f"op must be one of {', '.join(POOL_OPS)}, got {op!r}", "op")
     stride = size if stride is None else stride
@@ -302,8 +198,9 @@ def pool_trace(values: object, *, op: str = "max", size: int = 2, stride: int | 
         raise InputError(f"a {size}×{size} window does not fit in the padded input "
                          f"({h + 2 * padding}×{w + 2 * padding}); use a smaller window or "
                          "more padding", "size")
-    oh = pool_output_size(h, size, padding, stride, ceil_mode)
-    ow = pool_output_size(w, size, padding, stride, ceil_mode)
+    size_h, size_w = (output_size(n, size, stride=stride, padding=padding, dilation=None,
+                                  ceil_mode=ceil_mode) for n in (h, w))
+    oh, ow = size_h.size, size_w.size
     output = np.zeros((c, oh, ow))
     steps: list[dict] = []
     for ch in range(c):
@@ -313,12 +210,10 @@ def pool_trace(values: object, *, op: str = "max", size: int = 2, stride: int | 
                 result, step = _pool_window(x[ch], r0, c0, size, padding, op, count_include_pad)
                 output[ch, i, j] = result
                 step = {"out": [i, j], **step}
-                if c > 1 or _depth(values) == 3:
+                if given.ndim == 3:
                     step = {"channel": ch, **step}
                 steps.append(step)
-    formula = {"general": "⌈(n + 2p − k) / s⌉ + 1" if ceil_mode else "⌊(n + 2p − k) / s⌋ + 1",
-               "height": pool_formula(h, size, padding, stride, ceil_mode),
-               "width": pool_formula(w, size, padding, stride, ceil_mode)}
+    formula = {"general": size_h.general, "height": size_h.worked, "width": size_w.worked}
     return PoolTrace(output=output, formula=formula, steps=steps)
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from app.core import kernels
+from app.core import kernels, shapes
 from app.http.deps import ImagesDep, ResultsDep, SettingsDep, TemplatesDep
 from app.http.errors import INPUT_ERRORS, as_domain, validation_error
 from app.services import kernel_lab
@@ -127,8 +127,11 @@ def _bank_request(req: ConvolveRequest, form: FormData) -> FilterBankRequest | N
     return FilterBankRequest(image_id=req.image_id, kernels=named, **settings)
 
 
-def output_formula(n: int, k: int, pad_total: int, d: int, s: int, out: int) -> str:
-    return f"⌊({n} + {pad_total} − {d}·({k} − 1) − 1) / {s}⌋ + 1 = {out}"
+def output_formula(n: int, k: int, padding: tuple[int, int], req: ConvolveRequest) -> str:
+    """One axis's output size with its numbers, as the core counts it (the same rule and words
+    as the stepper and the architecture table)."""
+    return shapes.output_size(n, k, stride=req.stride, padding=padding,
+                              dilation=req.dilation).formula
 
 
 def _render_context(form: FormData, images: ImagesDep, results: ResultsDep,
@@ -143,10 +146,9 @@ def _render_context(form: FormData, images: ImagesDep, results: ResultsDep,
         r = kernel_lab.convolve_image(req, images, results)
         kh, kw = len(req.kernel), len(req.kernel[0])
         (h, w), p = r.input_shape, r.padding
-        ctx.update(req=req, image=img, r=r, kh=kh, kw=kw, formula_h=output_formula(
-            h, kh, p.top + p.bottom, req.dilation, req.stride, r.shape[0]),
-            formula_w=output_formula(w, kw, p.left + p.right, req.dilation, req.stride,
-                                     r.shape[1]))
+        ctx.update(req=req, image=img, r=r, kh=kh, kw=kw,
+                   formula_h=output_formula(h, kh, (p.top, p.bottom), req),
+                   formula_w=output_formula(w, kw, (p.left, p.right), req))
         bank_req = _bank_request(req, form)
         if bank_req is not None:
             ctx["bank_display"] = bank_req.display

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from app.core import kernels
+from app.core import kernels, shapes
 from app.core.kernels import ConvSpec, KernelError
 
 
@@ -46,9 +46,13 @@ def test_random_settings_match_conv2d(seed: int) -> None:
     got = kernels.convolve(x.clone(memory_format=torch.channels_last), k, spec)
     want = reference(x, k, spec)
     assert got.shape == want.shape
-    ph = want.shape[2]
+    # the size the kernel lab's formula states is the size convolve gives, on both axes
     pad = kernels.padding_for(h, w, kh, kw, spec)
-    assert ph == kernels.output_size(h, kh, pad.top + pad.bottom, spec.dilation, spec.stride)
+    assert want.shape[2:] == (
+        shapes.output_size(h, kh, stride=spec.stride, padding=(pad.top, pad.bottom),
+                           dilation=spec.dilation).size,
+        shapes.output_size(w, kw, stride=spec.stride, padding=(pad.left, pad.right),
+                           dilation=spec.dilation).size)
     torch.testing.assert_close(got.double(), want, rtol=1e-4, atol=2e-3)
 
 
@@ -105,7 +109,8 @@ def test_same_padding_keeps_size_and_stride_gives_ceil() -> None:
     for n, k, s, d in itertools.product([7, 8, 31], [1, 2, 3, 4, 5], [1, 2, 3], [1, 2]):
         spec = ConvSpec(padding="same", stride=s, dilation=d)
         pad = kernels.padding_for(n, n, k, k, spec)
-        assert kernels.output_size(n, k, pad.top + pad.bottom, d, s) == -(-n // s)
+        out = shapes.output_size(n, k, stride=s, padding=(pad.top, pad.bottom), dilation=d)
+        assert out.size == -(-n // s)
 
 
 def test_blur_presets_keep_a_flat_image_flat() -> None:
@@ -121,13 +126,13 @@ def test_blur_presets_keep_a_flat_image_flat() -> None:
 
 
 @pytest.mark.parametrize(("kernel", "spec", "field", "words"), [
-    ([[1, 2], [3]], ConvSpec(), "kernel", "same length"),
+    ([[1, 2], [3]], ConvSpec(), "kernel", "same length; got lengths [1, 2]"),
     ([], ConvSpec(), "kernel", "empty"),
     ([[]], ConvSpec(), "kernel", "empty"),
     ([["a"]], ConvSpec(), "kernel", "numbers"),
     ([[float("nan")]], ConvSpec(), "kernel", "finite"),
     ([[float("inf")]], ConvSpec(), "kernel", "finite"),
-    (np.ones((16, 16)).tolist(), ConvSpec(), "kernel", "1 to 15"),
+    (np.ones((16, 16)).tolist(), ConvSpec(), "kernel", "16×16; it must be 1×1 to 15×15"),
     ([[1]], ConvSpec(stride=0), "stride", "1 to 8"),
     ([[1]], ConvSpec(stride=9), "stride", "1 to 8"),
     ([[1]], ConvSpec(dilation=0), "dilation", "1 to 8"),
@@ -146,8 +151,24 @@ def test_bad_input_names_the_field(kernel, spec: ConvSpec, field: str, words: st
     assert words in info.value.message
 
 
-def test_bad_grids() -> None:
-    for grid in ([[1, 2], [3]], [], [[float("nan")]], np.ones((600, 2)).tolist()):
-        with pytest.raises(KernelError) as info:
-            kernels.convolve_grid(grid, [[1]], ConvSpec())
-        assert info.value.field == "input"
+@pytest.mark.parametrize(("grid", "words"), [
+    ([[1, 2], [3]], "same length"),
+    ([], "empty"),
+    ([[float("nan")]], "finite"),
+    (np.ones((600, 2)).tolist(), "600×2; it must be 1×1 to 512×512"),
+    ([[[1, 2]], [[3, 4]]], "2-D list"),  # a 3-D grid is not one plane
+    ([[2e9]], "-1e+09 to 1e+09"),
+])
+def test_bad_grids(grid: list, words: str) -> None:
+    with pytest.raises(KernelError) as info:
+        kernels.convolve_grid(grid, [[1]], ConvSpec())
+    assert info.value.field == "input"
+    assert words in info.value.message
+
+
+def test_a_kernel_may_be_an_array_or_tuples() -> None:
+    k = kernels.validate_kernel(((1, 0), (0, 1)))
+    assert k.dtype == np.float64 and k.tolist() == [[1, 0], [0, 1]]
+    np.testing.assert_array_equal(kernels.validate_kernel(np.eye(3)), np.eye(3))
+    with pytest.raises(KernelError, match="2-D list"):
+        kernels.validate_kernel(np.ones((2, 2, 2)))

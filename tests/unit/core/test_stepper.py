@@ -15,7 +15,6 @@ from app.core.stepper import (
     conv_trace,
     fmt,
     gradient_descent,
-    pool_output_size,
     pool_trace,
 )
 
@@ -115,9 +114,12 @@ def test_multichannel_kernel_must_match_input() -> None:
     ([[1, "x"]], "must be numbers"),
     ([[1, float("nan")]], "finite"),
     ([[float("inf")]], "finite"),
-    (np.zeros((65, 2)).tolist(), "at most 64×64"),
+    (np.zeros((65, 2)).tolist(), "65×2; it must be 1×1 to 64×64"),
     (np.zeros((5, 2, 2)).tolist(), "at most 4"),
     ([1, 2, 3], "2-D list"),
+    ([[[[1]]]], "2-D list"),
+    ([[[1, 2]], [[3]]], "every channel the same size"),
+    ([[2e9]], "-1e\\+09 to 1e\\+09"),
 ])
 def test_bad_grids_are_refused_with_a_reason(values: list, message: str) -> None:
     with pytest.raises(InputError, match=message) as err:
@@ -181,14 +183,31 @@ def test_pooling_matches_torch(seed: int) -> None:
     np.testing.assert_allclose(t.output, ref[0].numpy(), rtol=1e-12, atol=1e-12)
 
 
-def test_pool_output_size_follows_torch() -> None:
-    for n in range(1, 12):
-        for k in range(1, min(n, 5) + 1):
-            for s in range(1, 5):
-                for p in range(0, k // 2 + 1):
-                    for ceil in (False, True):
-                        ref = F.max_pool2d(torch.zeros(1, 1, n, n), k, s, p, ceil_mode=ceil)
-                        assert pool_output_size(n, k, p, s, ceil) == ref.shape[-1], (n, k, s, p)
+def test_pooling_writes_its_output_size() -> None:
+    fmap = np.zeros((5, 5)).tolist()
+    t = pool_trace(fmap, size=2, ceil_mode=True)
+    assert t.formula == {"general": "⌈(n + 2p − k) / s⌉ + 1",
+                         "height": "⌈(5 + 2·0 − 2) / 2⌉ + 1 = ⌈3 / 2⌉ + 1 = 3",
+                         "width": "⌈(5 + 2·0 − 2) / 2⌉ + 1 = ⌈3 / 2⌉ + 1 = 3"}
+    t = pool_trace(fmap, size=2, padding=1, ceil_mode=True)
+    # ⌈5 / 2⌉ + 1 = 4 windows, but the fourth would start at row 6 = 5 + 1, in the padding
+    assert t.formula["height"] == ("⌈(5 + 2·1 − 2) / 2⌉ + 1 = ⌈5 / 2⌉ + 1 = 4, less the last "
+                                   "window, which would start in the padding: 3")
+    assert t.output.shape == F.max_pool2d(torch.zeros(1, 5, 5), 2, 2, 1, ceil_mode=True).shape
+    t = pool_trace(np.zeros((7, 4)).tolist(), size=3, stride=2)
+    assert t.formula["general"] == "⌊(n + 2p − k) / s⌋ + 1"
+    assert t.formula["height"] == "⌊(7 + 2·0 − 3) / 2⌋ + 1 = ⌊4 / 2⌋ + 1 = 3"
+    assert t.formula["width"] == "⌊(4 + 2·0 − 3) / 2⌋ + 1 = ⌊1 / 2⌋ + 1 = 1"
+
+
+def test_convolution_writes_its_output_size() -> None:
+    t = conv_trace(np.zeros((7, 6)).tolist(), np.ones((3, 2)).tolist(), stride=2, padding=1,
+                   dilation=2)
+    assert t.formula == {
+        "general": "⌊(n + 2p − d·(k − 1) − 1) / s⌋ + 1",
+        "height": "⌊(7 + 2·1 − 2·(3 − 1) − 1) / 2⌋ + 1 = ⌊4 / 2⌋ + 1 = 3",
+        "width": "⌊(6 + 2·1 − 2·(2 − 1) − 1) / 2⌋ + 1 = ⌊5 / 2⌋ + 1 = 3"}
+    assert t.output.shape == (3, 3)
 
 
 def test_pooling_bad_settings() -> None:
