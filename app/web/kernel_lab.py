@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
-from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from app.core import kernels, shapes
 from app.http.deps import ImagesDep, ResultsDep, SettingsDep, TemplatesDep
-from app.http.errors import INPUT_ERRORS, as_domain, validation_error
+from app.http.errors import INPUT_ERRORS, as_domain
+from app.http.forms import parse_form
 from app.services import kernel_lab
 from app.services.errors import Invalid
 from app.services.schemas import ConvolveRequest, FilterBankRequest, NamedKernel
@@ -87,28 +87,17 @@ def _kernel_from_form(form: FormData) -> list[list[float]]:
     return [numbers[r * cols:(r + 1) * cols] for r in range(rows)]
 
 
-def _padding(raw: str) -> str | int:
-    return raw if raw in ("valid", "same") else int(_number(raw, "padding"))
+SLIDING = ("stride", "padding", "padding_mode", "dilation", "scale", "bias", "channels",
+           "display")
 
 
 def request_from_form(form: FormData) -> ConvolveRequest:
-    """The page's form → the same request model the API validates."""
-    try:
-        return ConvolveRequest(
-            image_id=str(form.get("image_id") or DEFAULT_IMAGE),
-            kernel=_kernel_from_form(form),
-            stride=int(_number(form.get("stride", "1"), "stride")),
-            padding=_padding(str(form.get("padding", "same"))),
-            padding_mode=str(form.get("padding_mode", "zeros")),
-            dilation=int(_number(form.get("dilation", "1"), "dilation")),
-            scale=_number(form.get("scale", "1"), "scale"),
-            bias=_number(form.get("bias", "0"), "bias"),
-            flip=form.get("flip") == "on",
-            channels=str(form.get("channels", "rgb")),
-            display=str(form.get("display", "clip")),
-        )
-    except ValidationError as exc:
-        raise validation_error(exc.errors(), code="invalid_value") from None
+    """The page's form → the same request model the API validates (typed minus signs, "−",
+    read as "-"); the kernel's cells are read here, a blank cell as 0."""
+    return parse_form(ConvolveRequest, {
+        "image_id": str(form.get("image_id") or DEFAULT_IMAGE), "kernel": _kernel_from_form(form),
+        "flip": form.get("flip") == "on",
+        **{f: str(form[f]).strip().replace("−", "-") for f in SLIDING if f in form}})
 
 
 def _bank_request(req: ConvolveRequest, form: FormData) -> FilterBankRequest | None:

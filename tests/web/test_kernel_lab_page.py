@@ -29,7 +29,9 @@ def test_a_good_form_gives_the_picture_and_no_error(client: TestClient) -> None:
 
 @pytest.mark.parametrize(("change", "field", "says"), [
     ({"stride": "9"}, "stride", "less than or equal to 8"),
-    ({"stride": "two"}, "stride", "not a number"),
+    ({"stride": "two"}, "stride", "valid integer"),
+    ({"stride": "1.5"}, "stride", "valid integer"),
+    ({"bias": "a lot"}, "bias", "valid number"),
     ({"dilation": "0"}, "dilation", "greater than or equal to 1"),
     ({"padding": "65"}, "padding", "less than or equal to 64"),
     ({"scale": "0"}, "scale", "0"),
@@ -47,3 +49,15 @@ def test_the_output_size_formula_has_this_inputs_numbers(client: TestClient) -> 
     # the shapes sample is 512 px: a 3×3 kernel at stride 2, no padding → ⌊(512 − 3) / 2⌋ + 1
     html = render(client, stride="2", padding="valid")
     assert "= 255" in html
+
+
+def test_a_typed_minus_sign_is_a_minus(client: TestClient) -> None:
+    html = render(client, bias="−20", k=["0", "−1", "0", "−1", "5", "−1", "0", "−1", "0"])
+    assert "/api/v1/results/" in html and slot(html, "bias") == "" and slot(html, "kernel") == ""
+
+
+def test_the_page_and_the_api_refuse_with_the_same_words(client: TestClient) -> None:
+    page = slot(render(client, stride="two"), "stride")
+    api = client.post("/api/v1/convolve", json={"image_id": "sample-shapes", "stride": "two",
+                                                "kernel": [[1]]})
+    assert api.status_code == 422 and api.json()["error"]["message"] == page
