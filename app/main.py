@@ -58,6 +58,47 @@ def job_backend(settings: Settings, runs: RunStore, catalog: Catalog) -> JobBack
                            max_seconds=settings.max_run_seconds)
 
 
+def add_stores(app: FastAPI, settings: Settings) -> None:
+    """The stores, labs and job backend, each made once, on app.state (read by app/http/deps)."""
+    state = app.state
+    state.settings = settings
+    state.images = ImageStore(max_items=settings.image_store_items,
+                              max_bytes=settings.image_store_bytes,
+                              preview_side=settings.preview_side,
+                              directory=settings.data_dir / "uploads",
+                              max_files=settings.image_store_files,
+                              max_pixels=settings.max_image_pixels,
+                              max_side=settings.max_image_side)
+    state.results = ResultStore(max_items=settings.result_store_items,
+                                max_bytes=settings.result_store_bytes,
+                                directory=settings.data_dir / "results",
+                                max_files=settings.result_store_items)
+    state.templates = Jinja2Templates(directory=settings.templates_dir)
+    state.catalog = Catalog(CatalogConfig(
+        data_dir=settings.data_dir, max_datasets=settings.max_datasets,
+        idx_dirs=tuple(Path(p) for p in settings.idx_dirs.split(os.pathsep) if p)))
+    state.models = ModelStore(settings.data_dir / "models", settings.max_saved_models,
+                              shipped_dir=settings.models_dir)
+    state.generative = GenerativeLab(settings.models_dir / "generative", state.catalog)
+    state.runs = RunStore(settings.data_dir / "runs.sqlite3")
+    state.inspector = Inspector(state.models, state.catalog, state.images, runs=state.runs,
+                                runs_dir=settings.data_dir / "runs")
+    state.jobs = job_backend(settings, state.runs, state.catalog)
+
+
+def add_docs(app: FastAPI) -> None:
+    """/docs from static/vendor: no CDN, so it works in a classroom without internet."""
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+        )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
 
@@ -66,10 +107,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.torch_threads:
             torch.set_num_threads(settings.torch_threads)
         app.state.images.add_samples()
+        await app.state.jobs.start()
         # Move the ~200,000 objects of the loaded libraries out of the collector's sight: a full
         # collection over them takes ~100 ms, and a request that builds a long trace triggers
         # one every few requests (measured: p90 of a stepper trace 126 ms → p99 under 20 ms).
-        await app.state.jobs.start()
         gc.collect()
         gc.freeze()
         log.info("playground ready: %d sample images", len(app.state.images.samples))
@@ -81,34 +122,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Deep-learning playground",
         version="0.1.0",
         summary="See how convolutions and networks work, on real images; every view is an API.",
-        docs_url=None,  # served below from static/vendor: no CDN, works offline
+        docs_url=None,  # add_docs serves it from static/vendor
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.images = ImageStore(max_items=settings.image_store_items,
-                                  max_bytes=settings.image_store_bytes,
-                                  preview_side=settings.preview_side,
-                                  directory=settings.data_dir / "uploads",
-                                  max_files=settings.image_store_files,
-                                  max_pixels=settings.max_image_pixels,
-                                  max_side=settings.max_image_side)
-    app.state.results = ResultStore(max_items=settings.result_store_items,
-                                    max_bytes=settings.result_store_bytes,
-                                    directory=settings.data_dir / "results",
-                                    max_files=settings.result_store_items)
-    app.state.templates = Jinja2Templates(directory=settings.templates_dir)
-    catalog = CatalogConfig(data_dir=settings.data_dir, max_datasets=settings.max_datasets,
-                            idx_dirs=tuple(Path(p) for p in settings.idx_dirs.split(os.pathsep)
-                                           if p))
-    app.state.catalog = Catalog(catalog)
-    app.state.models = ModelStore(settings.data_dir / "models", settings.max_saved_models,
-                                  shipped_dir=settings.models_dir)
-    app.state.generative = GenerativeLab(settings.models_dir / "generative", app.state.catalog)
-    app.state.runs = RunStore(settings.data_dir / "runs.sqlite3")
-    app.state.inspector = Inspector(app.state.models, app.state.catalog, app.state.images,
-                                    runs=app.state.runs, runs_dir=settings.data_dir / "runs")
-    app.state.jobs = job_backend(settings, app.state.runs, app.state.catalog)
+    add_stores(app, settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, overrides={
         "/api/v1/datasets": settings.max_dataset_upload_bytes,
         "/training/datasets": settings.max_dataset_upload_bytes})
@@ -120,14 +138,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    kernel_lab_pages, stepper_pages, training_pages, inspector_pages,
                    generative_pages):
         app.include_router(module.router)
-
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} API",
-            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
-            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
-            swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
-        )
-
+    add_docs(app)
     return app
