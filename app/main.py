@@ -32,7 +32,7 @@ from app.services.models import ModelStore
 from app.services.runs.backend import JobBackend
 from app.services.runs.embedded import EmbeddedBackend
 from app.services.runs.records import RunStore
-from app.settings import Settings
+from app.settings import LIMITS, Settings
 from app.web import generative as generative_pages
 from app.web import inspector as inspector_pages
 from app.web import kernel_lab as kernel_lab_pages
@@ -74,6 +74,7 @@ def add_stores(app: FastAPI, settings: Settings) -> None:
                                 directory=settings.data_dir / "results",
                                 max_files=settings.result_store_items)
     state.templates = Jinja2Templates(directory=settings.templates_dir)
+    state.templates.env.globals["limits"] = LIMITS  # the forms' min/max are the checks' own
     state.catalog = Catalog(CatalogConfig(
         data_dir=settings.data_dir, max_datasets=settings.max_datasets,
         idx_dirs=tuple(Path(p) for p in settings.idx_dirs.split(os.pathsep) if p)))

@@ -1,6 +1,11 @@
-"""Every limit and path in one place; each can be overridden from the environment.
+"""Every limit and path in one place.
 
+`Settings` holds what an operator may tune: each field can be overridden from the environment,
 `PLAYGROUND_MAX_UPLOAD_BYTES=5000000` sets `max_upload_bytes`, and so on for every field.
+
+`LIMITS` holds the bounds on what a request may ask for (a kernel's side, a stride, a network's
+parameters, a run's epochs…), fixed in the code: see `Limits`. The pure compute in app.core
+never imports this module; its functions take these limits as arguments.
 """
 
 from __future__ import annotations
@@ -8,6 +13,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
+
+from app.core.generative import GenerativeLimits
+from app.core.kernels import KernelLimits
+from app.core.nets import NetLimits
+from app.core.stepper import StepperLimits
+from app.core.training import TrainLimits
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,3 +73,82 @@ class Settings:
             kind = type(getattr(cls, f.name))
             values[f.name] = Path(raw) if kind is type(ROOT) else kind(raw)
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The bounds on every request, one group per lab (each group is the dataclass of the core
+    module that checks it), passed to the core as `LIMITS.<group>`.
+
+    They are fixed, not overridable from the environment like `Settings`: the request models
+    state them in the OpenAPI schema (`Field(le=LIMITS.…)`, read once, at import), so a value
+    changed at run time would make the service refuse requests its own schema calls valid (or
+    take ones it calls invalid). Change one here, and the schema, the pages and the checks all
+    follow.
+    """
+
+    kernels: KernelLimits = KernelLimits(
+        kernel_side=15,  # rows and columns of a kernel
+        stride=8,
+        dilation=8,
+        padding=64,  # cells on each side, when padding is a number
+        # these three keep every result finite in float32:
+        # 15² taps · 1e6 · 1e9 / 1e-6 ≈ 2e23, under float32's 3e38
+        weight=1e6,  # |a kernel weight|
+        value=1e9,  # |an input value|, |scale|, |bias|
+        min_scale=1e-6,  # smallest |scale|: it divides the sum
+    )
+    stepper: StepperLimits = StepperLimits(
+        grid_side=64,  # an input grid is at most 64×64…
+        channels=4,  # …with at most 4 channels
+        kernel_side=15,
+        stride=8,
+        dilation=8,
+        padding=8,  # zero cells on each side of a convolution's input
+        pool_side=8,  # pooling windows up to 8×8 (padding up to half of that)
+        # a trace lists every product; beyond this it is too long to read or to send
+        # (a 64×64 input with a 7×7 kernel)
+        trace_terms=250_000,
+        value=1e9,  # |a grid value|, |bias|
+        points=100,  # gradient descent: [x, y] pairs
+        epochs=500,
+        steps=10_000,  # epochs × steps per epoch
+        learning_rate=100.0,
+        coord=1e6,  # |a point coordinate|, |w0|, |b0|
+        diverged_at=1e9,  # |w| or |b| past this: the descent has blown up, the trace stops
+    )
+    nets: NetLimits = NetLimits(
+        layers=40,
+        # these two keep a network trainable on a laptop's CPU
+        params=5_000_000,  # weights and biases of the whole network
+        layer_values=1_000_000,  # numbers in one layer's output, per example
+        classes=1000,
+        input_channels=16,
+        input_side=512,  # px, the input image's longer side
+    )
+    training: TrainLimits = TrainLimits(
+        epochs=50,
+        batch=1024,  # examples per batch
+        learning_rate=10,
+    )
+    generative: GenerativeLimits = GenerativeLimits(
+        batch=256,  # latent points decoded (or sampled) in one request
+        steps=64,  # frames of an interpolation
+        prior_bound=4,  # |z| beyond 4 lies outside 99.99% of the standard normal prior
+        manifold_side=30,  # the manifold picture: at most 30×30 digits
+        latent=128,  # a run to watch: its latent size…
+        run_epochs=20,  # …its epochs (a run to watch, not to ship)…
+        run_batch=512,  # …its batch size
+        run_learning_rate=1,
+    )
+    # IDX files (MNIST's format): MNIST's training images are 47 MB unpacked; a quarter of a
+    # gigabyte leaves room for larger sets while refusing a header that claims terabytes (or a
+    # gzip bomb)
+    idx_bytes: int = 256 * 2**20
+    pixels_side: int = 1024  # the inspector: rows and columns of a drawing sent as numbers
+    # the generative lab's slider WebSocket: one message, a latent point of at most a few
+    # hundred numbers, is far under this
+    live_message_bytes: int = 16_384
+
+
+LIMITS = Limits()

@@ -38,7 +38,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 
 from app.core import images, kernels
-from app.settings import Settings
+from app.settings import LIMITS, Settings
 from app.web.kernel_lab import DEFAULT_BANK
 from bench.harness import (
     free_port,
@@ -120,9 +120,9 @@ def server_phases(png: bytes, threads: int | None, repeat: int = 20) -> None:
     ys = {}
     for k in (3, 7):
         kern = np.array(new_kernel(rng, k))
-        ys[k] = kernels.convolve(x, kern, spec)
+        ys[k] = kernels.convolve(x, kern, spec, limits=LIMITS.kernels)
         rows.append((f"kernels.convolve {k}×{k}", med(lambda kern=kern: kernels.convolve(
-            x, kern, spec))))
+            x, kern, spec, limits=LIMITS.kernels))))
     y = ys[3]
     stats = images.value_stats(y)
     rows.append(("images.value_stats", med(lambda: images.value_stats(y))))

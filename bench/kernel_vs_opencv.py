@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from app.core import images, kernels
+from app.settings import LIMITS
 
 SIDE = 1024
 TARGET = 1.5
@@ -124,10 +125,11 @@ def main() -> int:
                 return cv2.filter2D(hwc, -1, k32, borderType=cv2.BORDER_CONSTANT)
 
             def ours(kernel=kernel) -> torch.Tensor:
-                return kernels.convolve(x, kernel, spec)
+                return kernels.convolve(x, kernel, spec, limits=LIMITS.kernels)
 
             def ours_prep(kernel=kernel) -> torch.Tensor:
-                return kernels.convolve(images.to_planes(pixels, "rgb"), kernel, spec)
+                return kernels.convolve(images.to_planes(pixels, "rgb"), kernel, spec,
+                                        limits=LIMITS.kernels)
 
             want = opencv()
             span = float(want.max() - want.min()) or 1.0

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from app.core import stepper
+from app.settings import LIMITS
 from bench.harness import (
     free_port,
     measure,
@@ -41,7 +42,8 @@ def in_process(grid: list[list[int]], repeat: int) -> None:
     k = torch.tensor(KERNEL, dtype=torch.float64)[None, None]
     print("in-process, median of", repeat)
     for padding in (0, 1):
-        trace = median_ms(lambda p=padding: stepper.conv_trace(grid, KERNEL, padding=p), repeat, 5)
+        trace = median_ms(lambda p=padding: stepper.conv_trace(
+            grid, KERNEL, padding=p, limits=LIMITS.stepper), repeat, 5)
         bare = median_ms(lambda p=padding: F.conv2d(x, k, padding=p), repeat, 5)
         print(f"  conv_trace 32×32, 3×3, padding {padding}: {trace:6.2f} ms   "
               f"bare conv2d {bare:6.3f} ms   ratio {trace / bare:5.0f}×")

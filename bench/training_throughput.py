@@ -35,7 +35,7 @@ from app.core import nets
 from app.core.training import TrainConfig, normalization, to_inputs, train
 from app.services.datasets import Catalog, CatalogConfig
 from app.services.runs.events import serialize_event
-from app.settings import ROOT
+from app.settings import LIMITS, ROOT
 from bench.harness import free_port, start_server, stop_server, wait_ready
 
 BATCH = 64
@@ -44,7 +44,7 @@ BATCH = 64
 def bare_loop(x: torch.Tensor, y: torch.Tensor, batches: int, seed: int) -> float:
     """images/s of the plainest loop over the same batches as train() takes."""
     torch.manual_seed(seed)
-    model = nets.build(nets.PRESETS["default"]["layers"], (1, 28, 28), 10)
+    model = nets.build(nets.PRESETS["default"]["layers"], (1, 28, 28), 10, limits=LIMITS.nets)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     model.train()
@@ -77,7 +77,8 @@ def live_loop(dataset, batches: int, seed: int) -> tuple[float, float]:
     pump.start()
     config = TrainConfig(layers=nets.PRESETS["default"]["layers"], epochs=1, seed=seed,
                          max_batches=batches)
-    result = train(dataset, config, lambda e: queue.put(serialize_event(e)), lambda: False)
+    result = train(dataset, config, lambda e: queue.put(serialize_event(e)), lambda: False,
+                   limits=LIMITS.training, net_limits=LIMITS.nets)
     done.set()
     pump.join()
     span = result.metrics["elapsed_s"]

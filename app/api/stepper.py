@@ -14,6 +14,7 @@ from app.services.schemas import (
     PoolingStepRequest,
     PoolingTrace,
 )
+from app.settings import LIMITS
 
 router = APIRouter(prefix="/api/v1/stepper", tags=["stepper"])
 
@@ -24,8 +25,8 @@ def convolution(req: ConvolutionStepRequest) -> dict:
     """Every window of a convolution (cross-correlation, as `conv2d` computes): the window,
     the products, the sum and the arithmetic written out. A channels × rows × cols input takes
     a kernel with the same channel count; each step then has the per-channel sums."""
-    t = stepper.conv_trace(req.input, req.kernel, stride=req.stride, padding=req.padding,
-                           dilation=req.dilation, bias=req.bias)
+    t = stepper.conv_trace(req.input, req.kernel, limits=LIMITS.stepper, stride=req.stride,
+                           padding=req.padding, dilation=req.dilation, bias=req.bias)
     return {"input_shape": _shape(req.input), "kernel_shape": _shape(req.kernel),
             "output": t.output.tolist(), "output_shape": list(t.output.shape),
             "padding": t.padding, "formula": t.formula, "steps": t.steps}
@@ -36,7 +37,8 @@ def convolution(req: ConvolutionStepRequest) -> dict:
 def pooling(req: PoolingStepRequest) -> dict:
     """Every window of a max, average or sum pooling, as `max_pool2d` / `avg_pool2d` pool,
     then the pooled map flattened into the vector a dense layer receives."""
-    t = stepper.pool_trace(req.input, op=req.op, size=req.size, stride=req.stride,
+    t = stepper.pool_trace(req.input, limits=LIMITS.stepper, op=req.op, size=req.size,
+                           stride=req.stride,
                            padding=req.padding, ceil_mode=req.ceil_mode,
                            count_include_pad=req.count_include_pad)
     output = t.output if len(_shape(req.input)) == 3 else t.output[0]
@@ -50,8 +52,9 @@ def pooling(req: PoolingStepRequest) -> dict:
 def gradient_descent(req: GradientDescentRequest) -> stepper.DescentTrace:
     """Gradient descent on the squared error of y ≈ x·w (or x·w + b with `b0`), one step per
     point as the slides do it, or per epoch on all points; stops if the weights blow up."""
-    return stepper.gradient_descent(req.points, learning_rate=req.learning_rate,
-                                    epochs=req.epochs, w0=req.w0, b0=req.b0, update=req.update)
+    return stepper.gradient_descent(req.points, limits=LIMITS.stepper,
+                                    learning_rate=req.learning_rate, epochs=req.epochs,
+                                    w0=req.w0, b0=req.b0, update=req.update)
 
 
 def _shape(values: list) -> list[int]:

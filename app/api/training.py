@@ -38,13 +38,12 @@ def dataset_out(info: DatasetInfo) -> DatasetOut:
 
 
 def model_out(model: StoredModel) -> ModelOut:
-    m = model.meta
-    return ModelOut(name=model.name, dataset=m.get("dataset"), classes=m["classes"],
-                    input_shape=m["input_shape"], params=m.get("params"),
-                    metrics=m.get("metrics", {}), trained=m.get("trained"),
-                    run_id=m.get("run_id"), layers=m["layers"],
+    c = model.classifier
+    return ModelOut(name=model.name, dataset=c.dataset, classes=list(c.classes),
+                    input_shape=list(c.input_shape), params=c.params, metrics=c.metrics or {},
+                    trained=c.trained, run_id=c.run_id, layers=c.layers,
                     weights_url=f"/api/v1/models/{model.name}/weights", shipped=model.shipped,
-                    normalization=m.get("normalization"))
+                    normalization=None if c.normalization is None else list(c.normalization))
 
 
 def architecture_out(t: nets.ArchitectureTable) -> ArchitectureOut:

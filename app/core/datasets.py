@@ -35,9 +35,6 @@ MNIST_SCRIPT = "python scripts/get_mnist.py"
 SHAPE_CLASSES = ("circle", "square", "triangle", "cross", "ring", "line")
 SPLITS = ("train", "val", "test")
 
-# IDX files: MNIST's training images are 47 MB unpacked; a quarter of a gigabyte leaves room for
-# larger sets while refusing a header that claims terabytes (or a gzip bomb).
-MAX_IDX_BYTES = 256 * 2**20
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
@@ -298,10 +295,12 @@ def _shape_distance(kind: str, u: np.ndarray, v: np.ndarray, r: np.ndarray,
 
 # ------------------------------------------------------------------------------------------ IDX
 
-def read_idx(data: bytes) -> np.ndarray:
-    """An IDX array of unsigned bytes (MNIST's format), plain or gzip-compressed."""
+def read_idx(data: bytes, *, max_bytes: int) -> np.ndarray:
+    """An IDX array of unsigned bytes (MNIST's format), plain or gzip-compressed, of at most
+    `max_bytes` values (app.settings.LIMITS.idx_bytes): a header that claims more, or a gzip
+    bomb, is refused before anything that large is made."""
     if data[:2] == b"\x1f\x8b":
-        data = _gunzip(data, MAX_IDX_BYTES + 4 * 256 + 4)
+        data = _gunzip(data, max_bytes + 4 * 256 + 4)
     if len(data) < 4 or data[:2] != b"\x00\x00":
         raise InputError("not an IDX file: it must start with the magic bytes 00 00", "file")
     if data[2] != 0x08:
@@ -317,9 +316,9 @@ def read_idx(data: bytes) -> np.ndarray:
     count = 1
     for d in dims:
         count *= d
-    if count > MAX_IDX_BYTES:
+    if count > max_bytes:
         raise InputError(f"the IDX header declares {'×'.join(map(str, dims))} values; at most "
-                         f"{MAX_IDX_BYTES:,} are allowed", "file")
+                         f"{max_bytes:,} are allowed", "file")
     body = len(data) - header
     if body != count:
         what = "truncated" if body < count else "longer than its header says"
@@ -342,9 +341,11 @@ def _gunzip(data: bytes, limit: int) -> bytes:
     return out
 
 
-def load_idx_dir(path: Path, *, name: str, val_fraction: float = 0.1, seed: int = 0) -> Dataset:
-    """MNIST-format IDX files from a directory, as MNIST, Fashion-MNIST and KMNIST ship them.
-    val is a seeded random share of train; test is the t10k files."""
+def load_idx_dir(path: Path, *, name: str, max_bytes: int, val_fraction: float = 0.1,
+                 seed: int = 0) -> Dataset:
+    """MNIST-format IDX files from a directory, as MNIST, Fashion-MNIST and KMNIST ship them,
+    each of at most `max_bytes` values (see read_idx). val is a seeded random share of train;
+    test is the t10k files."""
     path = Path(path)
     name = _check_name(name)
     _check_fraction(val_fraction)
@@ -356,10 +357,10 @@ def load_idx_dir(path: Path, *, name: str, val_fraction: float = 0.1, seed: int 
         if not found:
             raise InputError(f"{path.name} has no {base} (or {base}.gz); it needs "
                              f"{', '.join(IDX_FILES)}", "path")
-        if found[0].stat().st_size > MAX_IDX_BYTES + 1024:
-            raise InputError(f"{found[0].name} is larger than {MAX_IDX_BYTES:,} bytes", "path")
+        if found[0].stat().st_size > max_bytes + 1024:
+            raise InputError(f"{found[0].name} is larger than {max_bytes:,} bytes", "path")
         try:
-            arrays.append(read_idx(found[0].read_bytes()))
+            arrays.append(read_idx(found[0].read_bytes(), max_bytes=max_bytes))
         except InputError as exc:
             raise InputError(f"{found[0].name}: {exc.message}", "path") from exc
     x_train, y_train, x_test, y_test = arrays

@@ -20,9 +20,19 @@ from torch import nn
 from app.core.errors import InputError
 from app.core.training import TrainingDiverged
 
-MAX_BATCH = 256
-MAX_STEPS = 64
-PRIOR_BOUND = 4.0  # |z| beyond this lies outside 99.99% of the prior: refused, not clamped
+
+@dataclass(frozen=True)
+class GenerativeLimits:
+    """The generative lab's bounds (the values live in app.settings.LIMITS.generative)."""
+
+    batch: int  # latent points in one request
+    steps: int  # frames of an interpolation
+    prior_bound: float  # |z| beyond this lies far outside the prior: refused, not clamped
+    manifold_side: int  # the manifold picture is at most this many digits a side
+    latent: int  # latent size of a run to watch
+    run_epochs: int
+    run_batch: int
+    run_learning_rate: float
 
 
 @dataclass(frozen=True)
@@ -165,7 +175,8 @@ def config_dict(config: VAEConfig | GANConfig) -> dict:
 
 # ---------------------------------------------------------------- what the lab does
 
-def check_latents(z: object, latent: int, field: str = "z") -> torch.Tensor:
+def check_latents(z: object, latent: int, field: str = "z", *, limits: GenerativeLimits
+                  ) -> torch.Tensor:
     """A latent point or a batch of them → (B, latent) float32; refused with a reason when the
     length is wrong, a value is not finite, or it lies far outside the prior."""
     try:
@@ -179,12 +190,13 @@ def check_latents(z: object, latent: int, field: str = "z") -> torch.Tensor:
         got = arr.shape[-1] if arr.ndim >= 1 and arr.size else 0
         raise InputError(f"{field} must have {latent} numbers per point (this model's latent "
                          f"size), got {got}", field)
-    if len(arr) == 0 or len(arr) > MAX_BATCH:
-        raise InputError(f"{field} must hold 1 to {MAX_BATCH} points", field)
+    if len(arr) == 0 or len(arr) > limits.batch:
+        raise InputError(f"{field} must hold 1 to {limits.batch} points", field)
     if not np.all(np.isfinite(arr)):
         raise InputError(f"{field} values must be finite numbers", field)
-    if np.abs(arr).max() > PRIOR_BOUND:
-        raise InputError(f"{field} values must be from −{PRIOR_BOUND:g} to {PRIOR_BOUND:g}: "
+    bound = limits.prior_bound
+    if np.abs(arr).max() > bound:
+        raise InputError(f"{field} values must be from −{bound:g} to {bound:g}: "
                          "the model was trained on a standard normal prior, and points "
                          "farther out decode to noise", field)
     return torch.from_numpy(arr.astype(np.float32))
@@ -219,21 +231,25 @@ class NumpyDecoder:
         return np.round(x * 255).astype(np.uint8).reshape(-1, 28, 28)
 
 
-def sample_latents(latent: int, count: int, seed: int) -> torch.Tensor:
-    """`count` points from the standard normal prior, seeded (the API caps count)."""
+def sample_latents(latent: int, count: int, seed: int, *, limits: GenerativeLimits
+                   ) -> torch.Tensor:
+    """`count` points from the standard normal prior, seeded, clamped to ±limits.prior_bound
+    (the API caps count)."""
     if count < 1:
         raise InputError("count must be at least 1", "count")
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(count, latent, generator=g).clamp_(-PRIOR_BOUND, PRIOR_BOUND)
+    bound = limits.prior_bound
+    return torch.randn(count, latent, generator=g).clamp_(-bound, bound)
 
 
 def interpolate(start: torch.Tensor, end: torch.Tensor, steps: int,
-                method: Literal["linear", "slerp"] = "linear") -> torch.Tensor:
+                method: Literal["linear", "slerp"] = "linear", *, limits: GenerativeLimits
+                ) -> torch.Tensor:
     """`steps` points from start to end (both included). slerp walks the great circle, which
     keeps the points at the typical distance from the origin of a high-dimensional Gaussian
     (White, 2016); linear cuts through the middle, where samples are rarely drawn."""
-    if not 2 <= steps <= MAX_STEPS:
-        raise InputError(f"steps must be 2 to {MAX_STEPS}", "steps")
+    if not 2 <= steps <= limits.steps:
+        raise InputError(f"steps must be 2 to {limits.steps}", "steps")
     t = torch.linspace(0, 1, steps)[:, None]
     a, b = start.reshape(1, -1), end.reshape(1, -1)
     if method == "linear":
@@ -257,13 +273,13 @@ def encode(model: VAE, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     return mean.numpy(), log_var.numpy()
 
 
-def manifold_latents(size: int, extent: float) -> torch.Tensor:
+def manifold_latents(size: int, extent: float, *, limits: GenerativeLimits) -> torch.Tensor:
     """A size × size grid over [−extent, extent]², row by row from the top (z₂ high) down, so a
     picture of the decoded grid has z₁ to the right and z₂ up, like the latent map's axes."""
-    if not 2 <= size <= 30:
-        raise InputError("size must be 2 to 30", "size")
-    if not 0 < extent <= PRIOR_BOUND:
-        raise InputError(f"range must be above 0 and at most {PRIOR_BOUND:g}", "range")
+    if not 2 <= size <= limits.manifold_side:
+        raise InputError(f"size must be 2 to {limits.manifold_side}", "size")
+    if not 0 < extent <= limits.prior_bound:
+        raise InputError(f"range must be above 0 and at most {limits.prior_bound:g}", "range")
     v = torch.linspace(-extent, extent, size)
     z1, z2 = torch.meshgrid(v, v.flip(0), indexing="xy")
     return torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)
@@ -401,25 +417,29 @@ class GenerativeTrainConfig:
     samples_every: float = 2.0
     max_batches: int | None = None
 
-    def validate(self) -> None:
+    def validate(self, limits: GenerativeLimits) -> None:
         if self.task not in ("vae", "gan"):
             raise InputError("task must be 'vae' or 'gan'", "task")
-        if not 1 <= self.latent <= 128:
-            raise InputError("latent must be 1 to 128", "latent")
-        if not 1 <= self.epochs <= 20:
-            raise InputError("epochs must be 1 to 20 (a run to watch, not to ship)", "epochs")
-        if not 8 <= self.batch_size <= 512:
-            raise InputError("batch_size must be 8 to 512", "batch_size")
-        if not (math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 1):
-            raise InputError("learning_rate must be above 0 and at most 1", "learning_rate")
+        if not 1 <= self.latent <= limits.latent:
+            raise InputError(f"latent must be 1 to {limits.latent}", "latent")
+        if not 1 <= self.epochs <= limits.run_epochs:
+            raise InputError(f"epochs must be 1 to {limits.run_epochs} (a run to watch, not to "
+                             "ship)", "epochs")
+        if not 8 <= self.batch_size <= limits.run_batch:
+            raise InputError(f"batch_size must be 8 to {limits.run_batch}", "batch_size")
+        if not (math.isfinite(self.learning_rate)
+                and 0 < self.learning_rate <= limits.run_learning_rate):
+            raise InputError(f"learning_rate must be above 0 and at most "
+                             f"{limits.run_learning_rate:g}", "learning_rate")
 
 
-def train_generative(x: torch.Tensor, config: GenerativeTrainConfig, emit, should_stop
-                     ) -> str:
+def train_generative(x: torch.Tensor, config: GenerativeTrainConfig, emit, should_stop, *,
+                     limits: GenerativeLimits) -> str:
     """Trains on images x (N, 1, 28, 28) in [0, 1], reporting like core.training.train: "start",
     "progress" (losses), "samples" (16 fixed latent points decoded, so each picture shows the
-    same points as the model learns), "epoch", "done". Returns how it ended."""
-    config.validate()
+    same points as the model learns), "epoch", "done". Returns how it ended. The config is
+    checked against `limits`."""
+    config.validate(limits)
     torch.manual_seed(config.seed)
     g = torch.Generator().manual_seed(config.seed)
     fixed = torch.randn(16, config.latent, generator=torch.Generator().manual_seed(99))

@@ -20,14 +20,21 @@ import torch.nn.functional as F
 from app.core.errors import InputError
 from app.core.shapes import validate_grid
 
-MAX_KERNEL_SIDE = 15
-MAX_STRIDE = 8
-MAX_DILATION = 8
-MAX_PADDING = 64
-# Bounds that keep every result finite in float32 (225 taps · 1e6 · 1e9 / 1e-6 ≈ 2e23 < 3e38).
-MAX_WEIGHT = 1e6
-MAX_VALUE = 1e9
-MIN_SCALE = 1e-6
+
+@dataclass(frozen=True)
+class KernelLimits:
+    """The kernel lab's bounds (the values live in app.settings.LIMITS.kernels). `weight`,
+    `value` and `min_scale` keep every result finite in float32: kernel_side² taps · weight ·
+    value / min_scale must stay under 3e38 (15² · 1e6 · 1e9 / 1e-6 ≈ 2e23)."""
+
+    kernel_side: int  # rows and columns of a kernel
+    stride: int
+    dilation: int
+    padding: int  # cells added on each side (when given as a number)
+    weight: float  # |a kernel weight|
+    value: float  # |an input value|, |scale| and |bias|
+    min_scale: float  # smallest |scale| (it divides the sum)
+
 
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 PADDING_MODES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular")
@@ -49,23 +56,23 @@ class ConvSpec:
     bias: float = 0.0
     flip: bool = False
 
-    def validate(self) -> None:
-        if not 1 <= self.stride <= MAX_STRIDE:
-            raise KernelError(f"stride must be 1 to {MAX_STRIDE}, got {self.stride}", "stride")
-        if not 1 <= self.dilation <= MAX_DILATION:
+    def validate(self, limits: KernelLimits) -> None:
+        if not 1 <= self.stride <= limits.stride:
+            raise KernelError(f"stride must be 1 to {limits.stride}, got {self.stride}", "stride")
+        if not 1 <= self.dilation <= limits.dilation:
             raise KernelError(
-                f"dilation must be 1 to {MAX_DILATION}, got {self.dilation}", "dilation"
+                f"dilation must be 1 to {limits.dilation}, got {self.dilation}", "dilation"
             )
         if isinstance(self.padding, str):
             if self.padding not in ("valid", "same"):
                 raise KernelError(
-                    f"padding must be 'valid', 'same' or an integer 0 to {MAX_PADDING}, "
+                    f"padding must be 'valid', 'same' or an integer 0 to {limits.padding}, "
                     f"got {self.padding!r}",
                     "padding",
                 )
-        elif not 0 <= self.padding <= MAX_PADDING:
+        elif not 0 <= self.padding <= limits.padding:
             raise KernelError(
-                f"padding must be 'valid', 'same' or an integer 0 to {MAX_PADDING}, "
+                f"padding must be 'valid', 'same' or an integer 0 to {limits.padding}, "
                 f"got {self.padding}",
                 "padding",
             )
@@ -74,13 +81,15 @@ class ConvSpec:
                 f"padding_mode must be one of {', '.join(PADDING_MODES)}, got {self.padding_mode!r}",
                 "padding_mode",
             )
-        if not (math.isfinite(self.scale) and MIN_SCALE <= abs(self.scale) <= MAX_VALUE):
+        if not (math.isfinite(self.scale)
+                and limits.min_scale <= abs(self.scale) <= limits.value):
             raise KernelError(
-                f"scale divides the sum, so it must not be 0; its size must be {MIN_SCALE:g} to "
-                f"{MAX_VALUE:g}", "scale"
+                f"scale divides the sum, so it must not be 0; its size must be "
+                f"{limits.min_scale:g} to {limits.value:g}", "scale"
             )
-        if not (math.isfinite(self.bias) and abs(self.bias) <= MAX_VALUE):
-            raise KernelError(f"bias must be a number from -{MAX_VALUE:g} to {MAX_VALUE:g}", "bias")
+        if not (math.isfinite(self.bias) and abs(self.bias) <= limits.value):
+            raise KernelError(f"bias must be a number from -{limits.value:g} to "
+                              f"{limits.value:g}", "bias")
 
 
 @dataclass(frozen=True)
@@ -154,10 +163,10 @@ PRESETS: tuple[Preset, ...] = (
 PRESETS_BY_KEY: dict[str, Preset] = {p.key: p for p in PRESETS}
 
 
-def validate_kernel(kernel: object) -> np.ndarray:
+def validate_kernel(kernel: object, limits: KernelLimits) -> np.ndarray:
     """Checks a kernel given as a 2-D list (or array) of numbers and returns it as float64."""
-    return validate_grid(kernel, "kernel", max_side=MAX_KERNEL_SIDE,
-                         value_range=(-MAX_WEIGHT, MAX_WEIGHT), error=KernelError)
+    return validate_grid(kernel, "kernel", max_side=limits.kernel_side,
+                         value_range=(-limits.weight, limits.weight), error=KernelError)
 
 
 def padding_for(height: int, width: int, kh: int, kw: int, spec: ConvSpec) -> Padding:
@@ -213,14 +222,15 @@ def _low_rank_factors(kernel: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]
     return [(u[:, i] * s[i], vt[i]) for i in range(rank)]
 
 
-def convolve(x: torch.Tensor, kernel: np.ndarray, spec: ConvSpec) -> torch.Tensor:
+def convolve(x: torch.Tensor, kernel: np.ndarray, spec: ConvSpec, *, limits: KernelLimits
+             ) -> torch.Tensor:
     """Applies one kernel to every channel of `x` (N, C, H, W) independently, in x's float dtype.
 
     For speed, pass `x` as owned channels_last memory (`x.clone(memory_format=torch.channels_last)`);
     a permuted view of a numpy HWC array is 10-40× slower in oneDNN. Returns (N, C, Ho, Wo).
     """
-    spec.validate()
-    kernel = validate_kernel(kernel)
+    spec.validate(limits)
+    kernel = validate_kernel(kernel, limits)
     if spec.flip:
         kernel = kernel[::-1, ::-1]
     kh, kw = kernel.shape
@@ -256,10 +266,12 @@ def convolve(x: torch.Tensor, kernel: np.ndarray, spec: ConvSpec) -> torch.Tenso
     return y
 
 
-def convolve_grid(values: object, kernel: object, spec: ConvSpec, *, max_side: int = 512
-                  ) -> np.ndarray:
-    """Convolves a 2-D grid of numbers (a list of rows) in float64; returns the 2-D result."""
-    grid = validate_grid(values, "input", max_side=max_side, value_range=(-MAX_VALUE, MAX_VALUE),
-                         error=KernelError)
-    y = convolve(torch.from_numpy(grid).view(1, 1, *grid.shape), validate_kernel(kernel), spec)
+def convolve_grid(values: object, kernel: object, spec: ConvSpec, *, max_side: int,
+                  limits: KernelLimits) -> np.ndarray:
+    """Convolves a 2-D grid of numbers (a list of rows) in float64; returns the 2-D result.
+    `max_side` bounds the grid (Settings.max_grid_side)."""
+    grid = validate_grid(values, "input", max_side=max_side,
+                         value_range=(-limits.value, limits.value), error=KernelError)
+    y = convolve(torch.from_numpy(grid).view(1, 1, *grid.shape), validate_kernel(kernel, limits),
+                 spec, limits=limits)
     return y[0, 0].numpy()

@@ -21,14 +21,20 @@ from torch import nn
 from app.core.errors import InputError
 from app.core.shapes import output_size
 
-MAX_LAYERS = 40
-# Bounds that keep a network trainable on a laptop's CPU: weights, and the values one layer holds
-# per example (times the batch, and kept for the backward pass, they decide the memory a run needs).
-MAX_PARAMS = 5_000_000
-MAX_LAYER_VALUES = 1_000_000
-MAX_CLASSES = 1000
-MAX_INPUT_CHANNELS = 16
-MAX_INPUT_SIDE = 512
+
+@dataclass(frozen=True)
+class NetLimits:
+    """Bounds on an architecture (the values live in app.settings.LIMITS.nets). `params` and
+    `layer_values` keep a network trainable on a laptop's CPU: its weights, and the values one
+    layer holds per example (times the batch, and kept for the backward pass, they decide the
+    memory a run needs). Each layer setting's own range is the layer kind's data (LAYER_TYPES)."""
+
+    layers: int
+    params: int  # weights and biases of the whole network
+    layer_values: int  # numbers in one layer's output, per example
+    classes: int
+    input_channels: int
+    input_side: int  # px, the input's longer side
 
 
 # ---------------------------------------------------------------- layer kinds
@@ -128,25 +134,31 @@ _SPATIAL = ("conv2d", "maxpool2d", "avgpool2d", "batchnorm2d")
 # ---------------------------------------------------------------- normalize
 
 
-def normalize(layers: object) -> list[dict]:
+def normalize(layers: object, *, limits: NetLimits) -> list[dict]:
     """Checks an architecture's layer types and settings and fills in the defaults.
 
     Returns a new list of `{"type": ..., **settings}` with every setting present (a pool's
     `stride` stays None when it means "same as kernel_size"). Shapes are not checked here:
     that needs the input, see `table`.
     """
-    return [_normalize_layer(spec, i) for i, spec in enumerate(_check_list(layers))]
+    return [_normalize_layer(spec, i) for i, spec in enumerate(_check_list(layers, limits))]
 
 
-def _check_list(layers: object) -> list | tuple:
+def _check_list(layers: object, limits: NetLimits) -> list | tuple:
+    layers = _as_list(layers)
+    if len(layers) > limits.layers:
+        raise InputError(f"at most {limits.layers} layers, got {len(layers)}: remove some",
+                         "layers")
+    return layers
+
+
+def _as_list(layers: object) -> list | tuple:
     if not isinstance(layers, (list, tuple)):
         raise InputError("layers must be a list of layers, each like {\"type\": \"relu\"}",
                          "layers")
     if not layers:
         raise InputError("the network has no layers: add at least one (e.g. Flatten and Linear)",
                          "layers")
-    if len(layers) > MAX_LAYERS:
-        raise InputError(f"at most {MAX_LAYERS} layers, got {len(layers)}: remove some", "layers")
     return layers
 
 
@@ -238,36 +250,36 @@ def _window(h: int, w: int, k: int, s: int, p: int | None) -> tuple[int, int, st
     return oh.size, ow.size, text
 
 
-def _check_shape(input_shape: object) -> tuple[int, int, int]:
+def _check_shape(input_shape: object, limits: NetLimits) -> tuple[int, int, int]:
     ok = (isinstance(input_shape, (tuple, list)) and len(input_shape) == 3
           and all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in input_shape))
     if not ok:
         raise InputError(f"input_shape must be (channels, height, width) of positive whole "
                          f"numbers, got {input_shape!r}", "input_shape")
     c, h, w = input_shape
-    if c > MAX_INPUT_CHANNELS or max(h, w) > MAX_INPUT_SIDE:
-        raise InputError(f"input_shape must have at most {MAX_INPUT_CHANNELS} channels and "
-                         f"{MAX_INPUT_SIDE} px a side, got {c}×{h}×{w}", "input_shape")
+    if c > limits.input_channels or max(h, w) > limits.input_side:
+        raise InputError(f"input_shape must have at most {limits.input_channels} channels and "
+                         f"{limits.input_side} px a side, got {c}×{h}×{w}", "input_shape")
     return c, h, w
 
 
-def _check_classes(num_classes: object) -> int:
+def _check_classes(num_classes: object, limits: NetLimits) -> int:
     if (isinstance(num_classes, bool) or not isinstance(num_classes, int)
-            or not 2 <= num_classes <= MAX_CLASSES):
-        raise InputError(f"num_classes must be a whole number 2 to {MAX_CLASSES}, "
+            or not 2 <= num_classes <= limits.classes):
+        raise InputError(f"num_classes must be a whole number 2 to {limits.classes}, "
                          f"got {num_classes!r}", "num_classes")
     return num_classes
 
 
-def walk(layers: object, input_shape: tuple[int, int, int]
+def walk(layers: object, input_shape: tuple[int, int, int], *, limits: NetLimits
          ) -> tuple[list[LayerRow], InputError | None]:
     """The rows of the layers that run, in order, and the problem at the first one that does not
     (None when all run). For an editor that shows the table as far as it goes; the network's
     output size is not checked (that needs the class count, see `table`). A bad `input_shape`
     raises: it comes from the dataset, not from the layers."""
-    shape: tuple[int, ...] = _check_shape(input_shape)
+    shape: tuple[int, ...] = _check_shape(input_shape, limits)
     try:
-        specs = _check_list(layers)
+        specs = _check_list(layers, limits)
     except InputError as exc:
         return [], exc
     rows: list[LayerRow] = []
@@ -276,7 +288,7 @@ def walk(layers: object, input_shape: tuple[int, int, int]
         try:
             row = _row(i, _normalize_layer(spec, i), shape)
             total += row.params
-            _check_size(i, row, total)
+            _check_size(i, row, total, limits)
         except InputError as exc:
             return rows, exc
         rows.append(row)
@@ -284,28 +296,28 @@ def walk(layers: object, input_shape: tuple[int, int, int]
     return rows, None
 
 
-def _check_size(i: int, row: LayerRow, total: int) -> None:
-    if total > MAX_PARAMS:
+def _check_size(i: int, row: LayerRow, total: int, limits: NetLimits) -> None:
+    if total > limits.params:
         raise InputError(f"the network would have {num(total)} parameters by this layer, more "
-                         f"than the {num(MAX_PARAMS)} a laptop trains in reasonable time: use "
+                         f"than the {num(limits.params)} a laptop trains in reasonable time: use "
                          f"fewer channels or features, or pool before flattening", f"layers.{i}")
     values = math.prod(row.output_shape)
-    if values > MAX_LAYER_VALUES:
+    if values > limits.layer_values:
         raise InputError(f"this layer's output, {shape_text(row.output_shape)}, holds "
-                         f"{num(values)} values per image, more than {num(MAX_LAYER_VALUES)}: "
+                         f"{num(values)} values per image, more than {num(limits.layer_values)}: "
                          f"use fewer channels, a stride, or pool earlier", f"layers.{i}")
 
 
-def table(layers: object, input_shape: tuple[int, int, int], num_classes: int
-          ) -> ArchitectureTable:
+def table(layers: object, input_shape: tuple[int, int, int], num_classes: int, *,
+          limits: NetLimits) -> ArchitectureTable:
     """Every layer's output shape and parameter count, computed as torch computes them.
 
     Raises InputError at the first layer that cannot run on its input (field `layers.i` or
     `layers.i.<setting>`), and with field `layers` when the network's output is not one number
     per class.
     """
-    k = _check_classes(num_classes)
-    rows, problem = walk(layers, input_shape)
+    k = _check_classes(num_classes, limits)
+    rows, problem = walk(layers, input_shape, limits=limits)
     if problem is not None:
         raise problem
     shape = rows[-1].output_shape
@@ -320,7 +332,7 @@ def table(layers: object, input_shape: tuple[int, int, int], num_classes: int
             what, todo = "", f"end with a Linear layer with out_features = {k}"
         raise InputError(f"the last layer gives {num(n)} numbers per image{what} but the dataset "
                          f"has {k} classes: {todo}", "layers")
-    return ArchitectureTable(input_shape=_check_shape(input_shape), rows=rows,
+    return ArchitectureTable(input_shape=_check_shape(input_shape, limits), rows=rows,
                              total_params=sum(r.params for r in rows), num_classes=k)
 
 
@@ -391,12 +403,13 @@ def _row(i: int, spec: dict, shape: tuple[int, ...]) -> LayerRow:
 # ---------------------------------------------------------------- build
 
 
-def build(layers: object, input_shape: tuple[int, int, int], num_classes: int) -> nn.Sequential:
+def build(layers: object, input_shape: tuple[int, int, int], num_classes: int, *,
+          limits: NetLimits) -> nn.Sequential:
     """The architecture as an `nn.Sequential` (children named "0", "1", … in order), after
     `table` has checked that every layer can run. Weights use torch's default initialization;
     seed torch first for a reproducible start."""
-    specs = normalize(layers)
-    tab = table(specs, input_shape, num_classes)
+    specs = normalize(layers, limits=limits)
+    tab = table(specs, input_shape, num_classes, limits=limits)
     modules: list[nn.Module] = []
     shape: tuple[int, ...] = tab.input_shape
     for spec, row in zip(specs, tab.rows, strict=True):
@@ -529,11 +542,12 @@ class ReceptiveField:
 
 def receptive_fields(layers: object) -> list[ReceptiveField | None]:
     """Per layer, the receptive field of its units; None once the map is flattened (every
-    unit of a dense layer sees the whole input)."""
+    unit of a dense layer sees the whole input). Layers are checked as `normalize` checks them,
+    except for their count: this refuses nothing for its size."""
     field_ = ReceptiveField(size=1, jump=1, left=0)
     out: list[ReceptiveField | None] = []
     flat = False
-    for spec in normalize(layers):
+    for spec in (_normalize_layer(s, i) for i, s in enumerate(_as_list(layers))):
         t = spec["type"]
         if t in ("flatten", "linear", "batchnorm1d"):
             flat = True

@@ -4,7 +4,8 @@ Every step carries the numbers a student would write on paper: the window, the p
 and the whole line as text (`7×1 + 4×1 + … + 2×(−1) = 6`). The results are the same numbers
 `torch.nn.functional.conv2d`, `max_pool2d` and `avg_pool2d` compute (the tests check that).
 
-Grids are float64, small (at most 64×64 a side, 4 channels), and given as nested lists.
+Grids are float64, small (`StepperLimits` bounds them), and given as nested lists; every
+function that checks its input takes the limits as an argument.
 """
 
 from __future__ import annotations
@@ -19,16 +20,28 @@ from numpy.lib.stride_tricks import sliding_window_view
 from app.core.errors import InputError
 from app.core.shapes import output_size, validate_grid
 
-MAX_GRID_SIDE = 64
-MAX_CHANNELS = 4
-MAX_KERNEL_SIDE = 15
-MAX_STRIDE = 8
-MAX_DILATION = 8
-MAX_PADDING = 8
-MAX_POOL_SIDE = 8
-# A trace lists every product; beyond this it is too long to read or to send (64×64 with 7×7).
-MAX_TRACE_TERMS = 250_000
-MAX_VALUE = 1e9
+
+@dataclass(frozen=True)
+class StepperLimits:
+    """The stepper's bounds (the values live in app.settings.LIMITS.stepper): traces are for
+    reading, so grids are small."""
+
+    grid_side: int  # rows and columns of an input grid
+    channels: int  # channels of a channels × rows × cols grid
+    kernel_side: int
+    stride: int
+    dilation: int
+    padding: int  # convolution: zero cells on each side
+    pool_side: int  # a pooling window is pool_side × pool_side at most
+    trace_terms: int  # products one convolution trace lists
+    value: float  # |a grid value|, |bias|
+    points: int  # gradient descent: [x, y] pairs
+    epochs: int
+    steps: int  # epochs × steps per epoch
+    learning_rate: float
+    coord: float  # |a point coordinate|, |w0|, |b0|
+    diverged_at: float  # |w| or |b| beyond this: the descent has blown up and stops
+
 
 PoolOp = Literal["max", "avg", "sum"]
 POOL_OPS: tuple[str, ...] = ("max", "avg", "sum")
@@ -56,10 +69,12 @@ def factor(v: float) -> str:
 
 # ---------------------------------------------------------------- validation
 
-def _grid(values: object, field: str, max_side: int = MAX_GRID_SIDE) -> np.ndarray:
-    """A rows × cols or channels × rows × cols grid as float64, in the shape it was given."""
-    return validate_grid(values, field, max_side=max_side, value_range=(-MAX_VALUE, MAX_VALUE),
-                         max_channels=MAX_CHANNELS)
+def _grid(values: object, field: str, limits: StepperLimits, max_side: int | None = None
+          ) -> np.ndarray:
+    """A rows × cols or channels × rows × cols grid as float64, in the shape it was given; at
+    most `max_side` (default: the grid side) a side."""
+    return validate_grid(values, field, max_side=limits.grid_side if max_side is None else max_side,
+                         value_range=(-limits.value, limits.value), max_channels=limits.channels)
 
 
 def _check_int(value: int, name: str, low: int, high: int, why: str = "") -> None:
@@ -67,7 +82,7 @@ def _check_int(value: int, name: str, low: int, high: int, why: str = "") -> Non
         raise InputError(f"{name} must be {low} to {high}{why}, got {value}", name)
 
 
-def _check_number(value: float, name: str, limit: float = MAX_VALUE) -> None:
+def _check_number(value: float, name: str, limit: float) -> None:
     if not (math.isfinite(value) and abs(value) <= limit):
         raise InputError(f"{name} must be a finite number from −{limit:g} to {limit:g}", name)
 
@@ -82,8 +97,8 @@ class ConvTrace:
     steps: list[dict] = field(default_factory=list)
 
 
-def conv_trace(values: object, kernel: object, *, stride: int = 1, padding: int = 0,
-               dilation: int = 1, bias: float = 0.0) -> ConvTrace:
+def conv_trace(values: object, kernel: object, *, limits: StepperLimits, stride: int = 1,
+               padding: int = 0, dilation: int = 1, bias: float = 0.0) -> ConvTrace:
     """Every window of a cross-correlation (what conv2d computes), one output channel.
 
     `values` is rows × cols, or channels × rows × cols with a kernel of the same channel count
@@ -91,8 +106,8 @@ def conv_trace(values: object, kernel: object, *, stride: int = 1, padding: int 
     Padding adds `padding` zero cells on every side. Window corners are in input coordinates
     (inclusive): a negative row or column, or one past the edge, lies in the padding.
     """
-    given_x = _grid(values, "input")
-    given_k = _grid(kernel, "kernel", MAX_KERNEL_SIDE)
+    given_x = _grid(values, "input", limits)
+    given_k = _grid(kernel, "kernel", limits, limits.kernel_side)
     two_d = given_x.ndim == 2
     x = given_x if given_x.ndim == 3 else given_x[None]
     k = given_k if given_k.ndim == 3 else given_k[None]
@@ -103,10 +118,10 @@ def conv_trace(values: object, kernel: object, *, stride: int = 1, padding: int 
     elif k.shape[0] != x.shape[0]:
         raise InputError(f"the kernel has {k.shape[0]} channels but the input has {x.shape[0]}; "
                          "a conv kernel has one slice per input channel", "kernel")
-    _check_int(stride, "stride", 1, MAX_STRIDE)
-    _check_int(padding, "padding", 0, MAX_PADDING)
-    _check_int(dilation, "dilation", 1, MAX_DILATION)
-    _check_number(bias, "bias")
+    _check_int(stride, "stride", 1, limits.stride)
+    _check_int(padding, "padding", 0, limits.padding)
+    _check_int(dilation, "dilation", 1, limits.dilation)
+    _check_number(bias, "bias", limits.value)
     c, h, w = x.shape
     _, kh, kw = k.shape
     span_h, span_w = dilation * (kh - 1) + 1, dilation * (kw - 1) + 1
@@ -120,10 +135,10 @@ def conv_trace(values: object, kernel: object, *, stride: int = 1, padding: int 
     size_w = output_size(w, kw, stride=stride, padding=padding, dilation=dilation)
     oh, ow = size_h.size, size_w.size
     terms = oh * ow * c * kh * kw
-    if terms > MAX_TRACE_TERMS:
+    if terms > limits.trace_terms:
         raise InputError(
             f"this trace would list {terms:,} products; the stepper shows at most "
-            f"{MAX_TRACE_TERMS:,}: use a smaller input or kernel, or a larger stride "
+            f"{limits.trace_terms:,}: use a smaller input or kernel, or a larger stride "
             "(POST /api/v1/convolve gives just the output)", "input")
 
     xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding)))
@@ -175,22 +190,22 @@ class PoolTrace:
     steps: list[dict] = field(default_factory=list)
 
 
-def pool_trace(values: object, *, op: str = "max", size: int = 2, stride: int | None = None,
-               padding: int = 0, ceil_mode: bool = False, count_include_pad: bool = True
-               ) -> PoolTrace:
+def pool_trace(values: object, *, limits: StepperLimits, op: str = "max", size: int = 2,
+               stride: int | None = None, padding: int = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> PoolTrace:
     """Every window of a max, average or sum pooling, channel by channel, as PyTorch pools.
 
     Padding cells count as zeros for the average when `count_include_pad` (PyTorch's default)
     and never win a max. `values` in a step lists the window's cells (row by row) and is None
     where the cell lies in the padding or past the edge.
     """
-    given = _grid(values, "input")
+    given = _grid(values, "input", limits)
     x = given if given.ndim == 3 else given[None]
     if op not in POOL_OPS:
         raise InputError(f"op must be one of {', '.join(POOL_OPS)}, got {op!r}", "op")
     stride = size if stride is None else stride
-    _check_int(size, "size", 1, MAX_POOL_SIDE)
-    _check_int(stride, "stride", 1, MAX_STRIDE)
+    _check_int(size, "size", 1, limits.pool_side)
+    _check_int(stride, "stride", 1, limits.stride)
     _check_int(padding, "padding", 0, size // 2,
                " (at most half the window, so every window holds a real cell)")
     c, h, w = x.shape
@@ -261,12 +276,6 @@ def _pool_window(x: np.ndarray, r0: int, c0: int, size: int, padding: int, op: s
 
 # ---------------------------------------------------------------- gradient descent
 
-MAX_POINTS = 100
-MAX_EPOCHS = 500
-MAX_STEPS = 10_000
-MAX_LEARNING_RATE = 100.0
-MAX_COORD = 1e6
-DIVERGED_AT = 1e9
 Update = Literal["per_point", "full_batch"]
 
 
@@ -280,8 +289,9 @@ class DescentTrace:
     curve: dict[str, list] = field(default_factory=dict)
 
 
-def gradient_descent(points: object, *, learning_rate: float, epochs: int, w0: float,
-                     b0: float | None = None, update: str = "per_point") -> DescentTrace:
+def gradient_descent(points: object, *, limits: StepperLimits, learning_rate: float,
+                     epochs: int, w0: float, b0: float | None = None, update: str = "per_point"
+                     ) -> DescentTrace:
     """Fits y ≈ x·w (or x·w + b when `b0` is given) by gradient descent on the squared error.
 
     Per point (the slides): for each point in turn, E = (xw − y)², dE/dw = 2x(xw − y),
@@ -289,21 +299,22 @@ def gradient_descent(points: object, *, learning_rate: float, epochs: int, w0: f
     step is the mean squared error over all points. Stops early, saying so, if the weights blow
     up (the learning rate is too large: `stable_below` is the largest rate that converges).
     """
-    pts = _validate_points(points)
-    _check_number(learning_rate, "learning_rate", MAX_LEARNING_RATE)
+    pts = _validate_points(points, limits)
+    _check_number(learning_rate, "learning_rate", limits.learning_rate)
     if learning_rate <= 0:
-        raise InputError(f"learning_rate must be above 0 (and at most {MAX_LEARNING_RATE:g})",
+        raise InputError(f"learning_rate must be above 0 (and at most {limits.learning_rate:g})",
                          "learning_rate")
-    _check_int(epochs, "epochs", 1, MAX_EPOCHS)
-    _check_number(w0, "w0", MAX_COORD)
+    _check_int(epochs, "epochs", 1, limits.epochs)
+    _check_number(w0, "w0", limits.coord)
     if b0 is not None:
-        _check_number(b0, "b0", MAX_COORD)
+        _check_number(b0, "b0", limits.coord)
     if update not in ("per_point", "full_batch"):
         raise InputError(f"update must be 'per_point' or 'full_batch', got {update!r}", "update")
     n = len(pts)
     per_epoch = n if update == "per_point" else 1
-    if epochs * per_epoch > MAX_STEPS:
-        raise InputError(f"{epochs} epochs × {per_epoch} steps is more than {MAX_STEPS:,} steps; "
+    if epochs * per_epoch > limits.steps:
+        raise InputError(f"{epochs} epochs × {per_epoch} steps is more than {limits.steps:,} "
+                         "steps; "
                          "use fewer epochs or points", "epochs")
     xs, ys = pts[:, 0], pts[:, 1]
     with_bias = b0 is not None
@@ -316,7 +327,8 @@ def gradient_descent(points: object, *, learning_rate: float, epochs: int, w0: f
             step = _descent_step(xs[batch], ys[batch], w, b, learning_rate, with_bias)
             step = {"epoch": epoch, "point": batch[0] if update == "per_point" else None, **step}
             w, b = step["w"], step.get("b", 0.0)
-            if not (math.isfinite(w) and math.isfinite(b)) or max(abs(w), abs(b)) > DIVERGED_AT:
+            if (not (math.isfinite(w) and math.isfinite(b))
+                    or max(abs(w), abs(b)) > limits.diverged_at):
                 diverged = True
                 step["loss"] = None
                 steps.append(step)
@@ -329,7 +341,7 @@ def gradient_descent(points: object, *, learning_rate: float, epochs: int, w0: f
     optimum = _optimum(xs, ys, with_bias)
     message = ""
     if diverged:
-        message = (f"the weights grew past {DIVERGED_AT:g}: a learning rate of "
+        message = (f"the weights grew past {limits.diverged_at:g}: a learning rate of "
                    f"{fmt(learning_rate)} is too large for these points"
                    + (f"; try a rate below {fmt(stable)}" if stable else ""))
     trace = DescentTrace(steps=steps, diverged=diverged, message=message, optimum=optimum,
@@ -338,20 +350,20 @@ def gradient_descent(points: object, *, learning_rate: float, epochs: int, w0: f
     return trace
 
 
-def _validate_points(points: object) -> np.ndarray:
+def _validate_points(points: object, limits: StepperLimits) -> np.ndarray:
     if not isinstance(points, (list, tuple)) or not points:
         raise InputError("points must be a list of [x, y] pairs, at least one", "points")
-    if len(points) > MAX_POINTS:
-        raise InputError(f"{len(points)} points; at most {MAX_POINTS} are allowed", "points")
+    if len(points) > limits.points:
+        raise InputError(f"{len(points)} points; at most {limits.points} are allowed", "points")
     if not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in points):
         raise InputError("each point must be a pair [x, y]", "points")
     try:
         arr = np.array(points, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise InputError("point coordinates must be numbers", "points") from exc
-    if not np.all(np.isfinite(arr)) or np.abs(arr).max() > MAX_COORD:
-        raise InputError(f"point coordinates must be finite numbers from −{MAX_COORD:g} to "
-                         f"{MAX_COORD:g}", "points")
+    if not np.all(np.isfinite(arr)) or np.abs(arr).max() > limits.coord:
+        raise InputError(f"point coordinates must be finite numbers from −{limits.coord:g} to "
+                         f"{limits.coord:g}", "points")
     return arr
 
 

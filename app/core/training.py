@@ -30,13 +30,20 @@ from app.core.errors import InputError
 Emit = Callable[[dict], None]
 ShouldStop = Callable[[], bool]
 
-MAX_EPOCHS = 50
-MAX_BATCH = 1024
 OPTIMIZERS = ("adam", "sgd")
 
 
 class TrainingDiverged(Exception):
     """The loss stopped being a finite number; the message says when and what to try."""
+
+
+@dataclass(frozen=True)
+class TrainLimits:
+    """Bounds on a training run's settings (the values live in app.settings.LIMITS.training)."""
+
+    epochs: int
+    batch: int  # examples per batch
+    learning_rate: float
 
 
 @dataclass(frozen=True)
@@ -53,21 +60,23 @@ class TrainConfig:
     snapshot_every: float = 1.0  # seconds between "snapshot" events
     max_batches: int | None = None  # per epoch; for dry runs and tests
 
-    def validate(self) -> None:
+    def validate(self, limits: TrainLimits) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise InputError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, "
                              f"got {self.optimizer!r}", "optimizer")
-        if not (math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 10):
-            raise InputError("learning_rate must be above 0 and at most 10 (typical: 0.001 "
-                             f"for Adam, 0.01-0.1 for SGD), got {self.learning_rate}",
+        if not (math.isfinite(self.learning_rate)
+                and 0 < self.learning_rate <= limits.learning_rate):
+            raise InputError(f"learning_rate must be above 0 and at most {limits.learning_rate:g} "
+                             f"(typical: 0.001 for Adam, 0.01-0.1 for SGD), got "
+                             f"{self.learning_rate}",
                              "learning_rate")
         if not 0 <= self.momentum < 1:
             raise InputError(f"momentum must be from 0 to below 1, got {self.momentum}", "momentum")
-        if not 1 <= self.batch_size <= MAX_BATCH:
-            raise InputError(f"batch_size must be 1 to {MAX_BATCH}, got {self.batch_size}",
+        if not 1 <= self.batch_size <= limits.batch:
+            raise InputError(f"batch_size must be 1 to {limits.batch}, got {self.batch_size}",
                              "batch_size")
-        if not 1 <= self.epochs <= MAX_EPOCHS:
-            raise InputError(f"epochs must be 1 to {MAX_EPOCHS}, got {self.epochs}", "epochs")
+        if not 1 <= self.epochs <= limits.epochs:
+            raise InputError(f"epochs must be 1 to {limits.epochs}, got {self.epochs}", "epochs")
         if not 0 <= self.seed < 2**31:
             raise InputError("seed must be 0 to 2147483647", "seed")
         if self.batch_size == 1 and any(
@@ -169,13 +178,14 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return torch.optim.SGD(model.parameters(), lr=config.learning_rate, momentum=config.momentum)
 
 
-def train(dataset: Dataset, config: TrainConfig, emit: Emit, should_stop: ShouldStop
-          ) -> TrainResult:
-    """Trains the architecture in `config` on `dataset` and returns the model as it ends."""
-    config.validate()
-    table = nets.table(config.layers, dataset.shape, len(dataset.classes))
+def train(dataset: Dataset, config: TrainConfig, emit: Emit, should_stop: ShouldStop, *,
+          limits: TrainLimits, net_limits: nets.NetLimits) -> TrainResult:
+    """Trains the architecture in `config` on `dataset` and returns the model as it ends; the
+    config is checked against `limits`, the architecture against `net_limits`."""
+    config.validate(limits)
+    table = nets.table(config.layers, dataset.shape, len(dataset.classes), limits=net_limits)
     torch.manual_seed(config.seed)
-    model = nets.build(config.layers, dataset.shape, len(dataset.classes))
+    model = nets.build(config.layers, dataset.shape, len(dataset.classes), limits=net_limits)
     optimizer = make_optimizer(model, config)
     norm = normalization(dataset.train)
     x_train = to_inputs(dataset.train.x, norm)

@@ -20,6 +20,7 @@ import numpy as np
 from app.core import datasets
 from app.core.datasets import Dataset, DatasetMissing, Split
 from app.services.errors import Invalid, NotFound
+from app.settings import LIMITS
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 BUILTIN = {"mnist": "MNIST handwritten digits", "shapes": "Shapes (drawn by code)"}
@@ -145,7 +146,7 @@ class Catalog:
             return datasets.shapes(seed=0)
         idx = self._idx_dirs()
         if name in idx:
-            return datasets.load_idx_dir(idx[name], name=name)
+            return datasets.load_idx_dir(idx[name], name=name, max_bytes=LIMITS.idx_bytes)
         path = self.config.uploads / f"{name}.npz"
         if NAME.match(name) and path.exists():
             return _load_npz(path, name)

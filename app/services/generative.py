@@ -31,6 +31,7 @@ from app.services.inspector import Inspector
 from app.services.models import StoredModel, UnknownModel
 from app.services.runs.backend import JobBackend
 from app.services.runs.records import RunRecord
+from app.settings import LIMITS
 
 CLASSES = [str(d) for d in range(10)]
 
@@ -55,16 +56,16 @@ class GenModel:
 
     @property
     def kind(self) -> str:
-        return self.stored.meta["kind"]
+        return self.stored.generative.kind
 
     @property
     def latent(self) -> int:
-        return int(self.stored.meta["config"]["latent"])
+        return self.stored.generative.latent
 
 
 def load_decoder(stored: StoredModel) -> torch.nn.Module:
     """A stored VAE or GAN generator, built from its card's config, in eval mode."""
-    decoder = gen.build(stored.meta["config"])
+    decoder = gen.build(stored.generative.config)
     decoder.load_state_dict(load_file(stored.weights))
     return decoder.eval()
 
@@ -129,12 +130,11 @@ class GenerativeLab:
         return m.class_means
 
     def _labelled_samples(self, m: GenModel) -> tuple[np.ndarray, np.ndarray]:
-        classifier = model_store.read(self.dir.parent / "mnist-cnn")
-        model = classifier.load()
-        norm = tuple(classifier.meta["normalization"])
+        stored = model_store.read(self.dir.parent / "mnist-cnn")
+        model, norm = stored.load(), stored.classifier.normalization
         zs, ys = [], []
         for seed in range(16):  # 4,096 samples, 256 at a time
-            z = gen.sample_latents(m.latent, 256, seed=seed)
+            z = gen.sample_latents(m.latent, 256, seed=seed, limits=LIMITS.generative)
             with torch.no_grad():
                 p = torch.softmax(model(to_inputs(m.decode(z)[:, None], norm)), dim=1)
             conf, label = p.max(dim=1)
@@ -160,9 +160,9 @@ class ModelInfo:
 
 
 def describe(m: GenModel) -> ModelInfo:
-    meta = m.stored.meta
+    card = m.stored.generative
     return ModelInfo(name=m.name, kind=m.kind, latent=m.latent, image_shape=[1, 28, 28],
-                     summary=meta.get("summary", ""), metrics=meta.get("metrics", {}),
+                     summary=card.summary or "", metrics=card.metrics or {},
                      has_encoder=m.kind == "vae", has_map=m.kind == "vae" and m.latent == 2)
 
 
@@ -189,7 +189,7 @@ class Decoded:
 def decode(lab: GenerativeLab, model: str, z: object) -> Decoded:
     """One latent point or a batch (checked: length, finite, within the prior's bound)."""
     m = lab.get(model)
-    return Decoded(m.decode(gen.check_latents(z, m.latent)))
+    return Decoded(m.decode(gen.check_latents(z, m.latent, limits=LIMITS.generative)))
 
 
 def live_point(text: str | None, latent: int, max_chars: int) -> torch.Tensor:
@@ -205,7 +205,7 @@ def live_point(text: str | None, latent: int, max_chars: int) -> torch.Tensor:
         raise Invalid('each message must be JSON: {"z": [numbers]}', "z") from exc
     if not isinstance(message, dict) or set(message) != {"z"}:
         raise Invalid('each message must be {"z": [numbers]}, nothing else', "z")
-    z = gen.check_latents(message["z"], latent)
+    z = gen.check_latents(message["z"], latent, limits=LIMITS.generative)
     if len(z) != 1:
         raise Invalid("one point per message (a decode request takes batches)", "z")
     return z
@@ -225,7 +225,7 @@ class Sample:
 def sample(lab: GenerativeLab, model: str, count: int, seed: int) -> Sample:
     """`count` points from the prior (seeded), decoded into one grid, 8 a row."""
     m = lab.get(model)
-    z = gen.sample_latents(m.latent, count, seed)
+    z = gen.sample_latents(m.latent, count, seed, limits=LIMITS.generative)
     return Sample(latents=z.tolist(), png=png_data_url(gen.tile(m.decode(z), min(count, 8))))
 
 
@@ -240,8 +240,10 @@ def interpolate(lab: GenerativeLab, model: str, start: list[float], end: list[fl
                 steps: int, method: str) -> Interpolation:
     """`steps` frames from `start` to `end`, both included, linear or slerp."""
     m = lab.get(model)
-    z = gen.interpolate(gen.check_latents(start, m.latent, "start"),
-                        gen.check_latents(end, m.latent, "end"), steps, method)
+    g = LIMITS.generative
+    z = gen.interpolate(gen.check_latents(start, m.latent, "start", limits=g),
+                        gen.check_latents(end, m.latent, "end", limits=g), steps, method,
+                        limits=g)
     pictures = m.decode(z)
     return Interpolation(latents=z.tolist(), png=png_data_url(gen.tile(pictures, len(pictures))),
                          frames=[png_data_url(p) for p in pictures])
@@ -264,7 +266,8 @@ def encode(lab: GenerativeLab, inspector: Inspector, model: str, source: dict) -
     # the inspector makes inputs the way it does for classifiers
     x = inspector.prepare((1, 28, 28), lambda: lab.catalog.load("mnist").test, **source)[0]
     mean, log_var = gen.encode(vae, torch.from_numpy(x).float()[None, None] / 255)
-    recon = m.decode(torch.from_numpy(mean).clamp(-gen.PRIOR_BOUND, gen.PRIOR_BOUND))
+    bound = LIMITS.generative.prior_bound
+    recon = m.decode(torch.from_numpy(mean).clamp(-bound, bound))
     return Encoding(mean=mean[0].tolist(), log_var=log_var[0].tolist(),
                     std=np.exp(0.5 * log_var[0]).tolist(), input_png=png_data_url(x),
                     reconstruction_png=png_data_url(recon[0]))
@@ -276,7 +279,8 @@ def manifold(lab: GenerativeLab, model: str, size: int, extent: float) -> bytes:
     if m.latent != 2:
         raise Invalid(f"{m.name} has {m.latent} latent dimensions; the manifold is drawn for a "
                       "2-D latent space (vae-2d)", "model")
-    return images.encode(gen.tile(m.decode(gen.manifold_latents(size, extent)), size, gap=0))
+    z = gen.manifold_latents(size, extent, limits=LIMITS.generative)
+    return images.encode(gen.tile(m.decode(z), size, gap=0))
 
 
 @dataclass
@@ -320,7 +324,7 @@ def arithmetic(lab: GenerativeLab, model: str, plus: list[str], minus: list[str]
     means = lab.class_means(m)
     z = sum(means[CLASSES.index(d)] for d in plus) - sum(
         (means[CLASSES.index(d)] for d in minus), np.zeros(m.latent))
-    z = np.clip(z, -gen.PRIOR_BOUND, gen.PRIOR_BOUND)
+    z = np.clip(z, -LIMITS.generative.prior_bound, LIMITS.generative.prior_bound)
     digits = plus + minus
     terms = m.decode(torch.from_numpy(np.stack(
         [means[CLASSES.index(d)] for d in digits]).astype(np.float32)))

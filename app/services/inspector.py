@@ -31,8 +31,8 @@ from app.services.errors import Invalid
 from app.services.images import ImageStore
 from app.services.models import ModelStore, StoredModel, UnknownModel
 from app.services.runs.records import RunStore, UnknownRun
+from app.settings import LIMITS
 
-MAX_PIXELS_SIDE = 1024
 RUN_ID = re.compile(r"^[A-Za-z0-9_-]{8,32}$")
 ENLARGED = 224  # px: the side a single map or heat map is drawn at
 # The kernel lab's hand-made kernels that the first conv layer's filters are compared with.
@@ -52,11 +52,11 @@ class Loaded:
 
     @property
     def classes(self) -> list[str]:
-        return list(self.stored.meta["classes"])
+        return list(self.stored.classifier.classes)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return tuple(self.stored.meta["input_shape"])  # type: ignore[return-value]
+        return self.stored.classifier.input_shape
 
     def tensor(self, x: np.ndarray) -> torch.Tensor:
         """uint8 (C, H, W) → the normalised (1, C, H, W) batch the model takes."""
@@ -99,13 +99,13 @@ class Inspector:
             if key in self._loaded:
                 self._loaded.move_to_end(key)
                 return self._loaded[key]
-        meta = stored.meta
-        shape = tuple(meta["input_shape"])
+        card = stored.classifier
+        shape = card.input_shape
         loaded = Loaded(stored=stored, model=stored.load(),
-                        table=nets.table(meta["layers"], shape, len(meta["classes"])),
-                        fields=nets.receptive_fields(meta["layers"]),
-                        norm=tuple(meta.get("normalization") or ([0.0] * shape[0],
-                                                                  [1.0] * shape[0])))
+                        table=nets.table(card.layers, shape, len(card.classes),
+                                         limits=LIMITS.nets),
+                        fields=nets.receptive_fields(card.layers),
+                        norm=card.normalization or ([0.0] * shape[0], [1.0] * shape[0]))
         with self._lock:
             self._loaded[key] = loaded
             while len(self._loaded) > self._max:
@@ -163,7 +163,7 @@ class Inspector:
 
     def test_split(self, m: Loaded) -> Split:
         """The images the model was tested on (its dataset's test split, else validation)."""
-        ds = self.catalog.load(m.stored.meta.get("dataset", "mnist"))
+        ds = self.catalog.load(m.stored.classifier.dataset or "mnist")
         return ds.test if ds.test is not None else ds.val
 
     # the test set with the model's answers, once per model
@@ -545,9 +545,9 @@ def _pixels(pixels: list) -> np.ndarray:
                          "length", "pixels") from exc
     if arr.ndim != 2 or min(arr.shape) < 1:
         raise Invalid("pixels must be a 2-D grid (rows of numbers)", "pixels")
-    if max(arr.shape) > MAX_PIXELS_SIDE:
+    if max(arr.shape) > LIMITS.pixels_side:
         raise Invalid(f"pixels is {arr.shape[0]}×{arr.shape[1]}; at most "
-                         f"{MAX_PIXELS_SIDE} a side", "pixels")
+                         f"{LIMITS.pixels_side} a side", "pixels")
     if not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 255:
         raise Invalid("pixels must be numbers from 0 to 255", "pixels")
     return arr.round().astype(np.uint8)

@@ -15,12 +15,13 @@ from app.core import images, kernels
 from app.services.errors import Invalid
 from app.services.images import ImageStore, ResultStore
 from app.services.schemas import ConvolveRequest, ConvSettings, FilterBankRequest
+from app.settings import LIMITS
 
 
 def conv_spec(s: ConvSettings) -> kernels.ConvSpec:
     spec = kernels.ConvSpec(stride=s.stride, padding=s.padding, padding_mode=s.padding_mode,
                             dilation=s.dilation, scale=s.scale, bias=s.bias, flip=s.flip)
-    spec.validate()
+    spec.validate(LIMITS.kernels)
     return spec
 
 
@@ -31,7 +32,8 @@ def check_source(image_id: str | None, grid: object) -> None:
 
 
 def convolve_grid(req: ConvolveRequest, max_side: int) -> np.ndarray:
-    return kernels.convolve_grid(req.input, req.kernel, conv_spec(req), max_side=max_side)
+    return kernels.convolve_grid(req.input, req.kernel, conv_spec(req), max_side=max_side,
+                                 limits=LIMITS.kernels)
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def render(x: torch.Tensor, kernel: np.ndarray, s: ConvSettings, results: Result
            ) -> Rendered:
     spec = conv_spec(s)
     pad = kernels.check_fits(x.shape[2], x.shape[3], *kernel.shape, spec)
-    y = kernels.convolve(x, kernel, spec)  # (1, C, Ho, Wo)
+    y = kernels.convolve(x, kernel, spec, limits=LIMITS.kernels)  # (1, C, Ho, Wo)
     stats = images.value_stats(y)
     data = images.encode(images.to_display(y, s.display, stats), s.format)
     media_type = images.MEDIA_TYPES[s.format]
@@ -72,7 +74,7 @@ def render(x: torch.Tensor, kernel: np.ndarray, s: ConvSettings, results: Result
 
 def convolve_image(req: ConvolveRequest, store: ImageStore, results: ResultStore) -> Rendered:
     assert req.image_id is not None
-    kernel = kernels.validate_kernel(req.kernel)
+    kernel = kernels.validate_kernel(req.kernel, LIMITS.kernels)
     return render(_planes(store, req.image_id, req, None), kernel, req, results)
 
 
@@ -89,7 +91,7 @@ def bank_entries(req: FilterBankRequest, max_kernels: int) -> list[BankEntry]:
     entries = []
     for i, k in enumerate(req.kernels):
         try:
-            kernel = kernels.validate_kernel(k.kernel)
+            kernel = kernels.validate_kernel(k.kernel, LIMITS.kernels)
         except kernels.KernelError as exc:
             raise Invalid(f"kernel {i + 1}: {exc.message}", "kernels"
                            ) from exc

@@ -6,7 +6,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.core.kernels import MAX_DILATION, MAX_PADDING, MAX_STRIDE
+from app.settings import LIMITS
+
+# The bounds below are the checks' own (app.settings.LIMITS), so the schema and the core agree.
+KERNELS, STEPPER, TRAINING = LIMITS.kernels, LIMITS.stepper, LIMITS.training
 
 Matrix = list[list[float]]
 
@@ -16,12 +19,14 @@ class ConvSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    stride: Annotated[int, Field(ge=1, le=MAX_STRIDE, description="step between windows")] = 1
-    padding: Literal["valid", "same"] | Annotated[int, Field(ge=0, le=MAX_PADDING)] = Field(
+    stride: Annotated[int, Field(ge=1, le=KERNELS.stride, description="step between windows")
+                      ] = 1
+    padding: Literal["valid", "same"] | Annotated[int, Field(ge=0, le=KERNELS.padding)] = Field(
         "valid", description="'valid' (none), 'same' (output as large as the input at stride 1, "
         "⌈n/s⌉ otherwise) or cells added on every side")
     padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
-    dilation: Annotated[int, Field(ge=1, le=MAX_DILATION, description="gap between taps")] = 1
+    dilation: Annotated[int, Field(ge=1, le=KERNELS.dilation, description="gap between taps")
+                        ] = 1
     scale: float = Field(1.0, description="divisor: the sum is divided by it (9 for a 3×3 box "
                          "blur of ones); must not be 0")
     bias: float = Field(0.0, description="added after dividing by scale")
@@ -40,7 +45,8 @@ class ConvSettings(BaseModel):
 class ConvolveRequest(ConvSettings):
     input: Matrix | None = Field(None, description="a 2-D grid of numbers (give this or image_id)")
     image_id: str | None = Field(None, max_length=64, description="an uploaded or sample image")
-    kernel: Matrix = Field(description="2-D list, 1×1 to 15×15, finite numbers")
+    kernel: Matrix = Field(description=f"2-D list, 1×1 to {KERNELS.kernel_side}×"
+                           f"{KERNELS.kernel_side}, finite numbers")
     response: Literal["image", "json"] = Field(
         "image", description="images only: the picture itself, or JSON with its URL and stats")
 
@@ -137,16 +143,19 @@ class InspectInput(BaseModel):
 
 Grid = Annotated[list, Field(
     description="rows of numbers (rows × cols), or channels of rows (channels × rows × cols); "
-    "at most 64×64 and 4 channels", examples=[[[1, 2, 5], [0, 2, 3], [4, 5, 5]]])]
+    f"at most {STEPPER.grid_side}×{STEPPER.grid_side} and {STEPPER.channels} channels",
+    examples=[[[1, 2, 5], [0, 2, 3], [4, 5, 5]]])]
 
 
 class ConvolutionStepRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     input: Grid
     kernel: Grid = Field(description="rows of weights, or one slice per input channel")
-    stride: Annotated[int, Field(ge=1, le=8)] = 1
-    padding: Annotated[int, Field(ge=0, le=8, description="zero cells added on every side")] = 0
-    dilation: Annotated[int, Field(ge=1, le=8, description="gap between taps")] = 1
+    stride: Annotated[int, Field(ge=1, le=STEPPER.stride)] = 1
+    padding: Annotated[int, Field(ge=0, le=STEPPER.padding,
+                                  description="zero cells added on every side")] = 0
+    dilation: Annotated[int, Field(ge=1, le=STEPPER.dilation, description="gap between taps")
+                        ] = 1
     bias: float = Field(0.0, description="added to every output cell")
 
 
@@ -176,9 +185,12 @@ class PoolingStepRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     input: Grid
     op: Literal["max", "avg", "sum"] = "max"
-    size: Annotated[int, Field(ge=1, le=8, description="the window is size × size")] = 2
-    stride: Annotated[int | None, Field(ge=1, le=8, description="default: the window size")] = None
-    padding: Annotated[int, Field(ge=0, le=4, description="at most size // 2, as in PyTorch")] = 0
+    size: Annotated[int, Field(ge=1, le=STEPPER.pool_side, description="the window is size × size")
+                    ] = 2
+    stride: Annotated[int | None, Field(ge=1, le=STEPPER.stride,
+                                        description="default: the window size")] = None
+    padding: Annotated[int, Field(ge=0, le=STEPPER.pool_side // 2,
+                                  description="at most size // 2, as in PyTorch")] = 0
     ceil_mode: bool = Field(False, description="keep a last partial window at the edge")
     count_include_pad: bool = Field(True, description="avg: padding cells count as zeros")
 
@@ -208,10 +220,11 @@ class PoolingTrace(BaseModel):
 
 class GradientDescentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    points: list[list[float]] = Field(description="[x, y] pairs, 1 to 100",
+    points: list[list[float]] = Field(description=f"[x, y] pairs, 1 to {STEPPER.points}",
                                       examples=[[[2, 4], [1, 2], [3, 6]]])
-    learning_rate: float = Field(0.1, description="α, above 0, at most 100")
-    epochs: Annotated[int, Field(ge=1, le=500)] = 1
+    learning_rate: float = Field(0.1, description=f"α, above 0, at most "
+                                 f"{STEPPER.learning_rate:g}")
+    epochs: Annotated[int, Field(ge=1, le=STEPPER.epochs)] = 1
     w0: float = Field(0.5, description="the starting weight")
     b0: float | None = Field(None, description="give a starting bias to fit y = w·x + b "
                              "(two parameters); leave out to fit y = w·x")
@@ -299,10 +312,10 @@ class TrainingRunRequest(BaseModel):
     architecture: list[dict] | str = Field(
         "default", description="a preset name (one of the architecture presets) or layers")
     optimizer: Literal["adam", "sgd"] = "adam"
-    learning_rate: float = Field(1e-3, gt=0, le=10)
+    learning_rate: float = Field(1e-3, gt=0, le=TRAINING.learning_rate)
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
-    batch_size: Annotated[int, Field(ge=1, le=1024)] = 64
-    epochs: Annotated[int, Field(ge=1, le=50)] = 2
+    batch_size: Annotated[int, Field(ge=1, le=TRAINING.batch)] = 64
+    epochs: Annotated[int, Field(ge=1, le=TRAINING.epochs)] = 2
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
 
 

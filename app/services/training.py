@@ -14,19 +14,19 @@ from app.services.models import ModelStore, StoredModel
 from app.services.runs.backend import JobBackend
 from app.services.runs.records import RunRecord
 from app.services.schemas import TrainingRunRequest
-from app.settings import Settings
+from app.settings import LIMITS, Settings
 
 
 def resolve_layers(architecture: list[dict] | str, num_classes: int) -> list[dict]:
     """The given layers checked and completed with defaults; or a preset's layers, its last
     Linear layer sized to the dataset's classes (presets are written for 10)."""
     if not isinstance(architecture, str):
-        return nets.normalize(architecture)
+        return nets.normalize(architecture, limits=LIMITS.nets)
     preset = nets.PRESETS.get(architecture)
     if preset is None:
         raise Invalid(f"no architecture preset {architecture!r}; presets: "
                       f"{', '.join(nets.PRESETS)}", "architecture")
-    layers = [dict(layer) for layer in nets.normalize(preset["layers"])]
+    layers = [dict(layer) for layer in nets.normalize(preset["layers"], limits=LIMITS.nets)]
     if layers[-1]["type"] == "linear":
         layers[-1]["out_features"] = num_classes
     return layers
@@ -42,7 +42,7 @@ def architecture_table(layers: list[dict], dataset: str | None, catalog: Catalog
                        input_shape: list[int] | None = None, num_classes: int | None = None
                        ) -> nets.ArchitectureTable:
     """Each layer's output shape and parameters, for a dataset's images or a given shape."""
-    layers = nets.normalize(layers)
+    layers = nets.normalize(layers, limits=LIMITS.nets)
     if input_shape is not None:
         if len(input_shape) != 3 or num_classes is None:
             raise Invalid("input_shape is [channels, height, width] and needs num_classes "
@@ -50,7 +50,7 @@ def architecture_table(layers: list[dict], dataset: str | None, catalog: Catalog
         shape, k = (input_shape[0], input_shape[1], input_shape[2]), num_classes
     else:
         shape, k = input_of(catalog, dataset or "mnist")
-    return nets.table(layers, shape, k)
+    return nets.table(layers, shape, k, limits=LIMITS.nets)
 
 
 async def start_run(req: TrainingRunRequest, jobs: JobBackend, catalog: Catalog) -> RunRecord:
@@ -58,7 +58,8 @@ async def start_run(req: TrainingRunRequest, jobs: JobBackend, catalog: Catalog)
     dataset loads on a worker thread; the backend is called on the event loop it belongs to."""
     shape, k = await asyncio.to_thread(input_of, catalog, req.dataset)
     layers = resolve_layers(req.architecture, k)
-    nets.table(layers, shape, k)  # refuse a net that cannot run before it is queued
+    # refuse a net that cannot run before it is queued
+    nets.table(layers, shape, k, limits=LIMITS.nets)
     config = TrainConfig(layers=layers, optimizer=req.optimizer,
                          learning_rate=req.learning_rate, momentum=req.momentum,
                          batch_size=req.batch_size, epochs=req.epochs, seed=req.seed)

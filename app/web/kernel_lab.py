@@ -17,6 +17,7 @@ from app.http.forms import parse_form
 from app.services import kernel_lab
 from app.services.errors import Invalid
 from app.services.schemas import ConvolveRequest, FilterBankRequest, NamedKernel
+from app.settings import LIMITS
 
 router = APIRouter(include_in_schema=False)
 
@@ -61,7 +62,7 @@ def _fmt(v: float) -> str:
 
 def _side(raw: object, default: int = 3) -> int:
     try:
-        return min(max(int(str(raw)), 1), kernels.MAX_KERNEL_SIDE)
+        return min(max(int(str(raw)), 1), LIMITS.kernels.kernel_side)
     except ValueError:
         return default
 
@@ -163,7 +164,7 @@ def kernel_lab_page(request: Request, templates: TemplatesDep, images: ImagesDep
     return templates.TemplateResponse(request, "kernel_lab.html", {
         **ctx, "editor": editor, "presets": kernels.PRESETS, "samples": images.samples,
         "uploads": [], "selected_image": DEFAULT_IMAGE, "default_bank": DEFAULT_BANK,
-        "max_side": kernels.MAX_KERNEL_SIDE})
+        "max_side": LIMITS.kernels.kernel_side})
 
 
 @router.post("/kernels/render", response_class=HTMLResponse)
@@ -184,7 +185,7 @@ async def kernel_editor(request: Request, templates: TemplatesDep) -> HTMLRespon
         editor = Editor.from_form(form)
         editor.preset = ""
     response = templates.TemplateResponse(request, "partials/kernel_editor.html", {
-        "editor": editor, "presets": kernels.PRESETS, "max_side": kernels.MAX_KERNEL_SIDE})
+        "editor": editor, "presets": kernels.PRESETS, "max_side": LIMITS.kernels.kernel_side})
     response.headers["HX-Trigger-After-Settle"] = "kernel-changed"
     return response
 

@@ -33,6 +33,7 @@ from app.services.errors import NotFound
 from app.services.runs.backend import JobBackend
 from app.services.runs.records import FINISHED
 from app.services.schemas import TrainingRunRequest
+from app.settings import LIMITS
 from app.web.charts import Series, line_chart
 
 router = APIRouter(include_in_schema=False)
@@ -112,7 +113,7 @@ def build_editor(layers: list[dict], input_shape: tuple[int, int, int], num_clas
                  ) -> Editor:
     """Each layer with its output shape and parameters, as far as the network runs; the first
     layer that cannot run carries the message."""
-    walked, problem = nets.walk(layers, input_shape)
+    walked, problem = nets.walk(layers, input_shape, limits=LIMITS.nets)
     editor = Editor(rows=[], input_shape=input_shape, num_classes=num_classes)
     for i, layer in enumerate(layers):
         kind = nets.LAYER_TYPES[layer["type"]]
@@ -125,8 +126,9 @@ def build_editor(layers: list[dict], input_shape: tuple[int, int, int], num_clas
         editor.error = problem.message
     if problem is None:
         try:
-            t = nets.table(layers, input_shape, num_classes)
-            editor.total_params, editor.valid_layers = t.total_params, nets.normalize(layers)
+            t = nets.table(layers, input_shape, num_classes, limits=LIMITS.nets)
+            editor.total_params = t.total_params
+            editor.valid_layers = nets.normalize(layers, limits=LIMITS.nets)
         except InputError as exc:
             editor.error = exc.message
     return editor

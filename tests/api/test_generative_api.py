@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from app.core import generative as gen
 from app.core.training import to_inputs
 from app.services.models import read
-from app.settings import ROOT
+from app.settings import LIMITS, ROOT
 from tests.mnist import needs_mnist
 
 GENERATIVE = ROOT / "models" / "generative"
@@ -29,9 +29,9 @@ def client(mnist_client: TestClient) -> TestClient:
 
 @functools.cache
 def decoder(name: str) -> torch.nn.Module:
-    card = read(GENERATIVE / name / "model")
-    model = gen.build(card.meta["config"])
-    model.load_state_dict(load_file(card.weights))
+    stored = read(GENERATIVE / name / "model")
+    model = gen.build(stored.generative.config)
+    model.load_state_dict(load_file(stored.weights))
     return model.eval()
 
 
@@ -165,14 +165,15 @@ def test_encode_a_test_digit_and_its_latent_map(client: TestClient) -> None:
 @functools.cache
 def classifier() -> tuple[torch.nn.Module, tuple]:
     clf = read(ROOT / "models" / "mnist-cnn")
-    return clf.load().eval(), tuple(clf.meta["normalization"])
+    return clf.load().eval(), clf.classifier.normalization
 
 
 def sample_quality(name: str, seed: int = 12345) -> tuple[float, np.ndarray]:
     """Of 1,000 prior samples, the share the shipped classifier reads with ≥ 0.9 confidence,
     and the share of each digit among them."""
     g = decoder(name)
-    pictures = gen.decode(g, gen.sample_latents(g.config.latent, 1000, seed=seed))
+    z = gen.sample_latents(g.config.latent, 1000, seed=seed, limits=LIMITS.generative)
+    pictures = gen.decode(g, z)
     model, normalization = classifier()
     with torch.no_grad():
         p = torch.softmax(model(to_inputs(pictures[:, None], normalization)), dim=1)
@@ -188,13 +189,13 @@ def test_sample_quality_is_what_the_card_says(name: str) -> None:
     and every digit ≥ 5% of them. Its card also gives the mean over 10,000 more, checked here
     too, which is the fairer figure (one set of 1,000 moves it by ±1.5 points)."""
     confident, shares = sample_quality(name)
-    card = read(GENERATIVE / name / "model").meta["metrics"]["sample_quality"]
+    card = read(GENERATIVE / name / "model").generative.metrics["sample_quality"]
     assert confident == pytest.approx(card["confident_share"], abs=1e-6)
     np.testing.assert_allclose(shares, card["class_shares"], atol=1e-6)
     assert confident >= 0.7 and shares.min() > 0  # readable digits, of every kind
     if name == "dcgan":
         assert shares.min() >= 0.05 and confident >= 0.9
-    wide = read(GENERATIVE / name / "model").meta["metrics"]["sample_quality_wide"]
+    wide = read(GENERATIVE / name / "model").generative.metrics["sample_quality_wide"]
     shares_by_set = [sample_quality(name, seed) for seed in range(1, 11)]
     assert np.mean([c for c, _ in shares_by_set]) == pytest.approx(
         wide["confident_share_mean"], abs=1e-6)
@@ -211,7 +212,7 @@ def test_vae_test_elbo_is_what_its_card_says(name: str) -> None:
     test = load_mnist(ROOT / "data" / "mnist.npz").test
     x = torch.from_numpy(test.x).float() / 255
     figures = gen.test_elbo(decoder(name), x)
-    card = read(GENERATIVE / name / "model").meta["metrics"]["test"]
+    card = read(GENERATIVE / name / "model").generative.metrics["test"]
     assert figures["neg_elbo"] == pytest.approx(card["neg_elbo"], rel=1e-3)
 
 

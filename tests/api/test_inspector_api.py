@@ -13,8 +13,8 @@ from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 
 from app.core import inspect, nets
-from app.services.models import read
-from app.settings import ROOT
+from app.services.models import ClassifierCard, read
+from app.settings import LIMITS, ROOT
 from tests.mnist import HAVE_MNIST, needs_mnist
 
 MODEL = "mnist-cnn"
@@ -33,15 +33,16 @@ def drawn_seven(size: int = 200) -> np.ndarray:
     return np.asarray(im)
 
 
-def independent_model() -> tuple[torch.nn.Sequential, dict]:
-    card = read(ROOT / "models" / MODEL)
-    model = nets.build(card.meta["layers"], tuple(card.meta["input_shape"]), 10)
-    model.load_state_dict(load_file(card.weights))
-    return model.eval(), card.meta
+def independent_model() -> tuple[torch.nn.Sequential, ClassifierCard]:
+    stored = read(ROOT / "models" / MODEL)
+    card = stored.classifier
+    model = nets.build(card.layers, card.input_shape, 10, limits=LIMITS.nets)
+    model.load_state_dict(load_file(stored.weights))
+    return model.eval(), card
 
 
-def normalised(x: np.ndarray, meta: dict) -> torch.Tensor:
-    mean, std = meta["normalization"]
+def normalised(x: np.ndarray, card: ClassifierCard) -> torch.Tensor:
+    mean, std = card.normalization
     return ((torch.from_numpy(x).float()[None, None] / 255) - mean[0]) / std[0]
 
 
@@ -57,7 +58,7 @@ def test_activations_match_forward_hooks(client: TestClient) -> None:
                     json={"pixels": picture.tolist()})
     assert r.status_code == 200, r.text
     body = r.json()
-    model, meta = independent_model()
+    model, card = independent_model()
     x = inspect.mnist_style(picture)  # the preparation itself is tested in test_inspect.py
     seen = np.asarray(Image.open(io.BytesIO(__import__("base64").b64decode(
         body["input_png"].split(",", 1)[1]))))
@@ -66,10 +67,10 @@ def test_activations_match_forward_hooks(client: TestClient) -> None:
     hooks = [m.register_forward_hook(lambda _m, _i, out: captured.append(out.detach()))
              for m in model]
     with torch.no_grad():
-        logits = model(normalised(x, meta))
+        logits = model(normalised(x, card))
     for h in hooks:
         h.remove()
-    assert len(body["layers"]) == len(captured) == len(meta["layers"])
+    assert len(body["layers"]) == len(captured) == len(card.layers)
     for layer, expected in zip(body["layers"], captured, strict=True):
         assert layer["shape"] == list(expected.shape[1:])
         np.testing.assert_allclose(layer["values"], expected[0].numpy(), rtol=1e-4, atol=1e-5)
@@ -94,8 +95,8 @@ def test_saliency_is_the_input_gradient(client: TestClient) -> None:
     r = client.post(f"/api/v1/models/{MODEL}/saliency", params={"format": "json", "target": 7},
                     json={"pixels": picture.tolist()})
     values = np.array(r.json()["values"])
-    model, meta = independent_model()
-    x = normalised(inspect.mnist_style(picture), meta).requires_grad_(True)
+    model, card = independent_model()
+    x = normalised(inspect.mnist_style(picture), card).requires_grad_(True)
     (grad,) = torch.autograd.grad(model(x)[0, 7], x)
     expected = grad[0, 0].abs().numpy()
     np.testing.assert_allclose(values, expected / expected.max(), rtol=1e-4, atol=1e-6)
@@ -165,11 +166,11 @@ def test_top_examples_are_the_images_that_excite_the_unit_most(client: TestClien
     examples = r.json()["examples"]
     scores = [e["score"] for e in examples]
     assert scores == sorted(scores, reverse=True)
-    model, meta = independent_model()
+    model, card = independent_model()
     from app.core.datasets import load_mnist
     test = load_mnist(ROOT / "data" / "mnist.npz").test
-    x = ((torch.from_numpy(test.x[:2000]).float() / 255) - meta["normalization"][0][0]) \
-        / meta["normalization"][1][0]
+    x = ((torch.from_numpy(test.x[:2000]).float() / 255) - card.normalization[0][0]) \
+        / card.normalization[1][0]
     with torch.no_grad():
         means = nets.layer_outputs(model, x)[6][:, 3].mean(dim=(1, 2))
     best_in_first = float(means.max())

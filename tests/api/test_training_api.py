@@ -20,9 +20,9 @@ from safetensors.torch import load_file
 
 from app.core import nets
 from app.main import create_app
-from app.services.models import write_weights
+from app.services.models import ClassifierCard, write_weights
 from app.services.runs.records import RunRecord, RunStore
-from app.settings import ROOT, Settings
+from app.settings import LIMITS, ROOT, Settings
 
 TINY = "tiny"
 DEEP_LINEAR = [{"type": "flatten"}] + [{"type": "linear", "out_features": 128}] * 4 + [
@@ -98,7 +98,7 @@ def test_architecture_table_matches_torch(client: TestClient) -> None:
                                                             "dataset": "shapes"})
     assert r.status_code == 200, r.text
     body = r.json()
-    model = nets.build(layers, (1, 28, 28), 6)
+    model = nets.build(layers, (1, 28, 28), 6, limits=LIMITS.nets)
     assert body["total_params"] == sum(p.numel() for p in model.parameters())
     assert body["rows"][0]["formula"] == "(5·5·1 + 1)·6 = 156"
     assert body["rows"][-1]["output_shape"] == [6]
@@ -168,7 +168,8 @@ def test_a_run_streams_its_learning_and_its_model_is_saved(client: TestClient) -
     weights = client.get(card["weights_url"])
     path = Path(client.app.state.settings.data_dir) / "download.safetensors"
     path.write_bytes(weights.content)
-    model = nets.build(card["layers"], tuple(card["input_shape"]), len(card["classes"]))
+    model = nets.build(card["layers"], tuple(card["input_shape"]), len(card["classes"]),
+                       limits=LIMITS.nets)
     model.load_state_dict(load_file(path))  # the download is the whole, loadable model
     assert client.delete("/api/v1/models/shapes-tiny").status_code == 204
     assert client.get("/api/v1/models/shapes-tiny").status_code == 404
@@ -324,8 +325,10 @@ def test_mnist_is_listed_once_set_up(tmp_path: Path) -> None:
 def test_shipped_models_cannot_be_deleted_or_shadowed(tmp_path: Path) -> None:
     shipped = tmp_path / "models"
     nets_layers = [{"type": "flatten"}, {"type": "linear", "out_features": 6}]
-    write_weights(shipped / "ours", nets.build(nets_layers, (1, 28, 28), 6).state_dict(),
-                  {"layers": nets_layers, "input_shape": [1, 28, 28], "classes": list("abcdef")})
+    ours = nets.build(nets_layers, (1, 28, 28), 6, limits=LIMITS.nets)
+    write_weights(shipped / "ours", ours.state_dict(),
+                  ClassifierCard(layers=nets_layers, input_shape=(1, 28, 28),
+                                 classes=tuple("abcdef")))
     settings = Settings(data_dir=tmp_path / "data", models_dir=shipped)
     with TestClient(create_app(settings)) as c:
         listed = c.get("/api/v1/models").json()

@@ -58,9 +58,10 @@ def test_a_run_in_two_parts_ends_where_the_run_in_one_goes(tmp_path: Path,
     assert whole.keys() == parts.keys()
     for key in whole:
         assert torch.equal(whole[key], parts[key]), key
-    meta = script.read(tmp_path / "parts" / "dcgan" / "model").meta
-    assert [h["epoch"] for h in meta["history"]] == [1, 2]
-    assert "--limit 256" in meta["command"]
+    card = script.read(tmp_path / "parts" / "dcgan" / "model").generative
+    assert [h["epoch"] for h in card.history] == [1, 2]
+    assert "--limit 256" in card.command
+    assert card.kind == "gan" and card.averaged and card.image_shape == (1, 28, 28)
 
 
 def test_a_checkpoint_of_another_run_is_refused(tmp_path: Path) -> None:

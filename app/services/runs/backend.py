@@ -17,8 +17,17 @@ from app.core import generative
 from app.core.training import TrainConfig
 from app.services.errors import Busy, Conflict
 from app.services.runs.records import RunRecord
+from app.settings import LIMITS
 
 RunConfig = TrainConfig | generative.GenerativeTrainConfig
+
+
+def validate(config: RunConfig) -> None:
+    """Checks a run's config against its kind's limits: the one place that knows which."""
+    if isinstance(config, TrainConfig):
+        config.validate(LIMITS.training)
+    else:
+        config.validate(LIMITS.generative)
 
 
 class JobBackend(Protocol):
@@ -54,7 +63,7 @@ def admit(dataset: str, config: RunConfig, *, running: int, queued: int, room: i
           max_queued: int, max_seconds: float, where: str) -> RunRecord:
     """A new queued run's record, if there is room: `room` runs train at once and
     `max_queued` may wait. The run's time limit is capped at the backend's."""
-    config.validate()
+    validate(config)
     if running + queued >= room + max_queued:
         raise Busy(f"{running} run(s) training {where}(room for {room}) and {queued} waiting, "
                    "the most allowed; try again later", retry_after=30 * (1 + queued))

@@ -36,7 +36,7 @@ from ray.exceptions import RayActorError
 
 from app.services.datasets import Catalog
 from app.services.errors import Conflict
-from app.services.models import write_weights
+from app.services.models import ClassifierCard, write_weights
 from app.services.runs.backend import Capacity, RunConfig, admit, not_in_state
 from app.services.runs.events import EventBuffer, metrics_of
 from app.services.runs.records import ACTIVE, FINISHED, RunRecord, RunStore
@@ -111,9 +111,9 @@ class RunActor:
                                   timeout=wait_s)
             return self.buffer.after(after), self.outcome is not None
 
-    def weights(self) -> tuple[dict[str, torch.Tensor], dict] | None:
+    def weights(self) -> tuple[dict[str, torch.Tensor], ClassifierCard] | None:
         o = self.outcome
-        return None if o is None or o.weights is None else (o.weights, o.meta or {})
+        return None if o is None or o.weights is None or o.card is None else (o.weights, o.card)
 
     def control(self, action: str) -> None:
         {"pause": self.pause_flag.set, "resume": self.pause_flag.clear,

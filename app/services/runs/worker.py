@@ -17,8 +17,9 @@ from app.core.errors import InputError
 from app.core.training import TrainConfig, TrainingDiverged, train
 from app.services.datasets import Catalog, CatalogConfig
 from app.services.errors import DomainError
-from app.services.models import write_weights
+from app.services.models import ClassifierCard, write_weights
 from app.services.runs.events import serialize_event
+from app.settings import LIMITS
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ class Outcome:
     status: str  # completed, stopped or failed
     message: str = ""
     weights: dict[str, torch.Tensor] | None = None
-    meta: dict | None = None
+    card: ClassifierCard | None = None  # saved with the weights
 
 
 def execute(run_id: str, dataset_name: str, load_dataset: Callable[[], Dataset], config: dict,
@@ -48,20 +49,23 @@ def execute(run_id: str, dataset_name: str, load_dataset: Callable[[], Dataset],
         if config.get("task") in ("vae", "gan"):
             return _execute_generative(dataset, config, send, should_stop)
         train_config = TrainConfig(**config)
-        result = train(dataset, train_config, send, should_stop)
-        table = nets.table(train_config.layers, dataset.shape, len(dataset.classes))
-        meta = {
-            "layers": nets.normalize(train_config.layers), "input_shape": list(dataset.shape),
-            "classes": list(dataset.classes), "normalization": list(result.normalization),
-            "dataset": dataset_name, "run_id": run_id, "metrics": result.metrics,
-            "params": table.total_params,
-            "trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "config": {k: v for k, v in config.items() if k != "layers"}}
+        result = train(dataset, train_config, send, should_stop, limits=LIMITS.training,
+                       net_limits=LIMITS.nets)
+        table = nets.table(train_config.layers, dataset.shape, len(dataset.classes),
+                           limits=LIMITS.nets)
+        card = ClassifierCard(
+            layers=nets.normalize(train_config.layers, limits=LIMITS.nets),
+            input_shape=dataset.shape,
+            classes=tuple(dataset.classes), normalization=tuple(result.normalization),
+            dataset=dataset_name, run_id=run_id, metrics=result.metrics,
+            params=table.total_params,
+            trained=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            config={k: v for k, v in config.items() if k != "layers"})
         message = {"completed": "", "stopped": "stopped by request; the model is kept as it is",
                    "time limit": "stopped at the time limit; the model is kept as it is"
                    }[result.reason]
         return Outcome("stopped" if result.stopped else "completed", message,
-                       result.model.state_dict(), meta)
+                       result.model.state_dict(), card)
     except TrainingDiverged as exc:
         return Outcome("failed", str(exc))
     except (InputError, DomainError) as exc:
@@ -78,7 +82,7 @@ def _execute_generative(dataset: Dataset, config: dict, send: Callable[[dict], N
         raise InputError("the generative models take 28×28 gray images", "dataset")
     x = torch.from_numpy(dataset.train.x).float().div_(255)
     reason = generative.train_generative(x, generative.GenerativeTrainConfig(**config),
-                                         send, should_stop)
+                                         send, should_stop, limits=LIMITS.generative)
     return Outcome("completed" if reason == "completed" else "stopped",
                    "a run to watch: its weights are not kept")
 
@@ -110,8 +114,8 @@ def run_child(args: ChildArgs, events: Any, stop: Any, pause: Any) -> None:
     torch.set_num_threads(args.threads)
     outcome = execute(args.run_id, args.dataset, lambda: Catalog(args.catalog).load(args.dataset),
                       args.config, events.put, waiter(stop, pause))
-    if outcome.weights is not None:
-        write_weights(args.weights_stem, outcome.weights, outcome.meta or {})
+    if outcome.weights is not None and outcome.card is not None:
+        write_weights(args.weights_stem, outcome.weights, outcome.card)
     events.put({"type": "exit", "status": outcome.status, "message": outcome.message,
                 "has_weights": outcome.weights is not None})
 

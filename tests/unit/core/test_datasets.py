@@ -33,6 +33,7 @@ from app.core.datasets import (
     shapes,
 )
 from app.core.errors import InputError
+from app.settings import LIMITS
 
 ROOT = Path(__file__).resolve().parents[3]
 REAL_MNIST = ROOT / "data" / "mnist.npz"
@@ -162,7 +163,7 @@ def idx_bytes(a: np.ndarray) -> bytes:
 def test_read_idx_round_trip(shape: tuple[int, ...], compress: bool) -> None:
     a = np.random.default_rng(0).integers(0, 256, size=shape).astype(np.uint8)
     data = idx_bytes(a)
-    out = read_idx(gzip.compress(data) if compress else data)
+    out = read_idx(gzip.compress(data) if compress else data, max_bytes=LIMITS.idx_bytes)
     assert out.dtype == np.uint8 and out.shape == shape
     np.testing.assert_array_equal(out, a)
 
@@ -180,7 +181,7 @@ def test_read_idx_round_trip(shape: tuple[int, ...], compress: bool) -> None:
 ])
 def test_read_idx_refuses_bad_data(data: bytes, match: str) -> None:
     with pytest.raises(InputError, match=match):
-        read_idx(data)
+        read_idx(data, max_bytes=LIMITS.idx_bytes)
 
 
 def write_idx_dir(path: Path, n_train: int = 20, n_test: int = 6, *, gz: bool = False) -> None:
@@ -203,12 +204,13 @@ def write_idx_dir(path: Path, n_train: int = 20, n_test: int = 6, *, gz: bool = 
 @pytest.mark.parametrize("gz", [False, True])
 def test_load_idx_dir(tmp_path: Path, gz: bool) -> None:
     write_idx_dir(tmp_path, gz=gz)
-    ds = load_idx_dir(tmp_path, name="tiny", val_fraction=0.25, seed=3)
+    ds = load_idx_dir(tmp_path, name="tiny", val_fraction=0.25, seed=3, max_bytes=LIMITS.idx_bytes)
     assert ds.name == "tiny" and ds.classes == ("0", "1", "2") and ds.shape == (1, 5, 6)
     assert (len(ds.train), len(ds.val), len(ds.test)) == (15, 5, 6)
     assert ds.train.x.dtype == np.uint8 and ds.train.y.dtype == np.int64
     # val is drawn from train, without overlap and reproducibly
-    again = load_idx_dir(tmp_path, name="tiny", val_fraction=0.25, seed=3)
+    again = load_idx_dir(tmp_path, name="tiny", val_fraction=0.25, seed=3,
+                         max_bytes=LIMITS.idx_bytes)
     np.testing.assert_array_equal(again.val.x, ds.val.x)
     rows = {r.tobytes() for r in ds.train.x} | {r.tobytes() for r in ds.val.x}
     assert len(rows) == 20
@@ -217,22 +219,23 @@ def test_load_idx_dir(tmp_path: Path, gz: bool) -> None:
 def test_load_idx_dir_reads_class_names(tmp_path: Path) -> None:
     write_idx_dir(tmp_path)
     (tmp_path / "classes.txt").write_text("T-shirt\nTrouser\n\nPullover\n")
-    assert load_idx_dir(tmp_path, name="f").classes == ("T-shirt", "Trouser", "Pullover")
+    classes = load_idx_dir(tmp_path, name="f", max_bytes=LIMITS.idx_bytes).classes
+    assert classes == ("T-shirt", "Trouser", "Pullover")
     (tmp_path / "classes.txt").write_text("only\ntwo\n")
     with pytest.raises(InputError, match="classes.txt"):
-        load_idx_dir(tmp_path, name="f")
+        load_idx_dir(tmp_path, name="f", max_bytes=LIMITS.idx_bytes)
 
 
 def test_load_idx_dir_refuses_missing_files_and_count_mismatch(tmp_path: Path) -> None:
     write_idx_dir(tmp_path)
     (tmp_path / "t10k-labels-idx1-ubyte").unlink()
     with pytest.raises(InputError, match="t10k-labels-idx1-ubyte"):
-        load_idx_dir(tmp_path, name="x")
+        load_idx_dir(tmp_path, name="x", max_bytes=LIMITS.idx_bytes)
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(5, np.uint8)))
     with pytest.raises(InputError, match="6 images but 5 labels"):
-        load_idx_dir(tmp_path, name="x")
+        load_idx_dir(tmp_path, name="x", max_bytes=LIMITS.idx_bytes)
     with pytest.raises(InputError, match="not a directory"):
-        load_idx_dir(tmp_path / "nope", name="x")
+        load_idx_dir(tmp_path / "nope", name="x", max_bytes=LIMITS.idx_bytes)
 
 
 # ------------------------------------------------------------------------------------- zip

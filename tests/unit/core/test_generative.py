@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from app.core import generative as gen
 from app.core.errors import InputError
+from app.settings import LIMITS
 
 
 def test_vae_and_gan_shapes() -> None:
@@ -63,14 +64,14 @@ def test_a_few_epochs_lower_the_loss() -> None:
 
 def test_interpolation_ends_and_slerp_norm() -> None:
     a, b = torch.tensor([3.0, 0, 0, 0]), torch.tensor([0, 3.0, 0, 0])
-    lin = gen.interpolate(a, b, 5, "linear")
-    slerp = gen.interpolate(a, b, 5, "slerp")
+    lin = gen.interpolate(a, b, 5, "linear", limits=LIMITS.generative)
+    slerp = gen.interpolate(a, b, 5, "slerp", limits=LIMITS.generative)
     for path in (lin, slerp):
         assert torch.allclose(path[0], a) and torch.allclose(path[-1], b, atol=1e-6)
     assert torch.allclose(slerp.norm(dim=1), torch.full((5,), 3.0), atol=1e-5)  # on the circle
     assert lin[2].norm() == pytest.approx(3 / math.sqrt(2), rel=1e-5)  # cuts through the middle
     with pytest.raises(InputError, match="steps"):
-        gen.interpolate(a, b, 1)
+        gen.interpolate(a, b, 1, limits=LIMITS.generative)
 
 
 @pytest.mark.parametrize(("z", "words"), [
@@ -82,11 +83,11 @@ def test_interpolation_ends_and_slerp_norm() -> None:
 ])
 def test_latents_are_checked(z: object, words: str) -> None:
     with pytest.raises(InputError, match=words):
-        gen.check_latents(z, 2)
+        gen.check_latents(z, 2, limits=LIMITS.generative)
 
 
 def test_manifold_runs_z1_right_and_z2_up() -> None:
-    z = gen.manifold_latents(3, 2.0)
+    z = gen.manifold_latents(3, 2.0, limits=LIMITS.generative)
     assert z[0].tolist() == [-2.0, 2.0] and z[2].tolist() == [2.0, 2.0]
     assert z[6].tolist() == [-2.0, -2.0] and z[4].tolist() == [0.0, 0.0]
 

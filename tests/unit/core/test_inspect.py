@@ -15,6 +15,7 @@ from torch import nn
 
 from app.core import inspect, nets
 from app.core.errors import InputError
+from app.settings import LIMITS
 
 MNIST = (1, 28, 28)
 MNIST_NORM = ([0.1307], [0.3081])
@@ -38,7 +39,7 @@ def one_thread() -> Iterator[None]:
 def small_model(seed: int = 0, input_shape: tuple[int, int, int] = (1, 12, 12),
                 layers: list[dict] = SMALL) -> nn.Sequential:
     torch.manual_seed(seed)
-    return nets.build(layers, input_shape, 5)
+    return nets.build(layers, input_shape, 5, limits=LIMITS.nets)
 
 
 def bar_picture() -> np.ndarray:
@@ -315,7 +316,7 @@ ASCENT = {"steps": 60, "lr": 0.1, "l2": 1e-3, "blur_every": 4}
                           (5, 30, 0.08), (7, 2, 0.15)])
 def test_maximize_unit_excites_the_unit(layer: int, channel: int, rise: float) -> None:
     torch.manual_seed(5)
-    model = nets.build(nets.PRESETS["default"]["layers"], MNIST, 10)
+    model = nets.build(nets.PRESETS["default"]["layers"], MNIST, 10, limits=LIMITS.nets)
     raw = inspect._ascend(model, MNIST, layer, channel, seed=1, **ASCENT)
     start = inspect._ascend(model, MNIST, layer, channel, seed=1, **{**ASCENT, "steps": 0})
     assert start.abs().max() < 0.6  # small noise
@@ -340,7 +341,7 @@ def test_maximize_unit_neuron_objective_draws_the_first_filter() -> None:
     torch.manual_seed(6)
     model = nets.build([{"type": "conv2d", "out_channels": 3, "kernel_size": 5},
                         {"type": "flatten"}, {"type": "linear", "out_features": 2}],
-                       (1, 15, 15), 2)
+                       (1, 15, 15), 2, limits=LIMITS.nets)
     for channel in range(3):
         raw = inspect._ascend(model, (1, 15, 15), 0, channel, seed=0,
                               **{**ASCENT, "blur_every": 0}, objective="neuron")
@@ -372,7 +373,7 @@ def test_maximize_unit_wakes_a_unit_that_is_silent_on_the_noise() -> None:
 
 
 def test_maximize_unit_is_fast_and_reproducible() -> None:
-    model = nets.build(nets.PRESETS["default"]["layers"], MNIST, 10)
+    model = nets.build(nets.PRESETS["default"]["layers"], MNIST, 10, limits=LIMITS.nets)
     first = inspect.maximize_unit(model, MNIST, 3, 5)
     began = time.perf_counter()
     again = inspect.maximize_unit(model, MNIST, 3, 5)

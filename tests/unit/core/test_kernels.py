@@ -11,6 +11,14 @@ import torch.nn.functional as F
 
 from app.core import kernels, shapes
 from app.core.kernels import ConvSpec, KernelError
+from app.settings import LIMITS, Settings
+
+KERNELS = LIMITS.kernels
+GRID_SIDE = Settings().max_grid_side  # what /convolve allows
+
+
+def convolve_grid(values: object, kernel: object, spec: ConvSpec) -> np.ndarray:
+    return kernels.convolve_grid(values, kernel, spec, max_side=GRID_SIDE, limits=KERNELS)
 
 
 def reference(x: torch.Tensor, k: np.ndarray, spec: ConvSpec) -> torch.Tensor:
@@ -43,7 +51,7 @@ def test_random_settings_match_conv2d(seed: int) -> None:
     h, w = int(rng.integers(20, 40)), int(rng.integers(20, 40))  # ≥ the widest span, 19
     x = torch.from_numpy(rng.random((1, 3, h, w), dtype=np.float32) * 255)
     k = rng.normal(size=(kh, kw))
-    got = kernels.convolve(x.clone(memory_format=torch.channels_last), k, spec)
+    got = kernels.convolve(x.clone(memory_format=torch.channels_last), k, spec, limits=KERNELS)
     want = reference(x, k, spec)
     assert got.shape == want.shape
     # the size the kernel lab's formula states is the size convolve gives, on both axes
@@ -66,8 +74,8 @@ def test_low_rank_path_is_exact(k: np.ndarray, mode: str, stride: int) -> None:
     assert kernels._low_rank_factors(k) is not None
     x = torch.rand(1, 3, 33, 29) * 255
     spec = ConvSpec(padding="same", padding_mode=mode, stride=stride, dilation=2 - (stride == 2))
-    torch.testing.assert_close(kernels.convolve(x, k, spec).double(), reference(x, k, spec),
-                               rtol=1e-4, atol=5e-3)
+    got = kernels.convolve(x, k, spec, limits=KERNELS)
+    torch.testing.assert_close(got.double(), reference(x, k, spec), rtol=1e-4, atol=5e-3)
 
 
 def test_full_rank_kernel_skips_the_low_rank_path() -> None:
@@ -87,19 +95,19 @@ def test_hand_worked_example() -> None:
     # bottom-right:    (5+8+1) - (1+2+3) = 14 - 6 = 8
     grid = [[1, 2, 3, 0], [4, 5, 6, 1], [7, 8, 9, 2], [0, 1, 2, 3]]
     edge = [[1, 0, -1], [1, 0, -1], [1, 0, -1]]
-    out = kernels.convolve_grid(grid, edge, ConvSpec())
+    out = convolve_grid(grid, edge, ConvSpec())
     assert out.tolist() == [[-6, 12], [-6, 8]]
     # true convolution flips the kernel: every sign turns
-    assert kernels.convolve_grid(grid, edge, ConvSpec(flip=True)).tolist() == [[6, -12], [6, -8]]
+    assert convolve_grid(grid, edge, ConvSpec(flip=True)).tolist() == [[6, -12], [6, -8]]
     # divisor and bias: (−6) / 2 + 1 = −2
-    assert kernels.convolve_grid(grid, edge, ConvSpec(scale=2, bias=1))[0, 0] == -2
+    assert convolve_grid(grid, edge, ConvSpec(scale=2, bias=1))[0, 0] == -2
 
 
 def test_box_filter_on_the_slides_grid() -> None:
     # the 0/1 letter grid of the slides, 3×3 box of ones, no padding: each output counts the ones
     grid = np.array([[0, 0, 0, 0, 0], [0, 1, 1, 1, 0], [0, 1, 0, 1, 0], [0, 1, 1, 1, 0],
                      [0, 0, 0, 0, 0]])
-    out = kernels.convolve_grid(grid.tolist(), np.ones((3, 3)).tolist(), ConvSpec())
+    out = convolve_grid(grid.tolist(), np.ones((3, 3)).tolist(), ConvSpec())
     expected = [[sum(grid[r:r + 3, c:c + 3].flatten()) for c in range(3)] for r in range(3)]
     assert out.tolist() == expected
     assert out[1, 1] == 8  # the centre window holds all eight ones of the ring
@@ -119,7 +127,7 @@ def test_blur_presets_keep_a_flat_image_flat() -> None:
         k = np.array(p.matrix)
         assert np.isfinite(k).all() and 1 <= k.shape[0] <= 15 and 1 <= k.shape[1] <= 15
         y = kernels.convolve(x, k, ConvSpec(padding="same", padding_mode="replicate",
-                                            scale=p.scale))
+                                            scale=p.scale), limits=KERNELS)
         # blurs and sharpens sum to their divisor (flat stays 100); edge detectors sum to 0
         expected = 100.0 * k.sum() / p.scale
         torch.testing.assert_close(y, torch.full_like(y, expected), rtol=1e-5, atol=1e-3)
@@ -146,7 +154,7 @@ def test_blur_presets_keep_a_flat_image_flat() -> None:
 ])
 def test_bad_input_names_the_field(kernel, spec: ConvSpec, field: str, words: str) -> None:
     with pytest.raises(KernelError) as info:
-        kernels.convolve_grid(np.ones((5, 5)).tolist(), kernel, spec)
+        convolve_grid(np.ones((5, 5)).tolist(), kernel, spec)
     assert info.value.field == field
     assert words in info.value.message
 
@@ -161,14 +169,14 @@ def test_bad_input_names_the_field(kernel, spec: ConvSpec, field: str, words: st
 ])
 def test_bad_grids(grid: list, words: str) -> None:
     with pytest.raises(KernelError) as info:
-        kernels.convolve_grid(grid, [[1]], ConvSpec())
+        convolve_grid(grid, [[1]], ConvSpec())
     assert info.value.field == "input"
     assert words in info.value.message
 
 
 def test_a_kernel_may_be_an_array_or_tuples() -> None:
-    k = kernels.validate_kernel(((1, 0), (0, 1)))
+    k = kernels.validate_kernel(((1, 0), (0, 1)), KERNELS)
     assert k.dtype == np.float64 and k.tolist() == [[1, 0], [0, 1]]
-    np.testing.assert_array_equal(kernels.validate_kernel(np.eye(3)), np.eye(3))
+    np.testing.assert_array_equal(kernels.validate_kernel(np.eye(3), KERNELS), np.eye(3))
     with pytest.raises(KernelError, match="2-D list"):
-        kernels.validate_kernel(np.ones((2, 2, 2)))
+        kernels.validate_kernel(np.ones((2, 2, 2)), KERNELS)

@@ -15,8 +15,6 @@ from app.core import nets
 from app.core.errors import InputError
 from app.core.nets import (
     LAYER_TYPES,
-    MAX_LAYERS,
-    MAX_PARAMS,
     PRESETS,
     ArchitectureTable,
     build,
@@ -26,15 +24,17 @@ from app.core.nets import (
     table,
     walk,
 )
+from app.settings import LIMITS
 
+NETS = LIMITS.nets
 MNIST = (1, 28, 28)
 
 
 def assert_matches_torch(layers: list[dict], input_shape: tuple[int, int, int],
                          num_classes: int) -> ArchitectureTable:
     """The oracle: every row's shape and parameter count equal what the built module gives."""
-    tab = table(layers, input_shape, num_classes)
-    model = build(layers, input_shape, num_classes).eval()
+    tab = table(layers, input_shape, num_classes, limits=NETS)
+    model = build(layers, input_shape, num_classes, limits=NETS).eval()
     assert [name for name, _ in model.named_children()] == [str(i) for i in range(len(layers))]
     outs = layer_outputs(model, torch.zeros(2, *input_shape))
     assert len(outs) == len(tab.rows) == len(layers)
@@ -61,7 +61,7 @@ def test_presets_match_torch(name: str) -> None:
     tab = assert_matches_torch(preset["layers"], MNIST, 10)
     assert tab.total_params == PRESET_TOTALS[name]
     # Presets are written out in full and are plain JSON, so the editor can show them as they are.
-    assert normalize(preset["layers"]) == preset["layers"]
+    assert normalize(preset["layers"], limits=NETS) == preset["layers"]
     assert json.loads(json.dumps(preset)) == preset
 
 
@@ -166,7 +166,7 @@ def test_window_errors_are_where_torch_fails(seed: int) -> None:
         assert_matches_torch(layers, input_shape, 3)
     else:
         with pytest.raises(InputError) as e:
-            table(layers, input_shape, 3)
+            table(layers, input_shape, 3, limits=NETS)
         assert e.value.field == f"layers.{fails_at}.kernel_size"
         assert "window is larger than" in e.value.message
 
@@ -175,7 +175,7 @@ def test_window_errors_are_where_torch_fails(seed: int) -> None:
 
 
 def test_lenet_rows_worked_by_hand() -> None:
-    rows = table(PRESETS["lenet5"]["layers"], MNIST, 10).rows
+    rows = table(PRESETS["lenet5"]["layers"], MNIST, 10, limits=NETS).rows
     conv1, act, pool1, conv2, _, pool2, flat, fc1, _, fc2, _, fc3 = rows
     assert (conv1.label, conv1.output_shape) == ("Conv2d 1→6, 5×5, pad 2", (6, 28, 28))
     assert conv1.formula == "(5·5·1 + 1)·6 = 156"
@@ -201,7 +201,7 @@ def test_rgb_conv_batchnorm_and_non_square_input() -> None:
               {"type": "maxpool2d", "kernel_size": 3, "stride": 1}, {"type": "dropout"},
               {"type": "flatten"}, {"type": "linear", "out_features": 1500},
               {"type": "batchnorm1d"}, {"type": "linear", "out_features": 4}]
-    tab = table(layers, (3, 32, 40), 4)
+    tab = table(layers, (3, 32, 40), 4, limits=NETS)
     conv, bn, act, pool, drop, _, fc, bn1, _ = tab.rows
     assert conv.label == "Conv2d 3→6, 5×5, stride 2"
     assert conv.formula == "(5·5·3 + 1)·6 = 456"
@@ -226,7 +226,7 @@ def test_rgb_conv_batchnorm_and_non_square_input() -> None:
 
 def _error(layers: object, input_shape: object = MNIST, num_classes: object = 10) -> InputError:
     with pytest.raises(InputError) as e:
-        table(layers, input_shape, num_classes)  # type: ignore[arg-type]
+        table(layers, input_shape, num_classes, limits=NETS)  # type: ignore[arg-type]
     return e.value
 
 
@@ -290,7 +290,7 @@ def test_too_many_parameters_and_too_large_layers() -> None:
     e = _error([{"type": "flatten"}, {"type": "linear", "out_features": 4096},
                 {"type": "linear", "out_features": 4096}, {"type": "linear"}])
     assert e.field == "layers.2"
-    assert f"more than the {MAX_PARAMS:,}" in e.message
+    assert f"more than the {NETS.params:,}" in e.message
     e = _error([{"type": "conv2d", "out_channels": 256, "kernel_size": 1}, {"type": "flatten"},
                 {"type": "linear"}], (3, 64, 64))
     assert e.field == "layers.0"
@@ -310,21 +310,21 @@ def test_walk_gives_the_rows_that_run_and_the_first_problem() -> None:
     layers = [{"type": "conv2d", "kernel_size": 5}, {"type": "maxpool2d", "kernel_size": 8},
               {"type": "conv2d", "kernel_size": 7}, {"type": "relu"},
               {"type": "dropout", "p": 2}]
-    rows, problem = walk(layers, MNIST)
+    rows, problem = walk(layers, MNIST, limits=NETS)
     assert [r.output_shape for r in rows] == [(8, 24, 24), (8, 3, 3)]
     assert rows == table(layers[:2] + [{"type": "flatten"}, {"type": "linear", "out_features": 72}],
-                         MNIST, 72).rows[:2]
+                         MNIST, 72, limits=NETS).rows[:2]
     # The first layer that cannot run wins over a bad setting further on, in table() too.
     assert problem is not None and problem.field == "layers.2.kernel_size"
     assert _error(layers).field == "layers.2.kernel_size"
-    rows, problem = walk([{"type": "flatten"}, {"type": "linear", "oops": 1}], MNIST)
+    rows, problem = walk([{"type": "flatten"}, {"type": "linear", "oops": 1}], MNIST, limits=NETS)
     assert [r.output_shape for r in rows] == [(784,)] and problem.field == "layers.1.oops"
     # The output size is table()'s business: walk only runs the layers.
-    rows, problem = walk([{"type": "flatten"}], MNIST)
+    rows, problem = walk([{"type": "flatten"}], MNIST, limits=NETS)
     assert problem is None and rows[0].output_shape == (784,)
-    assert walk([], MNIST)[1].field == "layers"
+    assert walk([], MNIST, limits=NETS)[1].field == "layers"
     with pytest.raises(InputError):
-        walk([{"type": "relu"}], (1, 28))
+        walk([{"type": "relu"}], (1, 28), limits=NETS)
 
 
 # ---------------------------------------------------------------- normalize
@@ -334,7 +334,7 @@ def test_normalize_fills_defaults_without_touching_its_input() -> None:
     layers = [{"type": "conv2d"}, {"type": "maxpool2d"}, {"type": "leakyrelu"},
               {"type": "dropout"}, {"type": "linear"}, {"type": "relu"}]
     before = copy.deepcopy(layers)
-    assert normalize(layers) == [
+    assert normalize(layers, limits=NETS) == [
         {"type": "conv2d", "out_channels": 8, "kernel_size": 3, "stride": 1, "padding": 0},
         {"type": "maxpool2d", "kernel_size": 2, "stride": None},
         {"type": "leakyrelu", "negative_slope": 0.01},
@@ -343,20 +343,21 @@ def test_normalize_fills_defaults_without_touching_its_input() -> None:
         {"type": "relu"},
     ]
     assert layers == before
-    out = normalize(layers)
-    assert normalize(out) == out
+    out = normalize(layers, limits=NETS)
+    assert normalize(out, limits=NETS) == out
     # Whole floats (as JSON may carry them) become ints; ints become floats where floats are meant.
-    assert normalize([{"type": "conv2d", "kernel_size": 5.0}, {"type": "dropout", "p": 0}]) == [
+    assert normalize([{"type": "conv2d", "kernel_size": 5.0}, {"type": "dropout", "p": 0}],
+                     limits=NETS) == [
         {"type": "conv2d", "out_channels": 8, "kernel_size": 5, "stride": 1, "padding": 0},
         {"type": "dropout", "p": 0.0}]
-    assert isinstance(normalize([{"type": "dropout", "p": 0}])[0]["p"], float)
-    assert normalize(({"type": "relu"},)) == [{"type": "relu"}]
+    assert isinstance(normalize([{"type": "dropout", "p": 0}], limits=NETS)[0]["p"], float)
+    assert normalize(({"type": "relu"},), limits=NETS) == [{"type": "relu"}]
 
 
 @pytest.mark.parametrize(("layers", "field", "says"), [
     ("conv2d", "layers", "must be a list"),
     ([], "layers", "add at least one"),
-    ([{"type": "relu"}] * (MAX_LAYERS + 1), "layers", f"at most {MAX_LAYERS} layers"),
+    ([{"type": "relu"}] * (NETS.layers + 1), "layers", f"at most {NETS.layers} layers"),
     ([{"type": "relu"}, "relu"], "layers.1", "each layer must be an object"),
     ([{"type": "Conv2d"}], "layers.0.type", "unknown layer type 'Conv2d'; use one of conv2d,"),
     ([{"kernel_size": 3}], "layers.0.type", "unknown layer type nothing"),
@@ -380,7 +381,7 @@ def test_normalize_fills_defaults_without_touching_its_input() -> None:
 ])
 def test_normalize_rejects(layers: object, field: str, says: str) -> None:
     with pytest.raises(InputError) as e:
-        normalize(layers)
+        normalize(layers, limits=NETS)
     assert e.value.field == field
     assert says in e.value.message
     # table() checks the same way before it looks at shapes.
@@ -398,7 +399,7 @@ def test_layer_types_describe_themselves() -> None:
         # What the editor gets is plain JSON, and its defaults are what normalize fills in.
         described = json.loads(json.dumps(kind.as_dict()))
         assert {s["name"]: s["default"] for s in described["settings"]} == kind.defaults()
-        assert normalize([{"type": name}]) == [{"type": name, **kind.defaults()}]
+        assert normalize([{"type": name}], limits=NETS) == [{"type": name, **kind.defaults()}]
     conv = {s.name: (s.low, s.high, s.default) for s in LAYER_TYPES["conv2d"].settings}
     assert conv == {"out_channels": (1, 256, 8), "kernel_size": (1, 11, 3), "stride": (1, 4, 1),
                     "padding": (0, 5, 0)}
@@ -409,7 +410,7 @@ def test_layer_types_describe_themselves() -> None:
 
 def test_build_gives_one_score_per_class_and_trains() -> None:
     torch.manual_seed(0)
-    model = build(PRESETS["typical"]["layers"], MNIST, 10)
+    model = build(PRESETS["typical"]["layers"], MNIST, 10, limits=NETS)
     assert isinstance(model, nn.Sequential)
     x, y = torch.rand(8, *MNIST), torch.arange(8)
     assert model(x).shape == (8, 10)
@@ -430,26 +431,27 @@ def test_build_gives_one_score_per_class_and_trains() -> None:
 
 def test_build_rejects_what_table_rejects() -> None:
     with pytest.raises(InputError) as e:
-        build([{"type": "conv2d"}, {"type": "linear"}], MNIST, 10)
+        build([{"type": "conv2d"}, {"type": "linear"}], MNIST, 10, limits=NETS)
     assert e.value.field == "layers.1"
 
 
 def test_first_conv_weights() -> None:
-    model = build(PRESETS["lenet5"]["layers"], MNIST, 10)
+    model = build(PRESETS["lenet5"]["layers"], MNIST, 10, limits=NETS)
     w = first_conv_weights(model)
     assert w is not None and w.shape == (6, 1, 5, 5) and not w.requires_grad
     assert torch.equal(w, model[0].weight)
     with torch.no_grad():
         model[0].weight.add_(1.0)
     assert not torch.equal(w, model[0].weight)  # a copy: later training does not change it
-    assert first_conv_weights(build([{"type": "flatten"}, {"type": "linear"}], MNIST, 10)) is None
+    flat = build([{"type": "flatten"}, {"type": "linear"}], MNIST, 10, limits=NETS)
+    assert first_conv_weights(flat) is None
     assert first_conv_weights(nn.Sequential(nn.Sequential(nn.Conv2d(3, 2, 1)))).shape == (
         2, 3, 1, 1)
 
 
 def test_layer_outputs_are_each_layers_output() -> None:
     torch.manual_seed(0)
-    model = build(PRESETS["default"]["layers"], MNIST, 10).eval()
+    model = build(PRESETS["default"]["layers"], MNIST, 10, limits=NETS).eval()
     x = torch.rand(3, *MNIST)
     outs = layer_outputs(model, x)
     assert [tuple(o.shape) for o in outs] == [
@@ -468,7 +470,7 @@ def test_receptive_fields_match_where_gradients_reach() -> None:
               {"type": "conv2d", "out_channels": 2, "kernel_size": 5, "stride": 2, "padding": 2},
               {"type": "relu"}, {"type": "avgpool2d", "kernel_size": 3, "stride": 1},
               {"type": "flatten"}, {"type": "linear", "out_features": 3}]
-    model = nets.build(layers, (1, 32, 32), 3)
+    model = nets.build(layers, (1, 32, 32), 3, limits=NETS)
     for m in model:
         if isinstance(m, torch.nn.Conv2d):
             torch.nn.init.constant_(m.weight, 0.1)

@@ -11,12 +11,14 @@ import torch.nn.functional as F
 
 from app.core.errors import InputError
 from app.core.stepper import (
-    MAX_TRACE_TERMS,
     conv_trace,
     fmt,
     gradient_descent,
     pool_trace,
 )
+from app.settings import LIMITS
+
+STEPPER = LIMITS.stepper
 
 # The slides' 6×6 example with the horizontal-edge kernel (top row minus bottom row).
 SLIDES_X = [[1, 2, 5, 1, 4, 2], [0, 2, 3, 2, 0, 0], [4, 5, 5, 9, 8, 1],
@@ -34,7 +36,7 @@ def evaluate(expression: str) -> float:
 
 
 def test_slides_convolution_is_worked_correctly() -> None:
-    t = conv_trace(SLIDES_X, SLIDES_W)
+    t = conv_trace(SLIDES_X, SLIDES_W, limits=STEPPER)
     assert t.output.tolist() == SLIDES_OUT
     step = t.steps[4]
     assert step["out"] == [1, 0] and step["window"] == [[1, 0], [3, 2]]
@@ -69,9 +71,9 @@ def test_convolution_matches_conv2d(seed: int) -> None:
     kwargs = {key: p[key] for key in ("stride", "padding", "dilation", "bias")}
     if span_h > p["h"] + 2 * p["padding"] or span_w > p["w"] + 2 * p["padding"]:
         with pytest.raises(InputError, match="padded input"):
-            conv_trace(given_x, given_k, **kwargs)
+            conv_trace(given_x, given_k, **kwargs, limits=STEPPER)
         return
-    t = conv_trace(given_x, given_k, **kwargs)
+    t = conv_trace(given_x, given_k, **kwargs, limits=STEPPER)
     ref = F.conv2d(x[None], k[None], bias=torch.tensor([p["bias"]], dtype=torch.float64),
                    **{k_: v for k_, v in kwargs.items() if k_ != "bias"})[0, 0]
     np.testing.assert_allclose(t.output, ref.numpy(), rtol=1e-12, atol=1e-12)
@@ -92,7 +94,7 @@ def test_expression_reads_back_to_the_sum() -> None:
     rng = np.random.default_rng(3)
     x = rng.integers(-9, 10, (3, 7, 6)).tolist()
     k = rng.integers(-3, 4, (3, 3, 3)).tolist()
-    t = conv_trace(x, k, padding=1, stride=2, bias=-4)
+    t = conv_trace(x, k, padding=1, stride=2, bias=-4, limits=STEPPER)
     for step in t.steps:
         assert evaluate(step["expression"]) == step["sum"]
         for line, s in zip(step["channel_expressions"], step["channel_sums"], strict=True):
@@ -101,10 +103,10 @@ def test_expression_reads_back_to_the_sum() -> None:
 
 def test_multichannel_kernel_must_match_input() -> None:
     with pytest.raises(InputError, match="3 channels") as err:
-        conv_trace(np.zeros((3, 4, 4)).tolist(), [[1, 0], [0, 1]])
+        conv_trace(np.zeros((3, 4, 4)).tolist(), [[1, 0], [0, 1]], limits=STEPPER)
     assert err.value.field == "kernel"
     with pytest.raises(InputError, match="2 channels but the input has 3"):
-        conv_trace(np.zeros((3, 4, 4)).tolist(), np.zeros((2, 2, 2)).tolist())
+        conv_trace(np.zeros((3, 4, 4)).tolist(), np.zeros((2, 2, 2)).tolist(), limits=STEPPER)
 
 
 @pytest.mark.parametrize(("values", "message"), [
@@ -123,34 +125,34 @@ def test_multichannel_kernel_must_match_input() -> None:
 ])
 def test_bad_grids_are_refused_with_a_reason(values: list, message: str) -> None:
     with pytest.raises(InputError, match=message) as err:
-        conv_trace(values, [[1]])
+        conv_trace(values, [[1]], limits=STEPPER)
     assert err.value.field == "input"
 
 
 def test_too_long_a_trace_is_refused() -> None:
-    with pytest.raises(InputError, match=f"{MAX_TRACE_TERMS:,}"):
-        conv_trace(np.zeros((64, 64)).tolist(), np.ones((9, 9)).tolist(), padding=4)
+    with pytest.raises(InputError, match=f"{STEPPER.trace_terms:,}"):
+        conv_trace(np.zeros((64, 64)).tolist(), np.ones((9, 9)).tolist(), padding=4, limits=STEPPER)
 
 
 def test_slides_max_pooling_and_flattening() -> None:
     fmap = [[0, 1, 0, 0, 0], [0, 1, 1, 1, 0], [1, 0, 1, 2, 1], [1, 4, 2, 1, 0], [0, 0, 1, 2, 1]]
-    t = pool_trace(fmap, op="max", size=2, ceil_mode=True)
+    t = pool_trace(fmap, op="max", size=2, ceil_mode=True, limits=STEPPER)
     assert t.output[0].tolist() == [[1, 1, 0], [4, 2, 1], [0, 2, 1]]
     assert t.output.ravel().tolist() == [1, 1, 0, 4, 2, 1, 0, 2, 1]
     assert t.steps[3]["argmax"] == [3, 1] and t.steps[3]["expression"] == "max(1, 0, 1, 4) = 4"
     # the last window hangs over the corner: one real cell, three outside
     assert t.steps[-1]["values"] == [1, None, None, None]
     # without ceil mode the partial windows are dropped
-    assert pool_trace(fmap, size=2).output.shape == (1, 2, 2)
+    assert pool_trace(fmap, size=2, limits=STEPPER).output.shape == (1, 2, 2)
 
 
 def test_average_and_sum_pooling_write_their_arithmetic() -> None:
-    t = pool_trace([[1, 2], [3, 5]], op="avg", size=2)
+    t = pool_trace([[1, 2], [3, 5]], op="avg", size=2, limits=STEPPER)
     assert t.steps[0]["expression"] == "(1 + 2 + 3 + 5) / 4 = 2.75"
-    t = pool_trace([[1, -2], [3, 5]], op="sum", size=2)
+    t = pool_trace([[1, -2], [3, 5]], op="sum", size=2, limits=STEPPER)
     assert t.steps[0]["expression"] == "1 + (−2) + 3 + 5 = 7"
     # padding counts as zeros in the average (PyTorch's default)
-    t = pool_trace([[4, 8], [8, 4]], op="avg", size=2, stride=2, padding=1)
+    t = pool_trace([[4, 8], [8, 4]], op="avg", size=2, stride=2, padding=1, limits=STEPPER)
     assert t.steps[0]["expression"] == "(4 + 0 + 0 + 0) / 4 = 1"
 
 
@@ -165,7 +167,7 @@ def test_pooling_matches_torch(seed: int) -> None:
     args = {"kernel_size": size, "stride": stride, "padding": padding, "ceil_mode": ceil_mode}
 
     t = pool_trace(x.tolist(), op="max", size=size, stride=stride, padding=padding,
-                   ceil_mode=ceil_mode)
+                   ceil_mode=ceil_mode, limits=STEPPER)
     ref, idx = F.max_pool2d(x[None], return_indices=True, **args)
     np.testing.assert_array_equal(t.output, ref[0].numpy())
     for step in t.steps:
@@ -173,28 +175,28 @@ def test_pooling_matches_torch(seed: int) -> None:
         assert r * w + col == idx[0, step["channel"], step["out"][0], step["out"][1]]
 
     t = pool_trace(x.tolist(), op="avg", size=size, stride=stride, padding=padding,
-                   ceil_mode=ceil_mode, count_include_pad=include_pad)
+                   ceil_mode=ceil_mode, count_include_pad=include_pad, limits=STEPPER)
     ref = F.avg_pool2d(x[None], count_include_pad=include_pad, **args)
     np.testing.assert_allclose(t.output, ref[0].numpy(), rtol=1e-12, atol=1e-12)
 
     t = pool_trace(x.tolist(), op="sum", size=size, stride=stride, padding=padding,
-                   ceil_mode=ceil_mode)
+                   ceil_mode=ceil_mode, limits=STEPPER)
     ref = F.avg_pool2d(x[None], divisor_override=1, **args)
     np.testing.assert_allclose(t.output, ref[0].numpy(), rtol=1e-12, atol=1e-12)
 
 
 def test_pooling_writes_its_output_size() -> None:
     fmap = np.zeros((5, 5)).tolist()
-    t = pool_trace(fmap, size=2, ceil_mode=True)
+    t = pool_trace(fmap, size=2, ceil_mode=True, limits=STEPPER)
     assert t.formula == {"general": "⌈(n + 2p − k) / s⌉ + 1",
                          "height": "⌈(5 + 2·0 − 2) / 2⌉ + 1 = ⌈3 / 2⌉ + 1 = 3",
                          "width": "⌈(5 + 2·0 − 2) / 2⌉ + 1 = ⌈3 / 2⌉ + 1 = 3"}
-    t = pool_trace(fmap, size=2, padding=1, ceil_mode=True)
+    t = pool_trace(fmap, size=2, padding=1, ceil_mode=True, limits=STEPPER)
     # ⌈5 / 2⌉ + 1 = 4 windows, but the fourth would start at row 6 = 5 + 1, in the padding
     assert t.formula["height"] == ("⌈(5 + 2·1 − 2) / 2⌉ + 1 = ⌈5 / 2⌉ + 1 = 4, less the last "
                                    "window, which would start in the padding: 3")
     assert t.output.shape == F.max_pool2d(torch.zeros(1, 5, 5), 2, 2, 1, ceil_mode=True).shape
-    t = pool_trace(np.zeros((7, 4)).tolist(), size=3, stride=2)
+    t = pool_trace(np.zeros((7, 4)).tolist(), size=3, stride=2, limits=STEPPER)
     assert t.formula["general"] == "⌊(n + 2p − k) / s⌋ + 1"
     assert t.formula["height"] == "⌊(7 + 2·0 − 3) / 2⌋ + 1 = ⌊4 / 2⌋ + 1 = 3"
     assert t.formula["width"] == "⌊(4 + 2·0 − 3) / 2⌋ + 1 = ⌊1 / 2⌋ + 1 = 1"
@@ -202,7 +204,7 @@ def test_pooling_writes_its_output_size() -> None:
 
 def test_convolution_writes_its_output_size() -> None:
     t = conv_trace(np.zeros((7, 6)).tolist(), np.ones((3, 2)).tolist(), stride=2, padding=1,
-                   dilation=2)
+                   dilation=2, limits=STEPPER)
     assert t.formula == {
         "general": "⌊(n + 2p − d·(k − 1) − 1) / s⌋ + 1",
         "height": "⌊(7 + 2·1 − 2·(3 − 1) − 1) / 2⌋ + 1 = ⌊4 / 2⌋ + 1 = 3",
@@ -212,16 +214,17 @@ def test_convolution_writes_its_output_size() -> None:
 
 def test_pooling_bad_settings() -> None:
     with pytest.raises(InputError, match="half the window") as err:
-        pool_trace([[1, 2], [3, 4]], size=2, padding=2)
+        pool_trace([[1, 2], [3, 4]], size=2, padding=2, limits=STEPPER)
     assert err.value.field == "padding"
     with pytest.raises(InputError, match="does not fit"):
-        pool_trace([[1, 2], [3, 4]], size=3)
+        pool_trace([[1, 2], [3, 4]], size=3, limits=STEPPER)
     with pytest.raises(InputError, match="op must be"):
-        pool_trace([[1]], op="median", size=1)
+        pool_trace([[1]], op="median", size=1, limits=STEPPER)
 
 
 def test_slides_gradient_descent() -> None:
-    t = gradient_descent([[2, 4], [1, 2], [3, 6]], learning_rate=0.1, epochs=1, w0=0.5)
+    t = gradient_descent([[2, 4], [1, 2], [3, 6]], learning_rate=0.1, epochs=1, w0=0.5,
+                         limits=STEPPER)
     assert [round(s["w"], 10) for s in t.steps] == [1.7, 1.76, 2.192]
     assert t.steps[0]["expression"] == "w ← 0.5 − 0.1·2·2·(2·0.5 − 4) = 1.7"
     assert t.steps[2]["gradient"] == pytest.approx(2 * 3 * (3 * 1.76 - 6))
@@ -236,7 +239,7 @@ def test_descent_matches_autograd(update: str, with_bias: bool) -> None:
     pts = np.round(rng.uniform(-3, 3, (5, 2)), 2)
     b0 = 0.3 if with_bias else None
     t = gradient_descent(pts.tolist(), learning_rate=0.05, epochs=3, w0=-1.0, b0=b0,
-                         update=update)
+                         update=update, limits=STEPPER)
     w = torch.tensor(-1.0, dtype=torch.float64, requires_grad=True)
     b = torch.tensor(0.3 if with_bias else 0.0, dtype=torch.float64, requires_grad=with_bias)
     x, y = torch.tensor(pts[:, 0]), torch.tensor(pts[:, 1])
@@ -264,14 +267,15 @@ def test_descent_matches_autograd(update: str, with_bias: bool) -> None:
 
 def test_descent_stops_when_the_rate_is_too_large() -> None:
     pts = [[1, 2], [2, 4], [3, 6]]
-    stable = gradient_descent(pts, learning_rate=0.1, epochs=1, w0=0, update="full_batch")
+    stable = gradient_descent(pts, learning_rate=0.1, epochs=1, w0=0, update="full_batch",
+                              limits=STEPPER)
     limit = stable.stable_below  # 2 / (2·mean(x²)) = 3 / 14
     assert limit == pytest.approx(3 / 14)
     calm = gradient_descent(pts, learning_rate=0.95 * limit, epochs=200, w0=0,
-                            update="full_batch")
+                            update="full_batch", limits=STEPPER)
     assert not calm.diverged and calm.steps[-1]["w"] == pytest.approx(2, abs=1e-3)
     wild = gradient_descent(pts, learning_rate=1.05 * limit, epochs=500, w0=0,
-                            update="full_batch")
+                            update="full_batch", limits=STEPPER)
     assert wild.diverged and "too large" in wild.message
     assert wild.steps[-1]["loss"] is None and len(wild.steps) < 500
 
@@ -280,7 +284,7 @@ def test_descent_stops_when_the_rate_is_too_large() -> None:
     ({"points": []}, "points"),
     ({"points": [[1, 2, 3]]}, "points"),
     ({"points": [[1, float("nan")]]}, "points"),
-    ({"points": [[1, 2]] * 101}, "points"),
+    ({"points": [[1, 2]] * (STEPPER.points + 1)}, "points"),
     ({"learning_rate": 0}, "learning_rate"),
     ({"learning_rate": -1}, "learning_rate"),
     ({"epochs": 0}, "epochs"),
@@ -291,5 +295,5 @@ def test_descent_stops_when_the_rate_is_too_large() -> None:
 def test_descent_bad_input(kwargs: dict, field: str) -> None:
     args = {"points": [[1, 2]], "learning_rate": 0.1, "epochs": 1, "w0": 0.0} | kwargs
     with pytest.raises(InputError) as err:
-        gradient_descent(**args)
+        gradient_descent(**args, limits=STEPPER)
     assert err.value.field == field

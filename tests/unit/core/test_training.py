@@ -13,7 +13,9 @@ import torch.nn.functional as F
 from app.core import datasets, nets
 from app.core.errors import InputError
 from app.core.training import TrainConfig, TrainingDiverged, evaluate, normalization, train
+from app.settings import LIMITS
 
+LIMITED = {"limits": LIMITS.training, "net_limits": LIMITS.nets}  # train()'s limits
 SMALL_NET = [{"type": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1},
              {"type": "relu"}, {"type": "maxpool2d", "kernel_size": 2},
              {"type": "conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1},
@@ -31,7 +33,7 @@ def test_learns_the_shapes(shapes: datasets.Dataset) -> None:
     events: list[dict] = []
     config = TrainConfig(layers=SMALL_NET, epochs=2, batch_size=32, learning_rate=2e-3,
                          progress_every=0.0, snapshot_every=0.5)
-    result = train(shapes, config, events.append, lambda: False)
+    result = train(shapes, config, events.append, lambda: False, **LIMITED)
     kinds = [e["type"] for e in events]
     assert kinds[0] == "start" and kinds[-1] == "done" and kinds.count("epoch") == 2
     assert result.reason == "completed" and not result.stopped
@@ -56,7 +58,7 @@ def test_learns_the_shapes(shapes: datasets.Dataset) -> None:
 
 def test_evaluate_matches_a_plain_computation(shapes: datasets.Dataset) -> None:
     torch.manual_seed(0)
-    model = nets.build(SMALL_NET, (1, 28, 28), 6)
+    model = nets.build(SMALL_NET, (1, 28, 28), 6, limits=LIMITS.nets)
     x = torch.randn(50, 1, 28, 28)
     y = torch.randint(0, 6, (50,))
     loss, acc, confusion = evaluate(model, x, y, 6, batch=7)
@@ -83,7 +85,7 @@ def test_should_stop_ends_it_early_and_keeps_the_model(shapes: datasets.Dataset)
 
     events: list[dict] = []
     config = TrainConfig(layers=SMALL_NET, epochs=3, batch_size=32)
-    result = train(shapes, config, events.append, stop_after_five)
+    result = train(shapes, config, events.append, stop_after_five, **LIMITED)
     assert result.stopped and result.reason == "stopped"
     assert events[-1]["type"] == "done" and events[-1]["step"] == 5
     assert [e["type"] for e in events].count("epoch") == 1  # validated where it stopped
@@ -97,7 +99,7 @@ def test_a_huge_learning_rate_is_reported_not_hidden(shapes: datasets.Dataset) -
     config = TrainConfig(layers=deep_linear, optimizer="sgd", learning_rate=10.0, momentum=0.9,
                          epochs=1, batch_size=32)
     with pytest.raises(TrainingDiverged, match="smaller learning rate"):
-        train(shapes, config, lambda e: None, lambda: False)
+        train(shapes, config, lambda e: None, lambda: False, **LIMITED)
 
 
 @pytest.mark.parametrize(("change", "field"), [
@@ -108,14 +110,14 @@ def test_a_huge_learning_rate_is_reported_not_hidden(shapes: datasets.Dataset) -
 def test_absurd_settings_are_refused(change: dict, field: str) -> None:
     config = dataclasses.replace(TrainConfig(layers=SMALL_NET), **change)
     with pytest.raises(InputError) as err:
-        config.validate()
+        config.validate(LIMITS.training)
     assert err.value.field == field
 
 
 def test_same_seed_same_run(shapes: datasets.Dataset) -> None:
     config = TrainConfig(layers=SMALL_NET, epochs=1, batch_size=64, max_batches=10)
-    a = train(shapes, config, lambda e: None, lambda: False)
-    b = train(shapes, config, lambda e: None, lambda: False)
+    a = train(shapes, config, lambda e: None, lambda: False, **LIMITED)
+    b = train(shapes, config, lambda e: None, lambda: False, **LIMITED)
     for (ka, va), (kb, vb) in zip(a.model.state_dict().items(), b.model.state_dict().items(),
                                   strict=True):
         assert ka == kb and torch.equal(va, vb)
