@@ -182,6 +182,7 @@ def sample_quality(name: str, seed: int = 12345) -> tuple[float, np.ndarray]:
                                                                   minlength=10) / 1000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["dcgan", "vae-2d", "vae-16d"])
 def test_sample_quality_is_what_the_card_says(name: str) -> None:
     """Re-measured here, independently of the training script: the card's figures are true.
@@ -216,6 +217,7 @@ def test_vae_test_elbo_is_what_its_card_says(name: str) -> None:
     assert figures["neg_elbo"] == pytest.approx(card["neg_elbo"], rel=1e-3)
 
 
+@pytest.mark.slow
 def test_watch_one_train_streams_samples_and_losses(client: TestClient) -> None:
     r = client.post("/api/v1/generative/training-runs",
                     json={"task": "vae", "latent": 2, "epochs": 1, "dataset": "shapes"})

@@ -150,6 +150,7 @@ def test_not_an_image_is_415(client: TestClient) -> None:
     assert r.status_code == 415
 
 
+@pytest.mark.slow
 @needs_mnist
 def test_shipped_model_reaches_99_percent_on_the_mnist_test_set(client: TestClient) -> None:
     r = client.get(f"/api/v1/models/{MODEL}/examples", params={"wrong": True, "limit": 5})

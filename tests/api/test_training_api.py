@@ -136,6 +136,7 @@ def test_absurd_runs_are_refused(client: TestClient, change: dict, status: int, 
     assert r.json()["error"]["field"] == field
 
 
+@pytest.mark.slow
 def test_a_run_streams_its_learning_and_its_model_is_saved(client: TestClient) -> None:
     run = start(client, epochs=2)
     events = read_events(client, run["id"])
@@ -175,6 +176,7 @@ def test_a_run_streams_its_learning_and_its_model_is_saved(client: TestClient) -
     assert client.get("/api/v1/models/shapes-tiny").status_code == 404
 
 
+@pytest.mark.slow
 def test_queue_full_cancel_and_a_stopped_run_keeps_its_model(client: TestClient) -> None:
     running = start(client, epochs=20)
     queued = start(client)
@@ -194,6 +196,7 @@ def test_queue_full_cancel_and_a_stopped_run_keeps_its_model(client: TestClient)
     assert client.delete(f"/api/v1/training-runs/{running['id']}").status_code == 409
 
 
+@pytest.mark.slow
 def test_pause_holds_the_run_and_resume_goes_on(client: TestClient) -> None:
     run = start(client, epochs=20)
     read_events(client, run["id"], limit=6)
@@ -229,18 +232,21 @@ def wait_for_step(client: TestClient, run_id: str, step: int, timeout: float = 3
     raise AssertionError(f"run {run_id} did not reach step {step}")
 
 
+@pytest.mark.slow
 def test_leaving_the_stream_does_not_stop_the_run(client: TestClient) -> None:
     run = start(client)
     read_events(client, run["id"], limit=3)  # then the client goes away
     assert wait_for(client, run["id"], ("completed", "failed"))["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_a_loss_that_becomes_nan_ends_the_run_saying_so(client: TestClient) -> None:
     run = start(client, architecture=DEEP_LINEAR, optimizer="sgd", learning_rate=10.0)
     ended = wait_for(client, run["id"], ("completed", "failed"))
     assert ended["status"] == "failed" and "smaller learning rate" in ended["message"]
 
 
+@pytest.mark.slow
 def test_the_kernel_lab_answers_while_a_run_trains(client: TestClient) -> None:
     run = start(client, epochs=20)
     wait_for_step(client, run["id"], 2)
@@ -322,6 +328,7 @@ def test_mnist_is_listed_once_set_up(tmp_path: Path) -> None:
     assert torch.tensor(mnist["shape"]).tolist() == [1, 28, 28]
 
 
+@pytest.mark.slow
 def test_shipped_models_cannot_be_deleted_or_shadowed(tmp_path: Path) -> None:
     shipped = tmp_path / "models"
     nets_layers = [{"type": "flatten"}, {"type": "linear", "out_features": 6}]
@@ -342,6 +349,7 @@ def test_shipped_models_cannot_be_deleted_or_shadowed(tmp_path: Path) -> None:
         assert r.status_code == 422 and "exists" in r.json()["error"]["message"]
 
 
+@pytest.mark.slow
 def test_the_inspector_reads_a_run_by_id_once_it_has_weights(client: TestClient) -> None:
     run = start(client, epochs=20)
     wait_for_step(client, run["id"], 1)

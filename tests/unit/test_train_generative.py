@@ -27,6 +27,7 @@ def run(out: Path, checkpoint: Path) -> None:
                  "--checkpoint", str(checkpoint)])
 
 
+@pytest.mark.slow
 def test_a_run_in_two_parts_ends_where_the_run_in_one_goes(tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     run(tmp_path / "whole", tmp_path / "whole.pt")
@@ -64,6 +65,7 @@ def test_a_run_in_two_parts_ends_where_the_run_in_one_goes(tmp_path: Path,
     assert card.kind == "gan" and card.averaged and card.image_shape == (1, 28, 28)
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_run_is_refused(tmp_path: Path) -> None:
     run(tmp_path / "a", tmp_path / "a.pt")
     with pytest.raises(SystemExit):

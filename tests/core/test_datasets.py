@@ -35,7 +35,7 @@ from app.core.datasets import (
 from app.core.errors import InputError
 from app.settings import LIMITS
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 REAL_MNIST = ROOT / "data" / "mnist.npz"
 
 

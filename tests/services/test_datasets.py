@@ -12,7 +12,7 @@ from PIL import Image
 
 from app.services.datasets import Catalog, CatalogConfig, UnknownDataset
 from app.services.errors import Invalid
-from tests.unit.core.test_datasets import write_idx_dir
+from tests.core.test_datasets import write_idx_dir
 
 LIMITS = {"max_unpacked_bytes": 10_000_000, "max_files": 1000, "max_image_pixels": 10**6,
           "max_image_side": 1000}
