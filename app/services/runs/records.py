@@ -74,25 +74,25 @@ class RunStore:
                 (r.id, r.status, r.dataset, json.dumps(r.config), r.created, r.started,
                  r.finished, r.message, json.dumps(r.metrics), int(r.has_weights), r.node))
 
+    @staticmethod
+    def _assignments(values: dict[str, Any]) -> tuple[str, list[Any]]:
+        """`a = ?, b = ?` and the values, the JSON columns encoded."""
+        encoded = {k: json.dumps(v) if k in ("config", "metrics") else v for k, v in values.items()}
+        return ", ".join(f"{k} = ?" for k in encoded), list(encoded.values())
+
     def update(self, run_id: str, **values: Any) -> None:
-        for key in ("config", "metrics"):
-            if key in values:
-                values[key] = json.dumps(values[key])
-        sets = ", ".join(f"{k} = ?" for k in values)
+        sets, args = self._assignments(values)
         with self._lock:
-            self._db.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*values.values(), run_id))
+            self._db.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*args, run_id))
 
     def update_if(self, run_id: str, statuses: tuple[str, ...], **values: Any) -> bool:
         """Updates only while the run's status is one of `statuses`; True if it did. Several
         web workers may see a run end at once: exactly one of them records it."""
-        for key in ("config", "metrics"):
-            if key in values:
-                values[key] = json.dumps(values[key])
-        sets = ", ".join(f"{k} = ?" for k in values)
+        sets, args = self._assignments(values)
         with self._lock:
             cur = self._db.execute(
                 f"UPDATE runs SET {sets} WHERE id = ? AND status IN "
-                f"({', '.join('?' * len(statuses))})", (*values.values(), run_id, *statuses))
+                f"({', '.join('?' * len(statuses))})", (*args, run_id, *statuses))
         return cur.rowcount == 1
 
     def active(self) -> list[RunRecord]:
