@@ -297,9 +297,9 @@ def card(g: GenerativeCard) -> str:
                 + f" → linear, LeakyReLU 0.2, {norm}. "
                 + (g.recipe or "Non-saturating GAN loss with real labels smoothed to 0.9; "
                    "Adam, learning rate 0.0002, β₁ 0.5")
-                + f", batch {g.batch}. The shipped weights are the exponential moving "
-                "average (decay 0.999) of the generator's weights over training."
-                if g.averaged else f", batch {g.batch}.")
+                + f", batch {g.batch}."
+                + (" The shipped weights are the exponential moving average (decay 0.999) of "
+                   "the generator's weights over training." if g.averaged else ""))
         figures = ""
         rows = "\n".join(
             f"| {h['epoch']} | {h['generator_loss']:.3f} | {h['discriminator_loss']:.3f} | "
