@@ -1,4 +1,5 @@
-"""The generative lab in a real browser: drag a slider, click the latent map, interpolate."""
+"""The generative lab in a real browser: drag a slider, click the latent map, interpolate, add
+and subtract digits."""
 
 from __future__ import annotations
 
@@ -56,3 +57,18 @@ def test_sliders_map_and_interpolation(page: Page, base_url: str) -> None:
     expect(page.locator("#map-panel")).to_be_hidden()
     page.get_by_role("button", name="Random point").click()
     screenshot(page, "generative-dcgan")
+
+
+def test_latent_arithmetic_is_a_fragment_htmx_fetches(page: Page, base_url: str) -> None:
+    page.goto(base_url + "/generative")
+    page.get_by_role("tab", name="vae-16d").click()
+    panel = page.get_by_label("Latent arithmetic")
+    panel.locator("#plus").get_by_text("7").click()
+    panel.locator("#minus").get_by_text("1").click()
+    panel.get_by_role("button", name="Compute").click()
+    result = page.locator("#arith")
+    # "+ 1", "+ 7", "− 1" and the sum: four pictures, all drawn by the server's fragment
+    expect(result.locator("img")).to_have_count(4)
+    expect(result.get_by_text("result")).to_be_visible()
+    expect(result.locator("img").last).to_have_attribute("src", re.compile("^data:image/png"))
+    screenshot(page, "generative-arithmetic")
