@@ -162,7 +162,7 @@ async def decode_live(websocket: WebSocket, model: str, lab: GenerativeDep) -> N
         if message["type"] == "websocket.disconnect":
             return
         try:
-            frame = service.live_frame(m, message.get("text"), LIMITS.live_message_bytes)
+            frame = service.live_frame(m, message.get("text"))
         except INPUT_ERRORS as exc:
             await websocket.send_text(json.dumps(api_error_body(exc)))
             continue

@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from starlette.requests import HTTPConnection
 
-from app.core import images
+from app.http.errors import validation_error
 from app.services.datasets import Catalog
 from app.services.errors import Invalid
 from app.services.generative import GenerativeLab
@@ -86,7 +86,7 @@ SOURCE_BODY = {"requestBody": {"required": True, "content": {
         "invert": {"type": "boolean"}}}}}}}
 
 
-async def read_source(request: Request, settings: Annotated[Settings, Depends(get_settings)]
+async def read_source(request: Request, store: Annotated[ImageStore, Depends(get_images)]
                       ) -> Source:
     """A JSON body (InspectInput) or a multipart image upload (`file`)."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -95,23 +95,18 @@ async def read_source(request: Request, settings: Annotated[Settings, Depends(ge
         if upload is None or isinstance(upload, str):
             raise Invalid("send the image as a file field named 'file'", "file",
                           code="invalid_request")
-        data = await upload.read()
-        if not data:
-            raise Invalid("the uploaded file is empty", "file", code="empty_file")
-        decoded = images.decode_image(data, max_pixels=settings.max_image_pixels,
-                                      max_side=settings.max_image_side)
+        decoded = store.decode(await upload.read())
         invert = str(form.get("invert", "")).lower()
         return Source({"upload": decoded.pixels,
                        "invert": {"true": True, "false": False}.get(invert)})
     try:
         body = InspectInput.model_validate(json.loads(await request.body() or b"{}"))
-    except (ValueError, ValidationError) as exc:
-        detail = exc.errors()[0] if isinstance(exc, ValidationError) else None
-        field = str(detail["loc"][0]) if detail and detail.get("loc") else None
-        message = (f"{field}: {detail['msg']}" if detail else
-                   "the body must be JSON: {\"pixels\": [[…]]}, {\"image_id\": …} or "
-                   "{\"example\": …}, or a multipart image upload")
-        raise Invalid(message, field, code="invalid_request") from None
+    except ValidationError as exc:
+        raise validation_error(exc.errors()) from None
+    except ValueError:
+        raise Invalid("the body must be JSON: {\"pixels\": [[…]]}, {\"image_id\": …} or "
+                      "{\"example\": …}, or a multipart image upload",
+                      code="invalid_request") from None
     return Source(body.model_dump())
 
 

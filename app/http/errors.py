@@ -23,7 +23,7 @@ from app.services.errors import (
     NotFound,
     TooLarge,
     Unsupported,
-    from_core,
+    as_domain,
 )
 
 log = logging.getLogger(__name__)
@@ -41,11 +41,6 @@ def status_of(exc: DomainError) -> int:
     return next(code for kind, code in STATUS if isinstance(exc, kind))
 
 
-def as_domain(exc: Exception) -> DomainError:
-    """The domain error for anything in INPUT_ERRORS (what the pages show beside a field)."""
-    return from_core(exc)
-
-
 # Where the API lists what a NotFound looked for (services name the kind, not the URL).
 LISTINGS = {
     "images": "upload with POST /api/v1/images or use a sample id (GET /api/v1/images)",
@@ -58,7 +53,7 @@ LISTINGS = {
 
 def api_error_body(exc: Exception) -> dict:
     """The API's error shape for anything in INPUT_ERRORS."""
-    e = from_core(exc)
+    e = as_domain(exc)
     message = e.message
     if isinstance(e, NotFound) and e.listing in LISTINGS:
         message = f"{message}; {LISTINGS[e.listing]}"
@@ -73,7 +68,7 @@ def error_body(code: str, message: str, field: str | None = None) -> dict:
 
 
 def error_response(exc: Exception) -> JSONResponse:
-    e = from_core(exc)
+    e = as_domain(exc)
     headers = {"Retry-After": str(e.retry_after)} if isinstance(e, Busy) else None
     return JSONResponse(api_error_body(e), status_code=status_of(e), headers=headers)
 

@@ -5,7 +5,7 @@ the API's error shape, and the pages show `message` beside `field`. Each carries
 (`code`), a sentence saying what was wrong and what is allowed (`message`) and, where one input
 is to blame, its name (`field`).
 
-Core functions raise their own plain exceptions (`InputError`, the image errors); `from_core`
+Core functions raise their own plain exceptions (`InputError`, the image errors); `as_domain`
 says which domain error each of them is, so there is one mapping, not one per caller.
 """
 
@@ -83,7 +83,7 @@ class Forbidden(DomainError):
 CORE_ERRORS = (InputError, ImageError)
 
 
-def from_core(exc: Exception) -> DomainError:
+def as_domain(exc: Exception) -> DomainError:
     """The domain error a core exception stands for (a DomainError is returned as it is)."""
     if isinstance(exc, DomainError):
         return exc

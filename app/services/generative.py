@@ -192,9 +192,10 @@ def decode(lab: GenerativeLab, model: str, z: object) -> Decoded:
     return Decoded(m.decode(gen.check_latents(z, m.latent, limits=LIMITS.generative)))
 
 
-def live_point(text: str | None, latent: int, max_chars: int) -> torch.Tensor:
-    """One slider message, `{"z": [numbers]}` as text of under `max_chars`, as a (1, latent)
-    point; anything else is refused with what to send instead."""
+def live_point(text: str | None, latent: int) -> torch.Tensor:
+    """One slider message, `{"z": [numbers]}` as text within the live-message limit, as a
+    (1, latent) point; anything else is refused with what to send instead."""
+    max_chars = LIMITS.live_message_bytes
     if text is None:
         raise Invalid('send each point as a text message, JSON: {"z": [numbers]}', "z")
     if len(text) > max_chars:
@@ -211,9 +212,9 @@ def live_point(text: str | None, latent: int, max_chars: int) -> torch.Tensor:
     return z
 
 
-def live_frame(m: GenModel, text: str | None, max_chars: int) -> bytes:
+def live_frame(m: GenModel, text: str | None) -> bytes:
     """The PNG for one slider message (see `live_point`): the same picture as `decode`."""
-    return images.encode(m.decode(live_point(text, m.latent, max_chars))[0])
+    return images.encode(m.decode(live_point(text, m.latent))[0])
 
 
 @dataclass

@@ -135,13 +135,15 @@ class ImageStore:
     def samples(self) -> list[StoredImage]:
         return list(self._samples.values())
 
-    def upload(self, data: bytes) -> StoredImage:
-        """An uploaded file decoded (within the pixel limits) and stored; the API and the
-        kernel-lab page both call this."""
+    def decode(self, data: bytes) -> images.DecodedImage:
+        """An uploaded file's pixels, within the store's pixel limits (not stored)."""
         if not data:
             raise Invalid("the uploaded file is empty", "file", code="empty_file")
-        return self.add(data, images.decode_image(data, max_pixels=self._max_pixels,
-                                                  max_side=self._max_side))
+        return images.decode_image(data, max_pixels=self._max_pixels, max_side=self._max_side)
+
+    def upload(self, data: bytes) -> StoredImage:
+        """An uploaded file decoded and stored; the API and the kernel-lab page both call this."""
+        return self.add(data, self.decode(data))
 
     def add(self, data: bytes, decoded: images.DecodedImage) -> StoredImage:
         """Stores a decoded upload under the hash of its bytes; the same file gets the same id."""

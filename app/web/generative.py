@@ -8,9 +8,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from app.http.deps import GenerativeDep, TemplatesDep
-from app.http.errors import INPUT_ERRORS, as_domain
+from app.http.errors import INPUT_ERRORS
 from app.http.forms import parse_form
 from app.services import generative
+from app.services.errors import as_domain
 from app.services.schemas import ArithmeticRequest
 
 router = APIRouter(include_in_schema=False)

@@ -12,10 +12,10 @@ from starlette.datastructures import FormData
 
 from app.core import kernels, shapes
 from app.http.deps import ImagesDep, ResultsDep, SettingsDep, TemplatesDep
-from app.http.errors import INPUT_ERRORS, as_domain
+from app.http.errors import INPUT_ERRORS
 from app.http.forms import parse_form
 from app.services import kernel_lab
-from app.services.errors import Invalid
+from app.services.errors import Invalid, as_domain
 from app.services.schemas import ConvolveRequest, FilterBankRequest, NamedKernel
 from app.settings import LIMITS
 

@@ -25,11 +25,11 @@ from app.http.deps import (
     SettingsDep,
     TemplatesDep,
 )
-from app.http.errors import INPUT_ERRORS, as_domain
+from app.http.errors import INPUT_ERRORS
 from app.http.forms import parse_form
 from app.services import training
 from app.services.datasets import Catalog
-from app.services.errors import NotFound
+from app.services.errors import NotFound, as_domain
 from app.services.runs.backend import JobBackend
 from app.services.runs.records import FINISHED
 from app.services.schemas import TrainingRunRequest
