@@ -50,7 +50,11 @@ def _layers_from_form(form: FormData) -> list[dict]:
     """layer-<i>-type and layer-<i>-<setting> fields → layer dicts, values left as typed where
     they are not numbers, so that validation names the field."""
     layers = []
-    for i in range(int(str(form.get("layer_count", "0")) or 0)):
+    # the count comes from the page: anything but a number is no layers, and one past the
+    # limit is enough for the "at most N layers" message (a forged huge count cannot spin)
+    raw = str(form.get("layer_count", "0")).strip()
+    count = min(int(raw), LIMITS.nets.layers + 1) if raw.isdigit() else 0
+    for i in range(count):
         kind = nets.LAYER_TYPES.get(str(form.get(f"layer-{i}-type", "")))
         if kind is None:
             continue

@@ -87,3 +87,16 @@ def test_an_action_on_an_unknown_run_says_so(client: TestClient) -> None:
     r = client.post("/training/runs/nope/pause")
     assert r.status_code == 404
     assert "no training run with id 'nope'" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("count", ["x", "-1", ""])
+def test_a_layer_count_that_is_no_number_means_no_layers(client: TestClient,
+                                                         count: str) -> None:
+    r = client.post("/training/runs", data={**RUN, "layer_count": count})
+    assert r.status_code == 200 and "Could not start" in r.text and "no layers" in r.text
+
+
+def test_a_huge_layer_count_reads_the_layers_there_are(client: TestClient) -> None:
+    r = client.post("/training/editor", data={**RUN, "layer_count": "99999999999"})
+    assert r.status_code == 200
+    assert layer_types(r.text) == ["conv2d", "relu", "flatten", "linear"]
