@@ -90,6 +90,9 @@ def validation_error(errors: list[dict], code: str = "invalid_request") -> Inval
     words)."""
     said: dict[tuple[str, ...], list[str]] = {}
     for e in errors:
+        if e.get("type") == "json_invalid":  # its loc is a character offset, not a field
+            return Invalid(f"the body is not valid JSON ({e.get('ctx', {}).get('error', '')} "
+                           f"at character {e.get('loc', ('', '?'))[-1]})", code=code)
         said.setdefault(_field_path(e.get("loc", ())), []).append(str(e.get("msg", "invalid")))
     parts = []
     for path, messages in list(said.items())[:5]:

@@ -175,3 +175,13 @@ def test_presets_and_docs(client) -> None:
     for path in ("/api/v1/images", "/api/v1/convolve", "/api/v1/filter-bank"):
         assert "422" in spec["paths"][path]["post"]["responses"]
     assert client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+
+
+def test_a_body_that_is_not_json_says_so_and_where(client) -> None:
+    r = client.post("/api/v1/convolve", content=b'{"kernel": [[1]',
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    err = r.json()["error"]
+    assert err["message"].startswith("the body is not valid JSON") and "character 15" in \
+        err["message"]
+    assert "field" not in err  # a character offset is no field
