@@ -33,12 +33,17 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 	$(PIP) -e '.[bench,cluster]'
 	touch $@
 
-setup: $(VENV)/.installed data/mnist.npz
+setup: $(VENV)/.installed data/mnist.npz data/sequences/manifest.json
 
 # MNIST, downloaded and converted once (hash-checked). Order-only on the venv: a reinstall must
 # not refetch it, and the script leaves a good cache untouched, so its date would not change.
 data/mnist.npz: | $(VENV)/.installed
 	$(PY) scripts/get_mnist.py
+
+# The sequence lab's names, series and Python source, prepared the same way (hash-checked wheels,
+# downloaded, never installed); the manifest is written last, so it marks a complete set.
+data/sequences/manifest.json: | $(VENV)/.installed
+	$(PY) scripts/get_sequences.py
 
 run: setup
 	@echo "Open http://$(HOST):$(PORT)/ in your browser (Ctrl-C stops the app)."

@@ -20,10 +20,12 @@ from app.api import generative as generative_api
 from app.api import images as images_api
 from app.api import inspector as inspector_api
 from app.api import kernels as kernels_api
+from app.api import sequences as sequences_api
 from app.api import stepper as stepper_api
 from app.api import training as training_api
 from app.http import errors
 from app.http.middleware import BodyLimitMiddleware
+from app.services.corpora import Corpora, CorporaConfig
 from app.services.datasets import Catalog, CatalogConfig
 from app.services.generative import GenerativeLab
 from app.services.images import ImageStore, ResultStore
@@ -32,30 +34,33 @@ from app.services.models import ModelStore
 from app.services.runs.backend import JobBackend
 from app.services.runs.embedded import EmbeddedBackend
 from app.services.runs.records import RunStore
+from app.services.sequences import SequenceModels
 from app.settings import LIMITS, Settings
 from app.web import generative as generative_pages
 from app.web import inspector as inspector_pages
 from app.web import kernel_lab as kernel_lab_pages
 from app.web import pages
+from app.web import sequences as sequences_pages
 from app.web import stepper as stepper_pages
 from app.web import training as training_pages
 
 log = logging.getLogger("app")
 
 
-def job_backend(settings: Settings, runs: RunStore, catalog: Catalog) -> JobBackend:
+def job_backend(settings: Settings, runs: RunStore, catalog: Catalog, corpora: Corpora
+                ) -> JobBackend:
     """Runs train on this machine, or on a Ray cluster when one is named."""
     if settings.ray_address:
         from app.services.runs.ray import RayBackend  # Ray is imported only when it is used
 
-        return RayBackend(runs, catalog, settings.data_dir / "runs",
+        return RayBackend(runs, catalog, settings.data_dir / "runs", corpora=corpora,
                           address=settings.ray_address, cpus_per_run=settings.ray_cpus_per_run,
                           max_queued=settings.max_queued_runs,
                           max_seconds=settings.max_run_seconds)
     return EmbeddedBackend(runs, catalog.config, settings.data_dir / "runs",
                            max_concurrent=settings.max_concurrent_runs,
                            max_queued=settings.max_queued_runs,
-                           max_seconds=settings.max_run_seconds)
+                           max_seconds=settings.max_run_seconds, corpora=corpora.config)
 
 
 def add_stores(app: FastAPI, settings: Settings) -> None:
@@ -81,10 +86,15 @@ def add_stores(app: FastAPI, settings: Settings) -> None:
     state.models = ModelStore(settings.data_dir / "models", settings.max_saved_models,
                               shipped_dir=settings.models_dir)
     state.generative = GenerativeLab(settings.models_dir / "generative", state.catalog)
+    state.corpora = Corpora(CorporaConfig(settings.data_dir / "sequences",
+                                          max_uploads=settings.max_sequence_datasets,
+                                          max_text_bytes=settings.max_text_upload_bytes))
+    state.sequence_models = SequenceModels(settings.models_dir / "sequences",
+                                           settings.data_dir / "models")
     state.runs = RunStore(settings.data_dir / "runs.sqlite3")
     state.inspector = Inspector(state.models, state.catalog, state.images, runs=state.runs,
                                 runs_dir=settings.data_dir / "runs")
-    state.jobs = job_backend(settings, state.runs, state.catalog)
+    state.jobs = job_backend(settings, state.runs, state.catalog, state.corpora)
 
 
 def add_docs(app: FastAPI) -> None:
@@ -135,9 +145,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
     # generative first: its slider requests come many a second, and routes match in order
     for module in (generative_api, images_api, kernels_api, stepper_api, training_api,
-                   inspector_api, pages,
+                   inspector_api, sequences_api, pages,
                    kernel_lab_pages, stepper_pages, training_pages, inspector_pages,
-                   generative_pages):
+                   generative_pages, sequences_pages):
         app.include_router(module.router)
     add_docs(app)
     return app

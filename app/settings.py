@@ -17,6 +17,8 @@ from pathlib import Path
 from app.core.generative import GenerativeLimits
 from app.core.kernels import KernelLimits
 from app.core.nets import NetLimits
+from app.core.recurrent import RecurrentLimits
+from app.core.sequences import SequenceLimits
 from app.core.stepper import StepperLimits
 from app.core.training import TrainLimits
 
@@ -51,6 +53,8 @@ class Settings:
     max_dataset_unpacked_bytes: int = 200_000_000
     max_dataset_files: int = 100_000
     max_datasets: int = 20  # uploaded datasets kept on disk
+    max_text_upload_bytes: int = 5_000_000  # a .txt or .csv for the sequence lab
+    max_sequence_datasets: int = 20  # uploaded sequence datasets kept on disk
     # training runs
     max_concurrent_runs: int = 1  # each run gets cores // this many threads
     max_queued_runs: int = 4  # beyond this a new run gets 429 with Retry-After
@@ -140,6 +144,34 @@ class Limits:
         run_epochs=20,  # …its epochs (a run to watch, not to ship)…
         run_batch=512,  # …its batch size
         run_learning_rate=1,
+    )
+    recurrent: RecurrentLimits = RecurrentLimits(
+        input_size=64,  # numbers in one step's input (a one-hot character of a small alphabet)
+        hidden_size=64,  # a traced cell's state (the page shows the numbers up to 8)
+        steps=256,  # a trace's time steps
+        value=1e6,  # |an input|, |a weight|, |h0|, |c0|
+        flow_length=200,  # the gradient flow's sequence length
+        flow_hidden=64,
+        weight_scale=10,  # the recurrent weights' scale: (0, 10]
+        memory_delay=64,  # the memory task's longest delay…
+        memory_steps=5000,  # …training steps per cell and delay…
+        memory_hidden=64,  # …and hidden size
+    )
+    sequences: SequenceLimits = SequenceLimits(
+        # these keep a character model trainable on a laptop's CPU
+        hidden_size=512,
+        layers=3,
+        embedding=128,
+        seq_len=512,  # characters per training window (backpropagation through time)
+        batch=512,
+        epochs=100,
+        learning_rate=1.0,
+        clip=100.0,
+        vocab=512,  # distinct characters of a text
+        generate_length=2000,  # characters generated in one request
+        prompt_chars=1000,
+        temperature=5.0,
+        text_chars=200,  # a text to classify (a name, a word)
     )
     # IDX files (MNIST's format): MNIST's training images are 47 MB unpacked; a quarter of a
     # gigabyte leaves room for larger sets while refusing a header that claims terabytes (or a

@@ -105,3 +105,39 @@ def median_ms(fn: Callable[[], object], repeat: int, warmup: int = 3) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return statistics.median(times) * 1e3
+
+
+SLOW_MACHINE_IMG_S = 3100.0  # the calibration on our slowest 2-core machine (DESIGN)
+
+
+def calibration(batches: int = 200, seed: int = 0) -> float:
+    """DESIGN's calibration: the bare training loop's images/s for the default CNN at batch 64
+    (random 28×28 images: the speed does not depend on what the pixels show)."""
+    import torch
+    import torch.nn.functional as F
+
+    from app.core import nets
+    from app.settings import LIMITS
+
+    torch.manual_seed(seed)
+    model = nets.build(nets.PRESETS["default"]["layers"], (1, 28, 28), 10, limits=LIMITS.nets)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    model.train()
+    for b in range(batches + 20):
+        if b == 20:  # the first batches warm up the allocator and the kernels
+            start = time.perf_counter()
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return batches * 64 / (time.perf_counter() - start)
+
+
+def print_calibration(img_s: float) -> float:
+    """Prints the calibration; returns the factor that scales a time measured here to the slow
+    machine (a rough linear scale: the slow machine takes this many times as long)."""
+    factor = img_s / SLOW_MACHINE_IMG_S
+    print(f"calibration: bare CNN loop {img_s:,.0f} img/s at batch 64 "
+          f"(the slow machine: {SLOW_MACHINE_IMG_S:,.0f}); times scale by {factor:.2f}×")
+    return factor

@@ -1,12 +1,14 @@
 """What several JSON routers share (none of them imports another): the documented error
-responses, and the run resource's shape with its URLs."""
+responses, the run resource's shape with its URLs, and a sequence model's (a run's save route
+answers with one)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
+from app.services.models import StoredModel
 from app.services.runs.records import RunRecord
-from app.services.schemas import ErrorResponse, RunOut
+from app.services.schemas import ErrorResponse, RunOut, SequenceModelOut
 
 DESCRIPTIONS = {
     403: "someone else's: only its owner may do this",
@@ -28,3 +30,14 @@ def errors(*codes: int, **descriptions: str) -> dict[int | str, dict]:
 
 def run_out(record: RunRecord) -> RunOut:
     return RunOut(**asdict(record), events_url=f"/api/v1/training-runs/{record.id}/events")
+
+
+def sequence_model_out(model: StoredModel) -> SequenceModelOut:
+    card = model.sequence
+    return SequenceModelOut(
+        name=model.name, task=card.task, cell=str(card.config.get("cell", "")),
+        config=card.config, vocab=card.vocab,
+        classes=None if card.classes is None else list(card.classes), dataset=card.dataset,
+        metrics=card.metrics or {}, params=card.params, trained=card.trained,
+        command=card.command, summary=card.summary, shipped=model.shipped,
+        weights_url=f"/api/v1/sequences/models/{model.name}/weights")

@@ -11,12 +11,12 @@ from fastapi.responses import FileResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 
-from app.api.shared import errors, run_out
+from app.api.shared import errors, run_out, sequence_model_out
 from app.core import datasets, images, nets
 from app.http.deps import CatalogDep, ExistingRunDep, JobsDep, ModelsDep, SettingsDep
 from app.services import training
 from app.services.datasets import DatasetInfo
-from app.services.models import StoredModel
+from app.services.models import SequenceCard, StoredModel
 from app.services.schemas import (
     ArchitectureOut,
     ArchitectureRequest,
@@ -25,6 +25,7 @@ from app.services.schemas import (
     ModelOut,
     RunOut,
     SaveModelRequest,
+    SequenceModelOut,
     TrainingRunRequest,
 )
 
@@ -203,12 +204,17 @@ async def cancel_run(run_id: str, jobs: JobsDep) -> RunOut:
     return run_out(jobs.cancel(run_id))
 
 
-@router.post("/training-runs/{run_id}/model", status_code=201, response_model=ModelOut,
-             tags=["models"], responses=errors(404, 409, 422))
+@router.post("/training-runs/{run_id}/model", status_code=201,
+             response_model=ModelOut | SequenceModelOut, tags=["models"],
+             responses=errors(404, 409, 422))
 def save_run_model(run_id: str, req: SaveModelRequest, jobs: JobsDep,
-                   models: ModelsDep) -> ModelOut:
-    """Keeps the run's trained weights as a named model (they survive restarts)."""
-    return model_out(training.save_run(run_id, req.name, jobs, models))
+                   models: ModelsDep) -> ModelOut | SequenceModelOut:
+    """Keeps the run's trained weights as a named model (they survive restarts): an image
+    classifier, listed at /api/v1/models, or a sequence model, at /api/v1/sequences/models."""
+    model = training.save_run(run_id, req.name, jobs, models)
+    if isinstance(model.card, SequenceCard):
+        return sequence_model_out(model)
+    return model_out(model)
 
 
 # ---------------------------------------------------------------- models

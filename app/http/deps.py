@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from starlette.requests import HTTPConnection
 
 from app.http.errors import validation_error
+from app.services.corpora import Corpora
 from app.services.datasets import Catalog
 from app.services.errors import Invalid
 from app.services.generative import GenerativeLab
@@ -25,6 +26,7 @@ from app.services.models import ModelStore
 from app.services.runs.backend import JobBackend
 from app.services.runs.records import RunRecord
 from app.services.schemas import InspectInput
+from app.services.sequences import SequenceModels
 from app.settings import Settings
 
 
@@ -60,6 +62,14 @@ async def get_catalog(request: Request) -> Catalog:
 
 async def get_models(request: Request) -> ModelStore:
     return request.app.state.models
+
+
+async def get_corpora(request: Request) -> Corpora:
+    return request.app.state.corpora
+
+
+async def get_sequence_models(request: Request) -> SequenceModels:
+    return request.app.state.sequence_models
 
 
 async def get_inspector(request: Request) -> Inspector:
@@ -118,6 +128,8 @@ JobsDep = Annotated[JobBackend, Depends(get_jobs)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 ModelsDep = Annotated[ModelStore, Depends(get_models)]
 ExistingRunDep = Annotated[RunRecord, Depends(existing_run)]
+CorporaDep = Annotated[Corpora, Depends(get_corpora)]
+SequenceModelsDep = Annotated[SequenceModels, Depends(get_sequence_models)]
 InspectorDep = Annotated[Inspector, Depends(get_inspector)]
 GenerativeDep = Annotated[GenerativeLab, Depends(get_generative)]
 SourceDep = Annotated[Source, Depends(read_source)]

@@ -48,6 +48,8 @@ LISTINGS = {
     "training-runs": "GET /api/v1/training-runs lists them",
     "models": "GET /api/v1/models lists them",
     "generative-models": "GET /api/v1/generative/models lists them",
+    "sequence-models": "GET /api/v1/sequences/models lists them",
+    "sequence-datasets": "GET /api/v1/sequences/datasets lists them",
 }
 
 

@@ -37,8 +37,9 @@ class UnknownModel(NotFound):
     """No model of that name; `kind` says which list to look in."""
 
     def __init__(self, name: str, kind: str = "saved") -> None:
+        listing = {"generative": "generative-models", "sequence": "sequence-models"}
         super().__init__(f"no {kind} model named {name!r}", "name",
-                         listing="generative-models" if kind == "generative" else "models")
+                         listing=listing.get(kind, "models"))
         self.name = name
 
 
@@ -80,7 +81,7 @@ def _from_json(cls: type, data: dict, required: tuple[str, ...]) -> dict[str, An
     return kwargs | {"extra": extra}
 
 
-def _to_json(card: ClassifierCard | GenerativeCard) -> dict:
+def _to_json(card: ClassifierCard | GenerativeCard | SequenceCard) -> dict:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(card):
         value = getattr(card, f.name)
@@ -90,7 +91,7 @@ def _to_json(card: ClassifierCard | GenerativeCard) -> dict:
     return out | card.extra
 
 
-def _check_extra(card: ClassifierCard | GenerativeCard) -> None:
+def _check_extra(card: ClassifierCard | GenerativeCard | SequenceCard) -> None:
     names = {f.name for f in dataclasses.fields(card)}
     for key in card.extra:
         if key in names and getattr(card, key) is not None:
@@ -169,17 +170,54 @@ class GenerativeCard:
         return _to_json(self)
 
 
-Card = ClassifierCard | GenerativeCard
+@dataclass(frozen=True, kw_only=True)
+class SequenceCard:
+    """A sequence-lab model's card: `config` is its `CharModelConfig` as a dict (`build` makes
+    the net from it), `vocab` the characters it reads (generate, classify), `classes` the
+    languages (classify), `normalization` a series' (mean, std) (forecast)."""
+
+    kind: Literal["sequence"] = "sequence"
+    name: str | None = None
+    task: str  # "generate", "classify" or "forecast"
+    config: dict
+    vocab: str | None = None  # every character the model knows, in its index order
+    classes: tuple[str, ...] | None = None
+    normalization: tuple[float, float] | None = None
+    dataset: str | None = None
+    run_id: str | None = None
+    metrics: dict | None = None  # val_loss beside the bigram baseline on the same split
+    params: int | None = None
+    history: list[dict] | None = None
+    trained: str | None = None
+    train_config: dict | None = None  # the run's settings (optimizer, rate, window, clip…)
+    command: str | None = None  # the command line that trained it (a shipped model's)
+    summary: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_extra(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> SequenceCard:
+        return cls(**_from_json(cls, data, ("task", "config")))
+
+    def to_json(self) -> dict:
+        return _to_json(self)
+
+
+Card = ClassifierCard | GenerativeCard | SequenceCard
 
 
 def card_from_json(data: dict) -> Card:
-    """The card for a card's JSON, by its `kind`: "vae" or "gan", or none for a classifier.
-    ValueError for a card that cannot be one."""
+    """The card for a card's JSON, by its `kind`: "vae" or "gan", "sequence", or none for a
+    classifier. ValueError for a card that cannot be one."""
     kind = data.get("kind") if isinstance(data, dict) else None
     if kind is None:
         return ClassifierCard.from_json(data)
     if kind in ("vae", "gan"):
         return GenerativeCard.from_json(data)
+    if kind == "sequence":
+        return SequenceCard.from_json(data)
     raise ValueError(f"unknown model kind {kind!r}")
 
 
@@ -196,14 +234,22 @@ class StoredModel:
     def classifier(self) -> ClassifierCard:
         """The card, which must be a classifier's."""
         if not isinstance(self.card, ClassifierCard):
-            raise Invalid(f"{self.name} is a {self.card.kind.upper()}, not a classifier", "name")
+            raise Invalid(f"{self.name} is a {self.card.kind} model, not an image classifier",
+                          "name")
         return self.card
 
     @property
     def generative(self) -> GenerativeCard:
         """The card, which must be a VAE's or a GAN's."""
         if not isinstance(self.card, GenerativeCard):
-            raise Invalid(f"{self.name} is a classifier, not a generative model", "name")
+            raise Invalid(f"{self.name} is not a generative model", "name")
+        return self.card
+
+    @property
+    def sequence(self) -> SequenceCard:
+        """The card, which must be a sequence model's."""
+        if not isinstance(self.card, SequenceCard):
+            raise Invalid(f"{self.name} is not a sequence model", "name")
         return self.card
 
     def load(self) -> torch.nn.Sequential:
@@ -246,14 +292,16 @@ def read(stem: Path, shipped: bool = False) -> StoredModel:
                        weights=weights, shipped=shipped)
 
 
-def _read_all(directory: Path, shipped: bool) -> list[StoredModel]:
+def read_all(directory: Path, shipped: bool, kind: type = ClassifierCard
+              ) -> list[StoredModel]:
+    """The models in a directory whose cards are of `kind` (the store lists classifiers)."""
     out = []
     for path in sorted(directory.glob("*.json")):
         try:
             model = read(path.with_suffix(""), shipped)
         except (UnknownModel, ValueError):
             continue  # a card without weights (or unreadable) is not a model
-        if isinstance(model.card, ClassifierCard):  # the store lists classifiers
+        if isinstance(model.card, kind):
             out.append(model)
     return out
 
@@ -268,11 +316,11 @@ class ModelStore:
         self.shipped_dir = shipped_dir
 
     def list(self) -> list[StoredModel]:
-        shipped = _read_all(self.shipped_dir, True) if self.shipped_dir else []
-        return shipped + _read_all(self.dir, False)
+        shipped = read_all(self.shipped_dir, True) if self.shipped_dir else []
+        return shipped + read_all(self.dir, False)
 
     def _saved(self) -> list[StoredModel]:
-        return _read_all(self.dir, False)
+        return read_all(self.dir, False)
 
     def get(self, name: str) -> StoredModel:
         if not NAME.match(name):

@@ -381,3 +381,209 @@ class ArithmeticRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     plus: list[Digit] = Field(description="digits whose average latent points are added")
     minus: list[Digit] = []
+
+
+# ---------------------------------------------------------------- sequence lab
+
+RECURRENT, SEQUENCES = LIMITS.recurrent, LIMITS.sequences
+Cell = Literal["rnn", "lstm", "gru"]
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
+# one number of a trace's inputs, weights or start state: finite and bounded, so every sum stays
+# finite in float32
+TraceValue = Annotated[float, Field(ge=-RECURRENT.value, le=RECURRENT.value,
+                                    allow_inf_nan=False)]
+Vector = list[TraceValue]
+
+
+class RecurrentWeights(BaseModel):
+    """A cell's weights in torch's layout: G·H rows (G = 1 for an RNN, 4 for an LSTM with its
+    gates i, f, g, o stacked, 3 for a GRU with r, z, n), as `torch.nn.LSTMCell` keeps them."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    weight_ih: list[Vector] = Field(description="G·hidden_size rows of input_size numbers")
+    weight_hh: list[Vector] = Field(description="G·hidden_size rows of hidden_size numbers")
+    bias_ih: Vector = Field(description="G·hidden_size numbers")
+    bias_hh: Vector = Field(description="G·hidden_size numbers")
+
+
+class TraceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    cell: Cell = "lstm"
+    input_size: Annotated[int, Field(ge=1, le=RECURRENT.input_size)] = 3
+    hidden_size: Annotated[int, Field(ge=1, le=RECURRENT.hidden_size)] = 2
+    inputs: list[Annotated[Vector, Field(min_length=1, max_length=RECURRENT.input_size)]] = Field(
+        min_length=1, max_length=RECURRENT.steps,
+        description="T rows of input_size numbers: x_0 … x_{T−1} (one-hot characters, or values)")
+    weights: RecurrentWeights | None = Field(
+        None, description="omitted: drawn from `seed` as torch initialises a cell, "
+        "U(−1/√H, 1/√H)")
+    h0: Annotated[Vector, Field(max_length=RECURRENT.hidden_size)] | None = Field(
+        None, description="the state before step 0 (hidden_size numbers; default zeros)")
+    c0: Annotated[Vector, Field(max_length=RECURRENT.hidden_size)] | None = Field(
+        None, description="LSTM only: the cell state before step 0 (default zeros)")
+    seed: Seed = 0
+
+
+class TraceStep(BaseModel):
+    t: int
+    x: list[float]
+    h: list[float]
+    c: list[float] | None = Field(None, description="LSTM: the cell state after this step")
+    gates: dict[str, list[float]] | None = Field(
+        None, description="LSTM: input, forget, cell (the candidate g), output; GRU: reset, "
+        "update, new (the candidate n)")
+    expression: str = Field(description="this step's equations with its numbers")
+
+
+class TraceOut(BaseModel):
+    cell: Cell
+    input_size: int
+    hidden_size: int
+    equations: list[str] = Field(description="the cell's equations, in symbols")
+    steps: list[TraceStep]
+    weights: dict[str, list] = Field(description="the weights used (torch's layout)")
+
+
+class GradientFlowRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    cell: Cell = "rnn"
+    hidden_size: Annotated[int, Field(ge=1, le=RECURRENT.flow_hidden)] = 16
+    length: Annotated[int, Field(ge=1, le=RECURRENT.flow_length)] = 50
+    seed: Seed = 0
+    weight_scale: Annotated[float, Field(gt=0, le=RECURRENT.weight_scale,
+                                         allow_inf_nan=False)] = Field(
+        1.0, description="the recurrent weights W_hh are multiplied by this: below ~1 the "
+        "gradient vanishes with the lag, well above it a vanilla RNN's can explode")
+    forget_bias: Annotated[float, Field(ge=-10, le=10, allow_inf_nan=False)] = Field(
+        3.0, description="LSTM only: added to the forget gate's bias. At 3, f ≈ σ(3) ≈ 0.95 "
+        "and the cell state carries the gradient far (the start the memory task trains from); "
+        "at 0, torch's start, f ≈ ½ and the LSTM forgets nearly as fast as an RNN")
+
+
+class GradientFlowOut(BaseModel):
+    cell: Cell
+    forget_bias: float | None = Field(description="the LSTM's forget-gate bias added (null for "
+                                      "other cells)")
+    lags: list[int] = Field(description="T−1−t for each norm")
+    norms: list[float | None] = Field(description="‖∂(Σ_j h_T[j]) / ∂x_t‖₂ at t = T−1−lag; "
+                                      "null where it overflows")
+    inputs: list[list[float]]
+    weights: dict[str, list]
+
+
+class MemoryRunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    cells: list[Cell] = Field(["rnn", "lstm"], min_length=1, max_length=3)
+    delays: list[Annotated[int, Field(ge=1, le=RECURRENT.memory_delay)]] | None = Field(
+        None, min_length=1, max_length=8, description="blank steps between the symbol and its "
+        "recall; omitted: the default sweep")
+    hidden_size: Annotated[int, Field(ge=1, le=RECURRENT.memory_hidden)] | None = None
+    steps: Annotated[int, Field(ge=1, le=RECURRENT.memory_steps)] | None = Field(
+        None, description="training steps per cell and delay (omitted: the default)")
+    seed: Seed = 0
+
+
+class SequenceRunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    dataset: str = Field("names", max_length=40,
+                         description="a sequence dataset's name (the API lists them)")
+    task: Literal["generate", "classify", "forecast"] | None = Field(
+        None, description="omitted: the dataset's own (a text → generate, names by language → "
+        "classify, a series → forecast)")
+    cell: Cell = "lstm"
+    layers: Annotated[int, Field(ge=1, le=SEQUENCES.layers)] = 1
+    hidden_size: Annotated[int, Field(ge=1, le=SEQUENCES.hidden_size)] = 128
+    embedding: Annotated[int, Field(ge=0, le=SEQUENCES.embedding)] = Field(
+        0, description="0: one-hot characters")
+    seq_len: Annotated[int, Field(ge=2, le=SEQUENCES.seq_len)] = Field(
+        64, description="characters (or values) per training window: backpropagation through "
+        "this many steps")
+    batch_size: Annotated[int, Field(ge=1, le=SEQUENCES.batch)] = 32
+    optimizer: Literal["adam", "sgd"] = "adam"
+    learning_rate: Annotated[float, Field(gt=0, le=SEQUENCES.learning_rate,
+                                          allow_inf_nan=False)] = 3e-3
+    clip: Annotated[float, Field(ge=0, le=SEQUENCES.clip, allow_inf_nan=False)] = Field(
+        1.0, description="the gradient's norm is clipped to this (0: no clipping)")
+    epochs: Annotated[int, Field(ge=1, le=SEQUENCES.epochs)] = 1
+    seed: Seed = 0
+
+
+class GenerateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    prompt: str = Field("", max_length=SEQUENCES.prompt_chars,
+                        description="fed first; the text returned is what follows it")
+    length: Annotated[int, Field(ge=1, le=SEQUENCES.generate_length)] = 200
+    temperature: Annotated[float, Field(gt=0, le=SEQUENCES.temperature,
+                                        allow_inf_nan=False)] = Field(
+        1.0, description="the logits are divided by it: below 1 sharper, above 1 flatter")
+    top_k: Annotated[int, Field(ge=0, le=SEQUENCES.vocab)] = Field(
+        0, description="sample only among the k likeliest characters (0: all)")
+    seed: Seed = 0
+
+
+class TopChar(BaseModel):
+    char: str
+    p: float = Field(description="in the distribution sampled from (temperature, top-k)")
+    p_raw: float = Field(description="at temperature 1, without top-k")
+
+
+class GeneratedStep(BaseModel):
+    char: str
+    top: list[TopChar] = Field(description="the 5 likeliest next characters, descending")
+
+
+class GenerationOut(BaseModel):
+    model: str
+    prompt: str
+    text: str
+    steps: list[GeneratedStep]
+
+
+class ClassifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    text: str = Field(min_length=1, max_length=SEQUENCES.text_chars)
+
+
+class ClassPrefix(BaseModel):
+    prefix: str
+    probs: list[float]
+    best: str
+
+
+class ClassificationOut(BaseModel):
+    model: str
+    text: str
+    classes: list[str]
+    probs: list[float]
+    best: str
+    prefixes: list[ClassPrefix] = Field(description="the answer after each prefix of the text")
+
+
+class SequenceModelOut(BaseModel):
+    name: str
+    task: str
+    cell: str
+    config: dict
+    vocab: str | None = Field(None, description="the characters it knows (generate, classify)")
+    classes: list[str] | None = None
+    dataset: str | None = None
+    metrics: dict = Field(description="val_loss beside bigram_val_loss on the same split, …")
+    params: int | None = None
+    trained: str | None = None
+    command: str | None = None
+    summary: str | None = None
+    shipped: bool
+    weights_url: str
+
+
+class CorpusOut(BaseModel):
+    name: str
+    title: str
+    kind: Literal["text", "labeled", "series"]
+    source: Literal["builtin", "upload"]
+    available: bool
+    message: str
+    tasks: list[str]
+    size: dict
+    classes: list[str]
+    preview: str

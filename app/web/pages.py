@@ -23,6 +23,9 @@ LABS = (
              "looks, and what its units respond to."},
     {"title": "Generative lab", "href": "/generative",
      "text": "Walk through the latent space of a VAE and a GAN trained on handwritten digits."},
+    {"title": "Sequence lab", "href": "/sequences",
+     "text": "Step an RNN, an LSTM and a GRU by hand, see why LSTMs remember, then train a "
+             "character model live and watch its names turn from noise into names."},
 )
 
 

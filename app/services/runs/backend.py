@@ -13,21 +13,27 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from app.core import generative
+from app.core import generative, recurrent
+from app.core import sequences as seq
 from app.core.training import TrainConfig
 from app.services.errors import Busy, Conflict
 from app.services.runs.records import RunRecord
 from app.settings import LIMITS
 
-RunConfig = TrainConfig | generative.GenerativeTrainConfig
+RunConfig = (TrainConfig | generative.GenerativeTrainConfig | seq.SequenceTrainConfig
+             | recurrent.MemoryConfig)
 
 
 def validate(config: RunConfig) -> None:
     """Checks a run's config against its kind's limits: the one place that knows which."""
     if isinstance(config, TrainConfig):
         config.validate(LIMITS.training)
-    else:
+    elif isinstance(config, generative.GenerativeTrainConfig):
         config.validate(LIMITS.generative)
+    elif isinstance(config, seq.SequenceTrainConfig):
+        config.validate(LIMITS.sequences)
+    else:
+        config.validate(LIMITS.recurrent)
 
 
 class JobBackend(Protocol):

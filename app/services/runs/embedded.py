@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.services.corpora import CorporaConfig
 from app.services.datasets import CatalogConfig
 from app.services.errors import Conflict
 from app.services.runs.backend import Capacity, RunConfig, admit, not_in_state
@@ -46,8 +47,10 @@ class EmbeddedBackend:
 
     def __init__(self, store: RunStore, catalog: CatalogConfig, runs_dir: Path, *,
                  max_concurrent: int = 1, max_queued: int = 4, max_seconds: float = 1800,
-                 threads: int = 0) -> None:
+                 threads: int = 0, corpora: CorporaConfig | None = None) -> None:
         self.store, self.catalog, self.runs_dir = store, catalog, runs_dir
+        # the sequence lab's datasets: beside the image datasets unless told otherwise
+        self.corpora = corpora or CorporaConfig(catalog.data_dir / "sequences")
         self.max_concurrent, self.max_queued, self.max_seconds = max_concurrent, max_queued, \
             max_seconds
         cores = os.cpu_count() or 1
@@ -182,6 +185,7 @@ class EmbeddedBackend:
             run_id = self._queue.popleft()
             record = self.store.get(run_id)
             args = ChildArgs(run_id=run_id, dataset=record.dataset, catalog=self.catalog,
+                             corpora=self.corpora,
                              config=record.config, weights_stem=self.weights_stem(run_id),
                              threads=self.threads)
             events, stop, pause = self._ctx.Queue(), self._ctx.Event(), self._ctx.Event()

@@ -24,7 +24,7 @@ def serialize_event(event: dict) -> dict:
     if event["type"] == "samples":
         return {k: v for k, v in event.items() if k != "images"} | {
             "png": images.png_data_url(generative.tile(event["images"], 8))}
-    if event["type"] == "snapshot":
+    if event["type"] == "snapshot" and "activations" in event:  # a CNN's maps
         out = {k: v for k, v in event.items() if k not in ("filters", "activations")}
         filters = event["filters"]
         if filters is not None:
@@ -46,7 +46,18 @@ def serialize_event(event: dict) -> dict:
                                                      cols=cols, gap=2))})
         out["layers"] = layers
         return out
-    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in event.items()}
+    return _plain(event)
+
+
+def _plain(value: object) -> object:
+    """numpy arrays and numbers inside dicts and lists → JSON's lists and numbers."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray | np.generic):
+        return value.tolist()
+    return value
 
 
 def metrics_of(event: dict) -> dict:

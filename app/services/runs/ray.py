@@ -34,13 +34,14 @@ import ray
 import torch
 from ray.exceptions import RayActorError
 
+from app.services.corpora import Corpora, CorporaConfig
 from app.services.datasets import Catalog
 from app.services.errors import Conflict
-from app.services.models import ClassifierCard, write_weights
+from app.services.models import Card, write_weights
 from app.services.runs.backend import Capacity, RunConfig, admit, not_in_state
 from app.services.runs.events import EventBuffer, metrics_of
 from app.services.runs.records import ACTIVE, FINISHED, RunRecord, RunStore
-from app.services.runs.worker import execute, waiter
+from app.services.runs.worker import execute, load_data, run_kind, waiter
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ class RunActor:
                                   timeout=wait_s)
             return self.buffer.after(after), self.outcome is not None
 
-    def weights(self) -> tuple[dict[str, torch.Tensor], ClassifierCard] | None:
+    def weights(self) -> tuple[dict[str, torch.Tensor], Card] | None:
         o = self.outcome
         return None if o is None or o.weights is None or o.card is None else (o.weights, o.card)
 
@@ -190,8 +191,9 @@ class RayBackend:
 
     def __init__(self, store: RunStore, catalog: Catalog, runs_dir: Path, *, address: str,
                  cpus_per_run: float = 1, max_queued: int = 4, max_seconds: float = 1800,
-                 poll_s: float = 0.25) -> None:
+                 poll_s: float = 0.25, corpora: Corpora | None = None) -> None:
         self.store, self.catalog, self.runs_dir = store, catalog, runs_dir
+        self.corpora = corpora or Corpora(CorporaConfig(catalog.config.data_dir / "sequences"))
         self.address, self.cpus_per_run = address, cpus_per_run
         self.max_queued, self.max_seconds, self.poll_s = max_queued, max_seconds, poll_s
         self._handles: dict[str, Any] = {}
@@ -225,7 +227,7 @@ class RayBackend:
         record = admit(dataset, config, running=len(active) - queued, queued=queued,
                        room=self._concurrent(), max_queued=self.max_queued,
                        max_seconds=self.max_seconds, where="on the cluster ")
-        ref = self._dataset_ref(dataset)
+        ref = self._data_ref(dataset, record.config)
         threads = max(1, int(self.cpus_per_run))
         # The actor first, then the record: a monitor that sees the record finds the actor.
         self._handles[record.id] = RunActor.options(
@@ -328,8 +330,11 @@ class RayBackend:
         self._cluster = {"nodes": len(nodes),
                          "cpus": float(ray.cluster_resources().get("CPU", 0.0))}
 
-    def _dataset_ref(self, name: str) -> list:
-        """[reference] to the dataset in the object store, put there once per content."""
+    def _data_ref(self, name: str, config: dict) -> list:
+        """[reference] to the run's data in the object store: an image dataset is put there
+        once per content; a sequence corpus (a few MB at most) each time."""
+        if run_kind(config) in ("sequence", "memory"):
+            return [ray.put(load_data(name, config, self.catalog, self.corpora))]
         key = self.catalog.fingerprint(name)
         ref = ray.get(self._shelf.get.remote(key))
         if ref is None:
