@@ -436,8 +436,10 @@ async function refreshFlow() {
   $("#flow-scale-out").textContent = Number(scale).toFixed(2);
   $("#flow-length-out").textContent = length;
   $("#flow-hidden-out").textContent = hidden;
+  const forget = $("#flow-forget").value;
+  $("#flow-forget-out").textContent = Number(forget).toFixed(2);
   const body = { hidden_size: Number(hidden), length: Number(length), weight_scale: Number(scale),
-    seed: intOrText($("#flow-seed").value) };
+    forget_bias: Number(forget), seed: intOrText($("#flow-seed").value) };
   let curves;
   try {
     curves = await fetchFlows(body);
@@ -600,17 +602,23 @@ function buildMemoryGrid(cells, delays, chance) {
   $("#memory-grid").replaceChildren(table);
 }
 
+/** The sweep in one sentence, from each cell's results: where it stopped remembering. */
 function showMemoryVerdict(metrics) {
-  const longest = metrics.longest || {};
-  const delays = memory.config ? memory.config.delays : [];
-  const top = Math.max(...delays);
-  const parts = Object.keys(longest).map((c, n) => {
+  const results = metrics.results || [];
+  const cells = Object.keys(metrics.longest || {});
+  const parts = cells.map((c, n) => {
     const name = `${n === 0 ? "The" : "the"} ${CELL_NAME[c] || c}`;
-    const d = longest[c];
-    if (!d) return `${name} learned none of them, not even a delay of ${Math.min(...delays)}`;
-    if (d >= top) return `${name} remembered every delay, up to ${d}`;
-    return c === "rnn" ? `${name} stopped learning past a delay of ${d}` : `${name} remembered up to ${d}`;
-  });
+    const mine = results.filter((r) => r.cell === c);
+    const learned = mine.filter((r) => r.learned).map((r) => r.delay);
+    const failed = mine.filter((r) => !r.learned).map((r) => r.delay);
+    if (!mine.length) return "";
+    if (!failed.length) return `${name} remembered every delay, up to ${Math.max(...learned)}`;
+    if (!learned.length) return `${name} learned none of them, not even a delay of ${Math.min(...failed)}`;
+    const first = Math.min(...failed), best = Math.max(...learned);
+    if (best < first) return c === "lstm" ? `${name} remembered up to ${best}` : `${name} stopped learning past a delay of ${best}`;
+    const lucky = learned.filter((d) => d > first);
+    return `${name} first failed at a delay of ${first} (though it managed ${lucky.join(" and ")} with this seed)`;
+  }).filter(Boolean);
   const box = $("#memory-verdict");
   box.textContent = `${parts.join("; ")}.`;
   box.hidden = !parts.length;
@@ -830,9 +838,9 @@ function drawHeatmap() {
   if (!units || !T) return;
   const dpr = window.devicePixelRatio || 1;
   const width = canvas.clientWidth;
-  const left = 34, bottom = 18;
+  const left = 34, top = 6, bottom = 18;
   const cw = Math.max(4, (width - left) / T), rh = Math.max(3, Math.min(10, Math.floor(320 / units)));
-  const height = units * rh + bottom;
+  const height = top + units * rh + bottom;
   canvas.style.height = `${height}px`;
   canvas.width = width * dpr; canvas.height = height * dpr;
   const ctx = canvas.getContext("2d");
@@ -842,18 +850,18 @@ function drawHeatmap() {
     for (let t = 0; t < T; t++) {
       const [r, g, b] = divergingRGB(values[u][t], bound);
       ctx.fillStyle = `rgb(${r},${g},${b})`;
-      ctx.fillRect(left + t * cw, u * rh, Math.ceil(cw), rh);
+      ctx.fillRect(left + t * cw, top + u * rh, Math.ceil(cw), rh);
     }
   }
   ctx.strokeStyle = "#1d2330"; ctx.lineWidth = 1.5;
-  ctx.strokeRect(left + 0.5, train.unit * rh + 0.5, T * cw - 1, rh - 1);
+  ctx.strokeRect(left + 0.5, top + train.unit * rh + 0.5, T * cw - 1, rh - 1);
   ctx.fillStyle = "#5d6678"; ctx.font = "10px system-ui, sans-serif"; ctx.textAlign = "right";
   const every = Math.ceil(12 / rh);
-  for (let u = 0; u < units; u += every) ctx.fillText(String(u), left - 4, u * rh + Math.min(rh, 10));
+  for (let u = 0; u < units; u += every) ctx.fillText(String(u), left - 4, top + u * rh + rh / 2 + 3.5);
   ctx.font = "11px ui-monospace, monospace"; ctx.textAlign = "center"; ctx.fillStyle = "#1d2330";
   // the probe's characters under their columns, where they fit (the unit's strip below shows them all)
-  if (cw >= 8) [...text].forEach((c, t) => ctx.fillText(shown(c), left + t * cw + cw / 2, units * rh + 13));
-  train.heatmapGeometry = { left, cw, rh, units, T };
+  if (cw >= 8) [...text].forEach((c, t) => ctx.fillText(shown(c), left + t * cw + cw / 2, top + units * rh + 13));
+  train.heatmapGeometry = { left, top, cw, rh, units, T };
 }
 
 function showUnit(u) {
@@ -926,14 +934,14 @@ function wireTrain() {
     const g = train.heatmapGeometry;
     if (!g) return;
     const r = e.target.getBoundingClientRect();
-    showUnit(Math.floor((e.clientY - r.top) / g.rh));
+    showUnit(Math.floor((e.clientY - r.top - g.top) / g.rh));
     drawHeatmap();
   });
   $("#heatmap").addEventListener("mousemove", (e) => {
     const g = train.heatmapGeometry;
     if (!g) return;
     const r = e.target.getBoundingClientRect();
-    const u = Math.floor((e.clientY - r.top) / g.rh), t = Math.floor((e.clientX - r.left - g.left) / g.cw);
+    const u = Math.floor((e.clientY - r.top - g.top) / g.rh), t = Math.floor((e.clientX - r.left - g.left) / g.cw);
     const v = train.heatmap.values[u]?.[t];
     e.target.title = v === undefined ? "" : `unit ${u}, “${shown(train.heatmap.text[t])}”: ${fmt(v)}`;
   });

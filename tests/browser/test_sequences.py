@@ -18,7 +18,9 @@ COUNT_COLOUR = """([id, hex]) => {
   const want = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
   let n = 0;
   for (let i = 0; i < d.length; i += 4) {
-    if (Math.abs(d[i] - want[0]) + Math.abs(d[i + 1] - want[1]) + Math.abs(d[i + 2] - want[2]) < 40) n++;
+    const off = Math.abs(d[i] - want[0]) + Math.abs(d[i + 1] - want[1])
+      + Math.abs(d[i + 2] - want[2]);
+    if (off < 40) n++;
   }
   return n;
 }"""
