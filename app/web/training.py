@@ -30,7 +30,7 @@ from app.http.forms import parse_form
 from app.services import training
 from app.services.datasets import Catalog
 from app.services.errors import NotFound, as_domain
-from app.services.runs.backend import JobBackend
+from app.services.runs.backend import JobBackend, run_kind
 from app.services.runs.records import FINISHED
 from app.services.schemas import TrainingRunRequest
 from app.settings import LIMITS
@@ -173,7 +173,7 @@ class LiveView:
             self.has_weights = event.get("has_weights", self.has_weights)
         elif t == "start":
             self.train_size, self.total_steps = event["train_size"], event["total_steps"]
-            self.classes = event["classes"]
+            self.classes = event.get("classes", [])
             self.probe_png, self.probe_label = event["probe_png"], event["probe_label"]
         elif t == "progress" and "train_loss" in event:  # (a generative run has other ones)
             self.progress = event
@@ -211,6 +211,11 @@ class LiveView:
 
 # ---------------------------------------------------------------- routes
 
+def image_runs(jobs: JobBackend) -> list:
+    """The runs this page lists: those that train on images (the sequence lab has its own)."""
+    return [r for r in jobs.list() if run_kind(r.config) in ("classifier", "generative")]
+
+
 def _page_context(catalog: Catalog, jobs: JobBackend, models, selected: str | None = None
                   ) -> dict:
     infos = catalog.list()
@@ -222,8 +227,8 @@ def _page_context(catalog: Catalog, jobs: JobBackend, models, selected: str | No
     return {"datasets": infos, "dataset": dataset, "info": next(d for d in infos
                                                                  if d.name == dataset),
             "editor": build_editor(layers, shape, k), "presets": nets.PRESETS,
-            "layer_types": nets.LAYER_TYPES, "runs": jobs.list()[:10], "backend": jobs.describe(),
-            "models": models.list()}
+            "layer_types": nets.LAYER_TYPES, "runs": image_runs(jobs)[:10],
+            "backend": jobs.describe(), "models": models.list()}
 
 
 @router.get("/training", response_class=HTMLResponse)
@@ -375,7 +380,7 @@ async def run_action(run_id: str, action: str, request: Request, templates: Temp
 @router.get("/training/runs-list", response_class=HTMLResponse)
 async def runs_list(request: Request, templates: TemplatesDep, jobs: JobsDep) -> HTMLResponse:
     return templates.TemplateResponse(request, "partials/runs_list.html",
-                                      {"runs": jobs.list()[:10], "backend": jobs.describe()})
+                                      {"runs": image_runs(jobs)[:10], "backend": jobs.describe()})
 
 
 @router.get("/training/models-list", response_class=HTMLResponse)

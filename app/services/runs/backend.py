@@ -24,6 +24,18 @@ RunConfig = (TrainConfig | generative.GenerativeTrainConfig | seq.SequenceTrainC
              | recurrent.MemoryConfig)
 
 
+def run_kind(config: dict) -> str:
+    """What a run trains, from its config: "classifier" (the training page's CNNs), "generative"
+    (a VAE or GAN to watch), "sequence" (the sequence lab's char models and series) or "memory"
+    (the sequence lab's memory task)."""
+    task = config.get("task")
+    if task in ("vae", "gan"):
+        return "generative"
+    if task in seq.TASKS:
+        return "sequence"
+    return "memory" if task == "memory" else "classifier"
+
+
 def validate(config: RunConfig) -> None:
     """Checks a run's config against its kind's limits: the one place that knows which."""
     if isinstance(config, TrainConfig):

@@ -38,10 +38,10 @@ from app.services.corpora import Corpora, CorporaConfig
 from app.services.datasets import Catalog
 from app.services.errors import Conflict
 from app.services.models import Card, write_weights
-from app.services.runs.backend import Capacity, RunConfig, admit, not_in_state
+from app.services.runs.backend import Capacity, RunConfig, admit, not_in_state, run_kind
 from app.services.runs.events import EventBuffer, metrics_of
 from app.services.runs.records import ACTIVE, FINISHED, RunRecord, RunStore
-from app.services.runs.worker import execute, load_data, run_kind, waiter
+from app.services.runs.worker import execute, load_data, waiter
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from app.services.corpora import Corpora, CorporaConfig
 from app.services.datasets import Catalog, CatalogConfig
 from app.services.errors import DomainError
 from app.services.models import Card, ClassifierCard, SequenceCard, write_weights
+from app.services.runs.backend import run_kind
 from app.services.runs.events import serialize_event
 from app.settings import LIMITS
 
@@ -34,18 +35,6 @@ class Outcome:
     message: str = ""
     weights: dict[str, torch.Tensor] | None = None
     card: Card | None = None  # saved with the weights
-
-
-def run_kind(config: dict) -> str:
-    """What a run trains, from its config: "classifier" (the training page's CNNs), "generative"
-    (a VAE or GAN to watch), "sequence" (the sequence lab's char models and series) or "memory"
-    (the sequence lab's memory task)."""
-    task = config.get("task")
-    if task in ("vae", "gan"):
-        return "generative"
-    if task in seq.TASKS:
-        return "sequence"
-    return "memory" if task == "memory" else "classifier"
 
 
 def load_data(dataset: str, config: dict, catalog: Catalog, corpora: Corpora) -> Any:
