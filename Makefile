@@ -62,6 +62,9 @@ bench: setup $(VENV)/.installed-bench
 	$(PY) -m bench.inspector_request
 	$(PY) -m bench.generative_slider
 	$(PY) -m bench.cluster_runs
+	$(PY) -m bench.sequence_trace
+	$(PY) -m bench.sequence_generate
+	$(PY) -m bench.sequence_training
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -9,8 +9,10 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -141,3 +143,42 @@ def print_calibration(img_s: float) -> float:
     print(f"calibration: bare CNN loop {img_s:,.0f} img/s at batch 64 "
           f"(the slow machine: {SLOW_MACHINE_IMG_S:,.0f}); times scale by {factor:.2f}×")
     return factor
+
+
+def http_rows(rows: list[tuple[str, Callable[[], httpx.Response]]], n: int, warmup: int,
+              factor: float | None = None) -> dict[str, float]:
+    """Times each (name, request) row n times in turn and prints p50/p90/p99, the body size and,
+    given the calibration `factor`, the p50 scaled to the slow machine; returns the p50s."""
+    width = max(len(name) for name, _ in rows)
+    print(f"\nend to end over HTTP, n = {n} each, sequential, one keep-alive client")
+    print(f"  {'request':{width}s} {'p50':>8s} {'p90':>8s} {'p99':>8s} {'body':>7s}"
+          + (f" {'p50 slow machine':>17s}" if factor else ""))
+    medians = {}
+    for name, call in rows:
+        def once(call=call, name=name) -> int:
+            r = call()
+            if r.status_code != 200:
+                raise SystemExit(f"{name}: {r.status_code} {r.text[:300]}")
+            return len(r.content)
+        times, size = measure(once, n, warmup)
+        p50, p90, p99 = summary(times)
+        medians[name] = p50
+        print(f"  {name:{width}s} {p50:6.2f}ms {p90:6.2f}ms {p99:6.2f}ms {size / 1024:5.0f}KB"
+              + (f" {p50 * factor:15.2f}ms" if factor else ""))
+    return medians
+
+
+@contextmanager
+def serving(settings: dict[str, str] | None = None, threads: int | None = None
+            ) -> Iterator[httpx.Client]:
+    """The app under uvicorn on a free localhost port, with a keep-alive client to it; stopped
+    with SIGTERM afterwards (the shutdown's verdict printed)."""
+    port = free_port()
+    with tempfile.TemporaryFile() as log:
+        server = start_server(port, threads, log, settings)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+                wait_ready(server, client)
+                yield client
+        finally:
+            print(stop_server(server, log))

@@ -7,7 +7,7 @@ Run from the repository root:  .venv/bin/python -m bench.sequence_generate [--n 
    sampling and listing the five likeliest of every step) beside a bare loop of the same net's
    steps with argmax and nothing listed: what sampling and the top-5 cost over the net itself.
 2. End to end through uvicorn: POST /api/v1/sequences/models/{name}/generate for the shipped
-   `names-lstm` (1 layer, 128) and `python-lstm` (2 layers, 256), 200 characters, temperature
+   `names-lstm` (an LSTM of 128) and `python-lstm` (an LSTM of 384), 200 characters, temperature
    0.8, a new seed each request; GET /api/v1/health as the reference in the same run.
 Beside each figure: DESIGN's calibration and the figure scaled to the slow machine.
 """
@@ -15,9 +15,7 @@ Beside each figure: DESIGN's calibration and the figure scaled to the slow machi
 from __future__ import annotations
 
 import argparse
-import tempfile
 
-import httpx
 import torch
 
 from app.core import sequences as seq
@@ -25,14 +23,10 @@ from app.services.sequences import SequenceModels
 from app.settings import LIMITS, ROOT
 from bench.harness import (
     calibration,
-    free_port,
-    measure,
+    http_rows,
     median_ms,
     print_calibration,
-    start_server,
-    stop_server,
-    summary,
-    wait_ready,
+    serving,
 )
 
 TARGET_MS = 100.0
@@ -66,38 +60,17 @@ def in_process(repeat: int) -> None:
 
 
 def end_to_end(n: int, factor: float) -> None:
-    port = free_port()
-    with tempfile.TemporaryFile() as log:
-        server = start_server(port, None, log)
-        try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-                wait_ready(server, client)
-                seeds = iter(range(10**9))
+    with serving() as client:
+        seeds = iter(range(10**9))
 
-                def generate(name: str):
-                    return lambda: client.post(f"/api/v1/sequences/models/{name}/generate", json={
-                        "length": LENGTH, "temperature": 0.8, "seed": next(seeds)})
+        def generate(name: str):
+            return lambda: client.post(f"/api/v1/sequences/models/{name}/generate", json={
+                "length": LENGTH, "temperature": 0.8, "seed": next(seeds)})
 
-                rows = [("GET /api/v1/health (reference)", lambda: client.get("/api/v1/health"))]
-                rows += [(f"generate {LENGTH} chars + top-5, {name}", generate(name))
-                         for name in MODELS]
-                print(f"\nend to end over HTTP, n = {n} each, sequential, one keep-alive client")
-                print(f"  {'request':44s} {'p50':>8s} {'p90':>8s} {'p99':>8s} {'body':>7s} "
-                      f"{'p50 slow machine':>17s}")
-                medians = {}
-                for name, call in rows:
-                    def once(call=call, name=name) -> int:
-                        r = call()
-                        if r.status_code != 200:
-                            raise SystemExit(f"{name}: {r.status_code} {r.text[:300]}")
-                        return len(r.content)
-                    times, size = measure(once, n, warmup=5)
-                    p50, p90, p99 = summary(times)
-                    medians[name] = p50
-                    print(f"  {name:44s} {p50:6.2f}ms {p90:6.2f}ms {p99:6.2f}ms "
-                          f"{size / 1024:5.0f}KB {p50 * factor:15.2f}ms")
-        finally:
-            print(stop_server(server, log))
+        rows = [("GET /api/v1/health (reference)", lambda: client.get("/api/v1/health"))]
+        rows += [(f"generate {LENGTH} chars + top-5, {name}", generate(name))
+                 for name in MODELS]
+        medians = http_rows(rows, n, warmup=5, factor=factor)
     for name in MODELS:
         p50 = medians[f"generate {LENGTH} chars + top-5, {name}"]
         verdict = "MEETS" if p50 * max(factor, 1.0) <= TARGET_MS else "MISSES"

@@ -16,9 +16,7 @@ Beside each figure: DESIGN's calibration and the figure scaled to the slow machi
 from __future__ import annotations
 
 import argparse
-import tempfile
 
-import httpx
 import numpy as np
 import torch
 
@@ -26,14 +24,10 @@ from app.core import recurrent
 from app.settings import LIMITS
 from bench.harness import (
     calibration,
-    free_port,
-    measure,
+    http_rows,
     median_ms,
     print_calibration,
-    start_server,
-    stop_server,
-    summary,
-    wait_ready,
+    serving,
 )
 
 TARGET_MS = 20.0
@@ -59,39 +53,18 @@ def in_process(inputs: list[list[float]], repeat: int) -> None:
 
 def end_to_end(inputs: list[list[float]], n: int, factor: float) -> None:
     hello = [[1.0 if j == "helo".index(ch) else 0.0 for j in range(4)] for ch in "hello"]
-    port = free_port()
-    with tempfile.TemporaryFile() as log:
-        server = start_server(port, None, log)
-        try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-                wait_ready(server, client)
+    with serving() as client:
 
-                def trace(cell: str, xs: list, hidden: int):
-                    return lambda: client.post("/api/v1/sequences/trace", json={
-                        "cell": cell, "input_size": len(xs[0]), "hidden_size": hidden,
-                        "inputs": xs})
+        def trace(cell: str, xs: list, hidden: int):
+            return lambda: client.post("/api/v1/sequences/trace", json={
+                "cell": cell, "input_size": len(xs[0]), "hidden_size": hidden,
+                "inputs": xs})
 
-                rows = [("GET /api/v1/health (reference)", lambda: client.get("/api/v1/health"))]
-                rows += [(f"trace {cell.upper()} {STEPS} steps, input {SIZE}, hidden {SIZE}",
-                          trace(cell, inputs, SIZE)) for cell in ("lstm", "gru", "rnn")]
-                rows.append(("trace LSTM 'hello', hidden 3 (the page's)", trace("lstm", hello, 3)))
-                print(f"\nend to end over HTTP, n = {n} each, sequential, one keep-alive client")
-                print(f"  {'request':46s} {'p50':>8s} {'p90':>8s} {'p99':>8s} {'body':>7s} "
-                      f"{'p50 slow machine':>17s}")
-                medians = {}
-                for name, call in rows:
-                    def once(call=call, name=name) -> int:
-                        r = call()
-                        if r.status_code != 200:
-                            raise SystemExit(f"{name}: {r.status_code} {r.text[:300]}")
-                        return len(r.content)
-                    times, size = measure(once, n, warmup=10)
-                    p50, p90, p99 = summary(times)
-                    medians[name] = p50
-                    print(f"  {name:46s} {p50:6.2f}ms {p90:6.2f}ms {p99:6.2f}ms "
-                          f"{size / 1024:5.0f}KB {p50 * factor:15.2f}ms")
-        finally:
-            print(stop_server(server, log))
+        rows = [("GET /api/v1/health (reference)", lambda: client.get("/api/v1/health"))]
+        rows += [(f"trace {cell.upper()} {STEPS} steps, input {SIZE}, hidden {SIZE}",
+                  trace(cell, inputs, SIZE)) for cell in ("lstm", "gru", "rnn")]
+        rows.append(("trace LSTM 'hello', hidden 3 (the page's)", trace("lstm", hello, 3)))
+        medians = http_rows(rows, n, warmup=10, factor=factor)
     key = f"trace LSTM {STEPS} steps, input {SIZE}, hidden {SIZE}"
     p50, ref = medians[key], medians["GET /api/v1/health (reference)"]
     verdict = "MEETS" if p50 * max(factor, 1.0) <= TARGET_MS else "MISSES"

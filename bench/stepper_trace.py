@@ -25,11 +25,10 @@ from app.core import stepper
 from app.settings import LIMITS
 from bench.harness import (
     free_port,
-    measure,
+    http_rows,
     median_ms,
     start_server,
     stop_server,
-    summary,
     wait_ready,
 )
 
@@ -69,20 +68,7 @@ def end_to_end(grid: list[list[int]], n: int) -> None:
                         "/api/v1/stepper/gradient-descent",
                         json={"points": [[2, 4], [1, 2], [3, 6]], "epochs": 100})),
                 ]
-                print(f"\nend to end over HTTP, n = {n} each, sequential, one keep-alive client")
-                print(f"  {'request':52s} {'p50':>8s} {'p90':>8s} {'p99':>8s} {'body':>9s}")
-                medians = {}
-                for name, call in rows:
-                    def once(call=call, name=name) -> int:
-                        r = call()
-                        if r.status_code != 200:
-                            raise SystemExit(f"{name}: {r.status_code} {r.text[:300]}")
-                        return len(r.content)
-                    times, size = measure(once, n, warmup=10)
-                    p50, p90, p99 = summary(times)
-                    medians[name] = p50
-                    print(f"  {name:52s} {p50:6.2f}ms {p90:6.2f}ms {p99:6.2f}ms "
-                          f"{size / 1024:7.0f}KB")
+                medians = http_rows(rows, n, warmup=10)
         finally:
             print(stop_server(server, log))
     key = "convolution 32×32, 3×3, padding 1 (1,024 steps)"

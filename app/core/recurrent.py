@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from app.core.errors import InputError
+from app.core.training import RunClock
 
 Emit = Callable[[dict], None]
 ShouldStop = Callable[[], bool]
@@ -637,8 +638,7 @@ def train_memory(config: MemoryConfig, emit: Emit, should_stop: ShouldStop, *,
     pairs = [(cell, delay) for cell in config.cells for delay in config.delays]
     emit({"type": "start", "config": asdict(config), "chance": chance,
           "pairs": [list(p) for p in pairs], "learned_at": LEARNED})
-    start = time.perf_counter()
-    not_training = 0.0  # seconds inside should_stop() (a pause)
+    clock = RunClock(config.max_seconds)
     reason = "completed"
     results: list[dict] = []
 
@@ -672,14 +672,9 @@ def train_memory(config: MemoryConfig, emit: Emit, should_stop: ShouldStop, *,
                 last_progress = time.perf_counter()
             if streak >= _EARLY_STEPS:
                 break  # learned: the rest of the steps would only confirm it
-            t = time.perf_counter()
-            stop = should_stop()
-            not_training += time.perf_counter() - t
-            if stop:
-                reason = "stopped"
-                break
-            if time.perf_counter() - start - not_training > config.max_seconds:
-                reason = "time limit"
+            ended = clock.stop_reason(should_stop)
+            if ended:
+                reason = ended
                 break
         if window[2]:
             emit(_memory_event(cell, delay, step, window))  # every pair ends on a point
@@ -703,7 +698,7 @@ def train_memory(config: MemoryConfig, emit: Emit, should_stop: ShouldStop, *,
                          default=0)
                for cell in config.cells}
     metrics = {"longest": longest, "results": results, "chance": chance,
-               "elapsed_s": time.perf_counter() - start - not_training}
+               "elapsed_s": clock.busy()}
     emit({"type": "done", "reason": reason, "metrics": metrics})
     return MemoryResult(reason=reason, metrics=metrics)
 

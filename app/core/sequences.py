@@ -30,7 +30,7 @@ from torch import nn
 
 from app.core.corpora import Corpus, LabeledCorpus, SeriesCorpus, TextCorpus
 from app.core.errors import InputError
-from app.core.training import TrainingDiverged
+from app.core.training import RunClock, TrainingDiverged
 
 Emit = Callable[[dict], None]
 ShouldStop = Callable[[], bool]
@@ -768,15 +768,12 @@ def train_sequence(corpus: Corpus, config: SequenceTrainConfig, emit: Emit,
     emit({"type": "snapshot", "step": 0, "epoch": 0, **task.snapshot(model)})
 
     generator = torch.Generator().manual_seed(config.seed)
-    start = time.perf_counter()
-    not_training = 0.0  # seconds in should_stop() (a pause) and in the epochs' validation
-    last_progress = last_snapshot = start
+    clock = RunClock(config.max_seconds)  # pauses and the epochs' validation left out
+    busy = clock.busy
+    last_progress = last_snapshot = clock.start
     step, reason, epochs_done = 0, "completed", 0
     window_sum, window_n = torch.zeros(()), 0  # losses since the last progress event
     metrics: dict = {}
-
-    def busy() -> float:
-        return time.perf_counter() - start - not_training
 
     def checked(value: float, epoch: int) -> float:
         if not math.isfinite(value):
@@ -821,14 +818,9 @@ def train_sequence(corpus: Corpus, config: SequenceTrainConfig, emit: Emit,
                 emit({"type": "snapshot", "step": step, "epoch": epoch, **task.snapshot(model)})
                 last_snapshot = time.perf_counter()
 
-            t = time.perf_counter()
-            stop = should_stop()
-            not_training += time.perf_counter() - t
-            if stop:
-                reason = "stopped"
-                break
-            if busy() > config.max_seconds:
-                reason = "time limit"
+            ended = clock.stop_reason(should_stop)
+            if ended:
+                reason = ended
                 break
         if window_n:  # every epoch ends with a progress point, however fast it went
             progress(epoch)
@@ -839,7 +831,7 @@ def train_sequence(corpus: Corpus, config: SequenceTrainConfig, emit: Emit,
         figures = task.evaluate(model, _EVAL_UNITS)
         metrics = {"train_loss": checked(float(epoch_sum) / epoch_n, epoch), **figures}
         emit({"type": "epoch", "epoch": epoch, "step": step, **metrics})
-        not_training += time.perf_counter() - t
+        clock.exclude_since(t)
         if reason != "completed":
             break
 

@@ -37,6 +37,35 @@ class TrainingDiverged(Exception):
     """The loss stopped being a finite number; the message says when and what to try."""
 
 
+class RunClock:
+    """A run's training time: the wall clock less what is not training (a pause inside
+    should_stop(), an epoch's validation). Every training loop asks it, between batches,
+    whether to go on."""
+
+    def __init__(self, max_seconds: float) -> None:
+        self.start = time.perf_counter()
+        self.max_seconds = max_seconds
+        self.excluded = 0.0  # seconds not training
+
+    def busy(self) -> float:
+        """Seconds spent training so far."""
+        return time.perf_counter() - self.start - self.excluded
+
+    def exclude_since(self, t: float) -> None:
+        """What ran since perf_counter() read `t` was not training."""
+        self.excluded += time.perf_counter() - t
+
+    def stop_reason(self, should_stop: Callable[[], bool]) -> str | None:
+        """Asks should_stop() (which may block: a pause, not counted), then the time limit:
+        "stopped", "time limit", or None to go on."""
+        t = time.perf_counter()
+        stop = should_stop()
+        self.exclude_since(t)
+        if stop:
+            return "stopped"
+        return "time limit" if self.busy() > self.max_seconds else None
+
+
 @dataclass(frozen=True)
 class TrainLimits:
     """Bounds on a training run's settings (the values live in app.settings.LIMITS.training)."""
@@ -206,17 +235,15 @@ def train(dataset: Dataset, config: TrainConfig, emit: Emit, should_stop: Should
     emit(probe_snapshot(model, probe, table) | {"step": 0, "epoch": 0})
 
     generator = torch.Generator().manual_seed(config.seed)
-    # seconds that are not training: inside should_stop() (a pause) and validating each epoch
-    not_training = 0.0
-    start = time.perf_counter()
-    last_progress = last_snapshot = start
+    clock = RunClock(config.max_seconds)
+    last_progress = last_snapshot = clock.start
     step, seen, reason = 0, 0, "completed"
     window = _Running()  # the batches since the last progress event
     metrics: dict = {}
 
     def progress(epoch: int) -> None:
         nonlocal window, last_progress
-        busy = time.perf_counter() - start - not_training
+        busy = clock.busy()
         rate = seen / busy if busy > 0 else 0.0
         emit({"type": "progress", "epoch": epoch, "step": step, "total_steps": total_steps,
               "images": seen, "train_loss": window.mean_loss, "train_acc": window.accuracy,
@@ -256,14 +283,9 @@ def train(dataset: Dataset, config: TrainConfig, emit: Emit, should_stop: Should
                 emit(probe_snapshot(model, probe, table) | {"step": step, "epoch": epoch})
                 last_snapshot = now
 
-            t = time.perf_counter()
-            stop = should_stop()
-            not_training += time.perf_counter() - t
-            if stop:
-                reason = "stopped"
-                break
-            if time.perf_counter() - start - not_training > config.max_seconds:
-                reason = "time limit"
+            ended = clock.stop_reason(should_stop)
+            if ended:
+                reason = ended
                 break
         if window.count:  # every epoch ends with a progress point, however fast it went
             progress(epoch)
@@ -273,12 +295,12 @@ def train(dataset: Dataset, config: TrainConfig, emit: Emit, should_stop: Should
                    "train_acc": this_epoch.accuracy, "val_loss": val_loss, "val_acc": val_acc}
         emit({"type": "epoch", **metrics, "confusion": confusion})
         emit(probe_snapshot(model, probe, table) | {"step": step, "epoch": epoch})
+        clock.exclude_since(t)
         last_snapshot = time.perf_counter()
-        not_training += last_snapshot - t
         if reason != "completed":
             break
 
-    busy = time.perf_counter() - start - not_training
+    busy = clock.busy()
     metrics |= {"images_per_s": seen / busy if busy > 0 else 0.0, "elapsed_s": busy,
                 "images": seen}
     if dataset.test is not None:

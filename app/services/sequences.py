@@ -47,17 +47,14 @@ EQUATIONS = {
             "h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1}"],
 }
 
-DECIMALS = 6  # numbers sent back: far finer than float32's agreement with torch (~1e-6)
-
-
-def _rounded(a: np.ndarray) -> list:
-    return np.round(a.astype(np.float64), DECIMALS).tolist()
+DECIMALS = 6  # probabilities sent back: far finer than a bar on a page can show
 
 
 # ---------------------------------------------------------------- cells by hand
 
 def trace(req: TraceRequest) -> dict:
-    """Every step of a cell over the inputs, its gates and its equations with the numbers."""
+    """Every step of a cell over the inputs, its gates and its equations with the numbers. The
+    numbers stay float32 arrays, exactly the ones computed: the HTTP layer writes them out."""
     for i, row in enumerate(req.inputs):
         if len(row) != req.input_size:
             raise Invalid(f"inputs[{i}] has {len(row)} numbers; every step takes input_size = "
@@ -67,16 +64,14 @@ def trace(req: TraceRequest) -> dict:
                         h0=req.h0, c0=req.c0, seed=req.seed, limits=LIMITS.recurrent)
     steps = []
     for s in t.steps:
-        step: dict = {"t": s.t, "x": _rounded(s.x), "h": _rounded(s.h),
-                      "expression": s.expression}
+        step: dict = {"t": s.t, "x": s.x, "h": s.h, "expression": s.expression}
         if s.c is not None:
-            step["c"] = _rounded(s.c)
+            step["c"] = s.c
         if s.gates is not None:
-            step["gates"] = {k: _rounded(v) for k, v in s.gates.items()}
+            step["gates"] = s.gates
         steps.append(step)
     return {"cell": t.cell, "input_size": t.input_size, "hidden_size": t.hidden_size,
-            "equations": EQUATIONS[t.cell], "steps": steps,
-            "weights": {k: v.tolist() for k, v in t.weights.items()}}
+            "equations": EQUATIONS[t.cell], "steps": steps, "weights": t.weights}
 
 
 def gradient_flow(req: GradientFlowRequest) -> dict:
@@ -85,9 +80,8 @@ def gradient_flow(req: GradientFlowRequest) -> dict:
                                 seed=req.seed, weight_scale=req.weight_scale,
                                 forget_bias=req.forget_bias, limits=LIMITS.recurrent)
     return {"cell": req.cell, "forget_bias": req.forget_bias if req.cell == "lstm" else None,
-            "lags": list(f.lags), "norms": list(f.norms),
-            "inputs": _rounded(np.asarray(f.inputs)),
-            "weights": {k: np.asarray(v).tolist() for k, v in f.weights.items()}}
+            "lags": list(f.lags), "norms": list(f.norms), "inputs": f.inputs,
+            "weights": f.weights}
 
 
 # ---------------------------------------------------------------- runs
