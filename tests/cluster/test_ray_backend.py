@@ -175,3 +175,22 @@ def test_a_generative_run_to_watch_also_trains_on_the_cluster(client: TestClient
     samples = [data for _, kind, data in events if kind == "samples"]
     assert samples and samples[-1]["png"].startswith("data:image/png;base64,")
     assert events[-1][2]["status"] == "completed" and not events[-1][2]["has_weights"]
+
+
+def test_the_sequence_labs_runs_train_on_the_cluster_too(client: TestClient) -> None:
+    # a series model (the generated sine mixtures need no setup) keeps its weights
+    r = client.post("/api/v1/sequences/training-runs", json={
+        "dataset": "sine", "cell": "gru", "hidden_size": 8, "seq_len": 16, "epochs": 1})
+    assert r.status_code == 201, r.text
+    events = read_events(client, r.json()["id"])
+    forecast = [data for _, kind, data in events if kind == "snapshot"][-1]["forecast"]
+    assert len(forecast["truth"]) == len(forecast["free_running"]) > 0
+    assert events[-1][2]["status"] == "completed" and events[-1][2]["has_weights"]
+    saved = client.post(f"/api/v1/training-runs/{r.json()['id']}/model", json={"name": "sine-ray"})
+    assert saved.status_code == 201 and saved.json()["task"] == "forecast", saved.text
+    # the memory task: a run to watch, nothing kept
+    r = client.post("/api/v1/sequences/memory-runs",
+                    json={"delays": [1], "steps": 30, "hidden_size": 4})
+    events = read_events(client, r.json()["id"])
+    assert [d["cell"] for _, kind, d in events if kind == "memory_result"] == ["rnn", "lstm"]
+    assert events[-1][2]["status"] == "completed" and not events[-1][2]["has_weights"]
