@@ -508,7 +508,8 @@ function readFlow(curves) {
   while (lag > 0 && !(at(rnn, lag) > 0 && at(lstm, lag) > 0)) lag -= 1;
   if (lag <= 0) return "";
   const r = at(rnn, lag), l = at(lstm, lag), ratio = r / l;
-  const size = (x) => (x > 100 || x < 0.01 ? sci(x) : fmt(x));
+  // two significant figures throughout, so the three numbers read alike
+  const size = (x) => (x > 100 || x < 0.01 ? sci(x) : String(Number(x.toPrecision(2))));
   const compare = ratio < 1 ? `${size(ratio)} of` : `${size(ratio)} times`;
   let text = `At lag ${lag} the RNN's gradient is ${compare} the LSTM's (${size(r)} against ${size(l)})`;
   const tiny = 1e-6;
