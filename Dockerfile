@@ -38,11 +38,12 @@ ENV PLAYGROUND_STATIC_DIR=/srv/playground/static \
     PLAYGROUND_DATA_DIR=/srv/playground/data \
     PLAYGROUND_MODELS_DIR=/srv/playground/models
 
-# 4. Real MNIST and the sequence lab's data (names, series, Python source), fetched and
-#    hash-checked at build time (the running app downloads nothing).
-COPY scripts/get_mnist.py scripts/get_sequences.py ./scripts/
+# 4. Real MNIST, the sequence lab's data (names, series, Python source) and the kernel lab's
+#    photos, fetched and hash-checked at build time (the running app downloads nothing).
+COPY scripts/get_mnist.py scripts/get_sequences.py scripts/get_photos.py ./scripts/
 RUN mkdir -p data && python scripts/get_mnist.py --cache data/mnist.npz \
-    && python scripts/get_sequences.py --out data/sequences
+    && python scripts/get_sequences.py --out data/sequences \
+    && python scripts/get_photos.py --out data/photos
 
 # Runs as an unprivileged user; the code stays owned by root, read-only to the app. data/ is
 # its own: run records, uploaded datasets and saved models (mount a volume there to keep them).

@@ -33,7 +33,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 	$(PIP) -e '.[bench,cluster]'
 	touch $@
 
-setup: $(VENV)/.installed data/mnist.npz data/sequences/manifest.json
+setup: $(VENV)/.installed data/mnist.npz data/sequences/manifest.json data/photos/coffee.png
 
 # MNIST, downloaded and converted once (hash-checked). Order-only on the venv: a reinstall must
 # not refetch it, and the script leaves a good cache untouched, so its date would not change.
@@ -44,6 +44,11 @@ data/mnist.npz: | $(VENV)/.installed
 # downloaded, never installed); the manifest is written last, so it marks a complete set.
 data/sequences/manifest.json: | $(VENV)/.installed
 	$(PY) scripts/get_sequences.py
+
+# The kernel lab's real photos (astronaut, the cat, coffee), from the scikit-image wheel the same
+# way, each PNG hash-checked; coffee.png is the last one written, so it marks a complete set.
+data/photos/coffee.png: | $(VENV)/.installed
+	$(PY) scripts/get_photos.py
 
 run: setup
 	@echo "Open http://$(HOST):$(PORT)/ in your browser (Ctrl-C stops the app)."

@@ -73,7 +73,8 @@ def add_stores(app: FastAPI, settings: Settings) -> None:
                               directory=settings.data_dir / "uploads",
                               max_files=settings.image_store_files,
                               max_pixels=settings.max_image_pixels,
-                              max_side=settings.max_image_side)
+                              max_side=settings.max_image_side,
+                              photos_dir=settings.data_dir / "photos")
     state.results = ResultStore(max_items=settings.result_store_items,
                                 max_bytes=settings.result_store_bytes,
                                 directory=settings.data_dir / "results",

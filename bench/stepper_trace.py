@@ -24,9 +24,11 @@ import torch.nn.functional as F
 from app.core import stepper
 from app.settings import LIMITS
 from bench.harness import (
+    calibration,
     free_port,
     http_rows,
     median_ms,
+    print_calibration,
     start_server,
     stop_server,
     wait_ready,
@@ -48,7 +50,7 @@ def in_process(grid: list[list[int]], repeat: int) -> None:
               f"bare conv2d {bare:6.3f} ms   ratio {trace / bare:5.0f}×")
 
 
-def end_to_end(grid: list[list[int]], n: int) -> None:
+def end_to_end(grid: list[list[int]], n: int, factor: float) -> None:
     port = free_port()
     with tempfile.TemporaryFile() as log:
         server = start_server(port, None, log)
@@ -68,14 +70,15 @@ def end_to_end(grid: list[list[int]], n: int) -> None:
                         "/api/v1/stepper/gradient-descent",
                         json={"points": [[2, 4], [1, 2], [3, 6]], "epochs": 100})),
                 ]
-                medians = http_rows(rows, n, warmup=10)
+                medians = http_rows(rows, n, warmup=10, factor=factor)
         finally:
             print(stop_server(server, log))
     key = "convolution 32×32, 3×3, padding 1 (1,024 steps)"
     ref = medians["GET /api/v1/health (reference)"]
-    verdict = "MEETS" if medians[key] <= TARGET_MS else "MISSES"
+    verdict = "MEETS" if medians[key] * max(factor, 1.0) <= TARGET_MS else "MISSES"
     print(f"\nfull 32×32 trace over HTTP: p50 {medians[key]:.1f} ms ({medians[key] / ref:.1f}× the "
-          f"health reference): {verdict} the ≤ {TARGET_MS:.0f} ms target")
+          f"health reference), {medians[key] * factor:.1f} ms scaled to the slow machine: "
+          f"{verdict} the ≤ {TARGET_MS:.0f} ms target")
 
 
 def main() -> None:
@@ -84,8 +87,9 @@ def main() -> None:
     args = parser.parse_args()
     grid = np.random.default_rng(0).integers(0, 10, (32, 32)).tolist()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    factor = print_calibration(calibration())
     in_process(grid, repeat=50)
-    end_to_end(grid, args.n)
+    end_to_end(grid, args.n, factor)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ ERRORS = errors(404, 413, 415, 422)
 
 def image_info(img: StoredImage) -> ImageInfo:
     return ImageInfo(id=img.id, width=img.width, height=img.height, format=img.format,
-                     url=f"/api/v1/images/{img.id}", title=img.title)
+                     url=f"/api/v1/images/{img.id}", title=img.title,
+                     credit=img.credit)
 
 
 @router.post("/images", status_code=201, response_model=ImageInfo,

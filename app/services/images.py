@@ -3,12 +3,14 @@
 Both are least-recently-used caches in memory, bounded by item count and bytes, safe to share
 between the threads FastAPI runs sync endpoints on, and backed by files in one directory: an id
 made by one web worker works on every other (`uvicorn --workers N`, several containers on one
-volume), and after a restart. Built-in samples are pinned and never evicted.
+volume), and after a restart. Built-in samples are pinned and never evicted: the real photos
+the setup fetched (app.core.photos), when they are there, then the ones drawn by code.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import secrets
@@ -22,8 +24,11 @@ import numpy as np
 import torch
 
 from app.core import images
+from app.core.photos import present_photos
 from app.core.samples import SAMPLES
 from app.services.errors import Invalid, NotFound
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -33,6 +38,7 @@ class StoredImage:
     full: np.ndarray  # (H, W, 3) uint8, as uploaded (orientation applied)
     preview: np.ndarray  # long side ≤ preview_side
     title: str = ""
+    credit: str = ""  # a photo's author and licence
     _planes: dict[tuple[str, str], torch.Tensor] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -115,7 +121,9 @@ class FileShelf:
 
 class ImageStore:
     def __init__(self, *, max_items: int, max_bytes: int, preview_side: int, directory: Path,
-                 max_files: int, max_pixels: int, max_side: int) -> None:
+                 max_files: int, max_pixels: int, max_side: int,
+                 photos_dir: Path | None = None) -> None:
+        self._photos_dir = photos_dir
         self._max_items, self._max_bytes, self._preview_side = max_items, max_bytes, preview_side
         self._max_pixels, self._max_side = max_pixels, max_side
         self._samples: dict[str, StoredImage] = {}
@@ -124,12 +132,23 @@ class ImageStore:
         self._files = FileShelf(directory, max_files)
 
     def add_samples(self) -> None:
+        """The photos found in photos_dir (a missing or unreadable one is left out: the setup
+        may not have run), then the drawn samples."""
+        for photo, path in present_photos(self._photos_dir):
+            try:
+                px = images.decode_image(path.read_bytes(), max_pixels=self._max_pixels,
+                                         max_side=self._max_side).pixels
+            except (OSError, images.ImageError) as exc:
+                log.warning("sample photo %s left out: %s", path.name, exc)
+                continue
+            self._pin(f"sample-{photo.key}", px, photo.title, photo.credit)
         for s in SAMPLES:
-            px = s.draw()
-            img = StoredImage(id=f"sample-{s.key}", format="PNG", full=px,
-                              preview=images.fit_within(px, self._preview_side),
-                              title=s.title)
-            self._samples[img.id] = img
+            self._pin(f"sample-{s.key}", s.draw(), s.title)
+
+    def _pin(self, image_id: str, px: np.ndarray, title: str, credit: str = "") -> None:
+        self._samples[image_id] = StoredImage(
+            id=image_id, format="PNG", full=px, preview=images.fit_within(px, self._preview_side),
+            title=title, credit=credit)
 
     @property
     def samples(self) -> list[StoredImage]:

@@ -70,6 +70,7 @@ class ImageInfo(BaseModel):
     format: str
     url: str
     title: str = ""
+    credit: str = Field("", description="a built-in photo's author and licence")
 
 
 class ImageGrid(BaseModel):

@@ -21,7 +21,9 @@ from app.settings import LIMITS
 
 router = APIRouter(include_in_schema=False)
 
-DEFAULT_IMAGE = "sample-landscape"
+# The page opens on the first of these that the store holds: a real photo when the setup
+# fetched them (app.core.photos), else the drawn landscape (always there).
+DEFAULT_IMAGES = ("sample-astronaut", "sample-landscape")
 DEFAULT_PRESET = "sharpen"
 DEFAULT_BANK = ("edge-vertical", "edge-horizontal", "sobel-x", "sobel-y", "laplacian",
                 "gaussian-3", "sharpen-strong", "emboss")
@@ -54,6 +56,11 @@ class Editor:
         cells = [[_cell(values, r * old_cols + c) if c < old_cols else "0"
                   for c in range(cols)] for r in range(rows)]
         return cls(rows, cols, cells, str(form.get("scale", "1")), str(form.get("preset", "")))
+
+
+def default_image(images: ImagesDep) -> str:
+    held = {s.id for s in images.samples}
+    return next((i for i in DEFAULT_IMAGES if i in held), DEFAULT_IMAGES[-1])
 
 
 def _fmt(v: float) -> str:
@@ -92,11 +99,13 @@ SLIDING = ("stride", "padding", "padding_mode", "dilation", "scale", "bias", "ch
            "display")
 
 
-def request_from_form(form: FormData) -> ConvolveRequest:
+def request_from_form(form: FormData, default_image_id: str = DEFAULT_IMAGES[-1]
+                      ) -> ConvolveRequest:
     """The page's form → the same request model the API validates (typed minus signs, "−",
     read as "-"); the kernel's cells are read here, a blank cell as 0."""
     return parse_form(ConvolveRequest, {
-        "image_id": str(form.get("image_id") or DEFAULT_IMAGE), "kernel": _kernel_from_form(form),
+        "image_id": str(form.get("image_id") or default_image_id),
+        "kernel": _kernel_from_form(form),
         "flip": form.get("flip") == "on",
         **{f: str(form[f]).strip().replace("−", "-") for f in SLIDING if f in form}})
 
@@ -129,8 +138,8 @@ def _render_context(form: FormData, images: ImagesDep, results: ResultsDep,
     """Everything the result fragment needs; errors come back as a message and a field."""
     ctx: dict = {"error": None, "bank": None, "slots": ERROR_SLOTS}
     try:
-        req = request_from_form(form)
-        img = images.get(req.image_id or DEFAULT_IMAGE)
+        req = request_from_form(form, default_image(images))
+        img = images.get(req.image_id or default_image(images))
         small = max(img.preview.shape[:2]) <= 256
         req = req.model_copy(update={"format": "png" if small else "jpeg"})
         r = kernel_lab.convolve_image(req, images, results)
@@ -154,7 +163,8 @@ def _render_context(form: FormData, images: ImagesDep, results: ResultsDep,
 def kernel_lab_page(request: Request, templates: TemplatesDep, images: ImagesDep,
                     results: ResultsDep, settings: SettingsDep) -> HTMLResponse:
     editor = Editor.from_preset(DEFAULT_PRESET)
-    form = FormData([("image_id", DEFAULT_IMAGE), ("rows", "3"), ("cols", "3"),
+    image_id = default_image(images)
+    form = FormData([("image_id", image_id), ("rows", "3"), ("cols", "3"),
                      ("scale", editor.scale), ("stride", "1"), ("padding", "same"),
                      ("padding_mode", "zeros"), ("dilation", "1"), ("bias", "0"),
                      ("channels", "rgb"), ("display", "clip")]
@@ -163,7 +173,7 @@ def kernel_lab_page(request: Request, templates: TemplatesDep, images: ImagesDep
     ctx = _render_context(form, images, results, settings)
     return templates.TemplateResponse(request, "kernel_lab.html", {
         **ctx, "editor": editor, "presets": kernels.PRESETS, "samples": images.samples,
-        "uploads": [], "selected_image": DEFAULT_IMAGE, "default_bank": DEFAULT_BANK,
+        "uploads": [], "selected_image": image_id, "default_bank": DEFAULT_BANK,
         "max_side": LIMITS.kernels.kernel_side})
 
 
@@ -199,7 +209,7 @@ def upload(request: Request, file: Annotated[UploadFile, File()], templates: Tem
         img = images.upload(file.file.read())
         ctx.update(uploads=[img], selected_image=img.id)
     except INPUT_ERRORS as exc:
-        ctx.update(uploads=[], selected_image=DEFAULT_IMAGE, error=as_domain(exc))
+        ctx.update(uploads=[], selected_image=default_image(images), error=as_domain(exc))
     response = templates.TemplateResponse(request, "partials/image_picker.html", ctx)
     if ctx["error"] is None:
         response.headers["HX-Trigger-After-Settle"] = "kernel-changed"
