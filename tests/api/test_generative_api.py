@@ -72,11 +72,15 @@ def test_the_live_lane_answers_each_point_with_its_picture(client: TestClient) -
             with torch.no_grad():
                 expected = decoder("vae-16d").decode(torch.tensor([z]))[0, 0]
             assert np.abs(shown - (expected * 255).round().numpy()).max() <= 1
-        for bad, reason in (({"z": [0.0] * 15}, "16 numbers"), ({"z": [9.0] * 16}, "−4"),
+        for bad, reason in (({"z": [0.0] * 15}, "16 numbers"), ({"z": [2e6] * 16}, "1,000,000"),
+                            ({"z": ["0.5"] * 16}, "list of 16 numbers"),
                             ({"z": [[0.0] * 16] * 2}, "one point"), ({"x": 1}, "nothing else")):
             ws.send_json(bad)
             err = ws.receive_json()["error"]
             assert err["code"] == "invalid_value" and reason in err["message"], err
+        for literal in ("NaN", "Infinity", "-Infinity"):  # Python's json reads these
+            ws.send_text('{"z": [%s%s]}' % (literal, ", 0" * 15))
+            assert "finite" in ws.receive_json()["error"]["message"]
         ws.send_text(" " * 20_000)
         assert "16,384" in ws.receive_json()["error"]["message"]
         ws.send_text("{not json")
@@ -106,7 +110,11 @@ def test_the_live_lane_of_an_unknown_model_says_so_and_closes(client: TestClient
 @pytest.mark.parametrize(("path", "body", "field"), [
     ("vae-2d/decode", {"z": [0, 0, 0]}, "z"),
     ("dcgan/decode", {"z": [0, 0]}, "z"),
-    ("vae-2d/decode", {"z": [0, 5]}, "z"),
+    ("vae-2d/decode", {"z": [0, 2e6]}, "z"),  # past the sanity bound (the prior's is 4)
+    ("vae-2d/decode", {"z": ["0.5", 0]}, "z"),  # a string is not a number
+    ("vae-2d/decode", {"z": [True, 0]}, "z"),
+    ("vae-2d/interpolate", {"start": [0, "1"], "end": [1, 1]}, "start"),
+    ("vae-2d/interpolate", {"start": [0, 0], "end": [1, -2e6]}, "end"),
     ("vae-2d/interpolate", {"start": [0, 0], "end": [1, 1], "steps": 1}, "steps"),
     ("vae-2d/interpolate", {"start": [0, 0], "end": [1, 1], "steps": 65}, "steps"),
     ("dcgan/encode", {"example": 0}, "model"),
@@ -120,11 +128,66 @@ def test_bad_requests_are_refused_with_a_reason(client: TestClient, path: str, b
 
 
 def test_nan_and_unknown_models(client: TestClient) -> None:
-    r = client.post("/api/v1/generative/vae-2d/decode", content=b'{"z": [NaN, 0]}',
-                    headers={"content-type": "application/json"})
-    assert r.status_code == 422 and "finite" in r.json()["error"]["message"]
+    for body in (b'{"z": [NaN, 0]}', b'{"z": [0, Infinity]}', b'{"z": [[0, 0], [-Infinity, 0]]}',
+                 b'{"z": [0, 1e400]}'):
+        r = client.post("/api/v1/generative/vae-2d/decode", content=body,
+                        headers={"content-type": "application/json"})
+        assert r.status_code == 422 and "finite" in r.json()["error"]["message"], body
+        assert r.json()["error"]["field"] == "z"
     assert client.post("/api/v1/generative/nope/decode", json={"z": [0]}).status_code == 404
     assert client.get("/api/v1/generative/vae-16d/manifold").status_code == 422
+
+
+def test_a_draw_outside_the_prior_is_decoded_and_said_to_be(client: TestClient) -> None:
+    """A 64-D standard-normal draw with a coordinate at 4.5 (one draw in ~250 has one beyond 4)
+    decodes like any other, and each answer says it lies outside the prior: the PNG's
+    X-Outside-Prior header, the JSON's `outside_prior`, the live lane's picture."""
+    z = np.random.default_rng(5).normal(size=64).clip(-3, 3).round(3).tolist()
+    far = [*z[:-1], 4.5]
+    png = client.post("/api/v1/generative/dcgan/decode", json={"z": far})
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert png.headers["x-outside-prior"] == "1" and float(png.headers["x-max-abs-z"]) == 4.5
+    body = client.post("/api/v1/generative/dcgan/decode",
+                       json={"z": [z, far], "format": "json"}).json()
+    assert body["outside_prior"] is True and body["max_abs_z"] == 4.5
+    assert np.array(body["images"]).shape == (2, 28, 28)
+    inside = client.post("/api/v1/generative/dcgan/decode", json={"z": z})
+    assert inside.headers["x-outside-prior"] == "0" and float(inside.headers["x-max-abs-z"]) <= 3
+    assert client.post("/api/v1/generative/dcgan/decode",
+                       json={"z": z, "format": "json"}).json()["outside_prior"] is False
+    with client.websocket_connect("/api/v1/generative/dcgan/live") as ws:
+        ws.send_json({"z": far})
+        assert ws.receive_bytes() == png.content
+    huge = client.post("/api/v1/generative/vae-16d/decode",
+                       json={"z": [1e6] * 8 + [-1e6] * 8, "format": "json"}).json()
+    assert huge["outside_prior"] and huge["max_abs_z"] == 1e6  # the sanity bound itself decodes
+    ends = client.post("/api/v1/generative/vae-16d/interpolate", json={
+        "start": [0.0] * 15 + [6.0], "end": [0.0] * 16, "steps": 4}).json()
+    assert ends["outside_prior"] is True and ends["max_abs_z"] == 6.0
+    assert ends["latents"][0][-1] == 6.0 and len(ends["frames"]) == 4
+    near = client.post("/api/v1/generative/vae-16d/interpolate", json={
+        "start": [1.0] * 16, "end": [-1.0] * 16, "steps": 3}).json()
+    assert near["outside_prior"] is False and near["max_abs_z"] == 1.0
+
+
+def test_the_schema_states_the_bounds_the_server_keeps(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    one = spec["components"]["schemas"]["DecodeRequest"]["properties"]["z"]["anyOf"][0]["items"]
+    bound = LIMITS.generative.latent_value
+    assert (one["minimum"], one["maximum"]) == (-bound, bound)
+    headers = spec["paths"]["/api/v1/generative/{model}/decode"]["post"]["responses"]["200"][
+        "headers"]
+    assert {"X-Outside-Prior", "X-Max-Abs-Z"} <= set(headers)
+    for name in ("DecodeOut", "InterpolateOut"):
+        assert "outside_prior" in spec["components"]["schemas"][name]["required"]
+
+
+def test_sampled_and_summed_points_say_what_was_clipped(client: TestClient) -> None:
+    """The server's own points (a sample, a sum of averages) are clipped to ±4, never refused,
+    and say how many coordinates were."""
+    clipped = gen.draw_prior(64, 256, 7).abs().gt(LIMITS.generative.prior_bound).sum()
+    r = client.post("/api/v1/generative/dcgan/sample", json={"count": 256, "seed": 7}).json()
+    assert r["clipped"] == int(clipped) and np.abs(r["latents"]).max() <= 4
 
 
 def test_interpolation_starts_and_ends_at_the_given_points(client: TestClient) -> None:
@@ -159,7 +222,8 @@ def test_encode_a_test_digit_and_its_latent_map(client: TestClient) -> None:
     assert points["points"][3][:2] == pytest.approx(body["mean"], abs=1e-3)
     arith = client.post("/api/v1/generative/vae-16d/arithmetic",
                         json={"plus": ["7", "1"], "minus": ["1"]}).json()
-    assert len(arith["terms"]) == 3 and len(arith["z"]) == 16
+    assert len(arith["terms"]) == 3 and len(arith["z"]) == 16 and arith["clipped"] >= 0
+    assert body["clipped"] == int(np.sum(np.abs(body["mean"]) > 4))
 
 
 @functools.cache

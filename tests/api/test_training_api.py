@@ -185,15 +185,40 @@ def test_queue_full_cancel_and_a_stopped_run_keeps_its_model(client: TestClient)
     assert full.status_code == 429 and int(full.headers["retry-after"]) > 0
     assert "try again" in full.json()["error"]["message"]
 
-    cancelled = client.delete(f"/api/v1/training-runs/{queued['id']}").json()
+    cancelled = client.post(f"/api/v1/training-runs/{queued['id']}/cancel").json()
     assert cancelled["status"] == "stopped" and not cancelled["has_weights"]
 
     read_events(client, running["id"], limit=4)  # it is under way
     wait_for(client, running["id"], ("running",))
-    assert client.delete(f"/api/v1/training-runs/{running['id']}").json()["status"] == "stopping"
+    stopping = client.post(f"/api/v1/training-runs/{running['id']}/cancel").json()
+    assert stopping["status"] == "stopping"
     ended = wait_for(client, running["id"], ("stopped", "failed"), timeout=60)
     assert ended["status"] == "stopped" and ended["has_weights"], ended
-    assert client.delete(f"/api/v1/training-runs/{running['id']}").status_code == 409
+    assert client.post(f"/api/v1/training-runs/{running['id']}/cancel").status_code == 409
+
+
+def test_delete_removes_an_ended_run_and_refuses_a_running_one(client: TestClient,
+                                                             data_dir: Path) -> None:
+    run = start(client, epochs=20)
+    wait_for(client, run["id"], ("running",))
+    r = client.delete(f"/api/v1/training-runs/{run['id']}")
+    assert r.status_code == 409 and f"/api/v1/training-runs/{run['id']}/cancel" in \
+        r.json()["error"]["message"]
+    client.post(f"/api/v1/training-runs/{run['id']}/cancel")
+    ended = wait_for(client, run["id"], ("stopped",), timeout=60)
+    assert ended["has_weights"]
+    weights = data_dir / "runs" / f"{run['id']}.safetensors"
+    assert weights.exists()
+    saved = client.post(f"/api/v1/training-runs/{run['id']}/model", json={"name": "kept-copy"})
+    assert saved.status_code == 201
+    assert client.delete(f"/api/v1/training-runs/{run['id']}").status_code == 204
+    assert client.get(f"/api/v1/training-runs/{run['id']}").status_code == 404
+    assert run["id"] not in [r["id"] for r in client.get("/api/v1/training-runs").json()]
+    assert not weights.exists()
+    assert client.delete(f"/api/v1/training-runs/{run['id']}").status_code == 404
+    # a model saved from the run is a copy: it stays
+    assert client.get("/api/v1/models/kept-copy").status_code == 200
+    assert client.delete("/api/v1/models/kept-copy").status_code == 204
 
 
 @pytest.mark.slow
@@ -212,7 +237,7 @@ def test_pause_holds_the_run_and_resume_goes_on(client: TestClient) -> None:
     assert steps[0] == steps[1], "a paused run went on training"
     assert client.post(f"/api/v1/training-runs/{run['id']}/resume").json()["status"] == "running"
     wait_for_step(client, run["id"], steps[1] + 1)
-    client.delete(f"/api/v1/training-runs/{run['id']}")
+    client.post(f"/api/v1/training-runs/{run['id']}/cancel")
     wait_for(client, run["id"], ("stopped", "failed"))
 
 
@@ -258,7 +283,7 @@ def test_the_kernel_lab_answers_while_a_run_trains(client: TestClient) -> None:
             "padding": "same", "format": "jpeg"})
         times.append(time.perf_counter() - t)
         assert r.status_code == 200
-    client.delete(f"/api/v1/training-runs/{run['id']}")
+    client.post(f"/api/v1/training-runs/{run['id']}/cancel")
     wait_for(client, run["id"], ("stopped", "failed"))
     # on its own a request takes ~30 ms; sharing two cores with training it must stay interactive
     assert statistics.median(times) < 0.5, times
@@ -355,7 +380,7 @@ def test_the_inspector_reads_a_run_by_id_once_it_has_weights(client: TestClient)
     wait_for_step(client, run["id"], 1)
     early = client.post(f"/api/v1/models/{run['id']}/predict", json={"pixels": [[0, 255]] * 4})
     assert early.status_code == 422 and "no saved weights yet" in early.json()["error"]["message"]
-    client.delete(f"/api/v1/training-runs/{run['id']}")
+    client.post(f"/api/v1/training-runs/{run['id']}/cancel")
     wait_for(client, run["id"], ("stopped",))
     later = client.post(f"/api/v1/models/{run['id']}/predict", json={"pixels": [[0, 255]] * 4})
     assert later.status_code == 200 and len(later.json()["probabilities"]) == 6

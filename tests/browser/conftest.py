@@ -44,13 +44,15 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data_dir = tmp_path_factory.mktemp("data")
     if (ROOT / "data" / "mnist.npz").exists():
         (data_dir / "mnist.npz").symlink_to(ROOT / "data" / "mnist.npz")
-    # the prepared sequence data likewise, file by file, so that uploads stay in the scratch
-    prepared = ROOT / "data" / "sequences"
-    if prepared.is_dir():
-        (data_dir / "sequences").mkdir()
-        for f in prepared.iterdir():
-            if f.is_file():
-                (data_dir / "sequences" / f.name).symlink_to(f)
+    # the prepared sequence data and the kernel lab's photos likewise, file by file, so that
+    # uploads stay in the scratch
+    for folder in ("sequences", "photos"):
+        prepared = ROOT / "data" / folder
+        if prepared.is_dir():
+            (data_dir / folder).mkdir()
+            for f in prepared.iterdir():
+                if f.is_file():
+                    (data_dir / folder / f.name).symlink_to(f)
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import os
+import re
 
 import numpy as np
+import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import ROOT, screenshot
 
 
 def _output_pixels(page: Page) -> np.ndarray:
@@ -29,6 +32,28 @@ def test_home_lists_the_labs(page: Page, base_url: str) -> None:
     page.get_by_role("link", name="Open the kernel lab").click()
     expect(page).to_have_url(base_url + "/kernels")
     screenshot(page, "home-then-kernel-lab")
+
+
+def test_the_lab_opens_on_a_photo(page: Page, base_url: str) -> None:
+    """The astronaut when the setup fetched the photos (required where REQUIRE_MNIST=1, as in
+    `make test`), the drawn landscape otherwise."""
+    photos = all((ROOT / "data" / "photos" / f).is_file()
+                 for f in ("astronaut.png", "chelsea.png", "coffee.png"))
+    if not photos and os.environ.get("REQUIRE_MNIST"):
+        pytest.fail("data/photos/ is incomplete: run `make setup` (scripts/get_photos.py)")
+    page.goto(base_url + "/kernels")
+    expect(page.locator("#filtered")).to_be_visible()
+    first = "sample-astronaut" if photos else "sample-landscape"
+    expect(page.locator(f"input[name=image_id][value={first}]")).to_be_checked()
+    expect(page.locator("#original")).to_have_attribute("src", re.compile(first))
+    if photos:
+        expect(page.locator(".pair figcaption").first).to_contain_text("NASA")
+        expect(page.locator(".thumb", has_text="Cat (photo)")).to_be_visible()
+        page.locator(".thumb", has_text="Cat (photo)").click()
+        expect(page.locator("#original")).to_have_attribute("src", re.compile("sample-cat"))
+        expect(page.locator(".facts")).to_contain_text("451 wide × 300 high")
+        expect(page.locator(".pair figcaption").first).to_contain_text("CC0")
+        screenshot(page, "kernel-lab-cat")
 
 
 def test_upload_edit_cell_and_preset_change_the_output(page: Page, base_url: str, tmp_path

@@ -98,7 +98,7 @@ def test_any_web_worker_serves_any_run(client: TestClient, second_worker: TestCl
         "paused"
     assert client.post(f"/api/v1/training-runs/{run['id']}/resume").json()["status"] == "running"
     asked = time.monotonic()
-    assert second_worker.delete(f"/api/v1/training-runs/{run['id']}").status_code == 200
+    assert second_worker.post(f"/api/v1/training-runs/{run['id']}/cancel").status_code == 200
     ended = wait_for(client, run["id"], ("stopped",), timeout=30)
     assert time.monotonic() - asked < 3, "cancel took too long to reach the remote run"
     assert ended["has_weights"] and "stopped by request" in ended["message"]
@@ -134,11 +134,11 @@ def test_a_full_cluster_answers_429_and_a_queued_run_can_be_cancelled(
                                                        "architecture": "tiny"})
         assert r.status_code == 429, r.text
         assert int(r.headers["retry-after"]) > 0 and "waiting" in r.json()["error"]["message"]
-        cancelled = client.delete(f"/api/v1/training-runs/{runs[2]['id']}").json()
+        cancelled = client.post(f"/api/v1/training-runs/{runs[2]['id']}/cancel").json()
         assert cancelled["status"] == "stopped" and not cancelled["has_weights"]
     finally:
         for run in runs:
-            client.delete(f"/api/v1/training-runs/{run['id']}")
+            client.post(f"/api/v1/training-runs/{run['id']}/cancel")
         for run in runs:
             wait_for(client, run["id"], ("stopped",), timeout=30)
 

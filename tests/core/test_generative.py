@@ -77,13 +77,48 @@ def test_interpolation_ends_and_slerp_norm() -> None:
 @pytest.mark.parametrize(("z", "words"), [
     ([0.0, 1.0, 2.0], "2 numbers per point"),
     ([[0.0, float("nan")]], "finite"),
-    ([0.0, 9.0], "−4 to 4"),
+    ([0.0, float("inf")], "finite"),
+    ([0.0, 2e6], "−1,000,000 to 1,000,000"),
     ("hello", "list of 2 numbers"),
+    (["0.5", 0.0], "list of 2 numbers"),  # a string that looks like a number is not one
+    ([True, 0.0], "list of 2 numbers"),
+    ([[0.0, 0.0], 1.0], "list of 2 numbers"),
+    ([10**400, 0], "list of 2 numbers"),  # an integer no float holds
     ([[0.0, 0.0]] * 257, "1 to 256"),
 ])
 def test_latents_are_checked(z: object, words: str) -> None:
     with pytest.raises(InputError, match=words):
         gen.check_latents(z, 2, limits=LIMITS.generative)
+
+
+def test_a_point_outside_the_prior_is_taken_and_measured() -> None:
+    """Any finite value within the sanity bound is a latent point: 4.5 (one 64-D prior draw in
+    ~250 has a coordinate beyond 4) and 1e6 alike; `farthest` says how far out."""
+    limits = LIMITS.generative
+    z = gen.check_latents([0.0] * 63 + [4.5], 64, limits=limits)
+    assert z.shape == (1, 64) and gen.farthest(z) == 4.5 > limits.prior_bound
+    assert gen.farthest(gen.check_latents([[0.5, -1.0], [-1e6, 3]], 2, limits=limits)) == 1e6
+    clipped, moved = gen.clip_to_prior(torch.tensor([[4.5, -5.0, 3.9]]), limits=limits)
+    assert clipped.tolist() == [[4.0, -4.0, pytest.approx(3.9)]] and moved == 2
+
+
+def test_the_sanity_bound_decodes_to_finite_pixels() -> None:
+    """|z| = latent_value (1e6) keeps every layer finite in float32 (the bound's reason): the
+    numpy decoder draws the same pixels as torch there too, without an overflow warning."""
+    import warnings
+    torch.manual_seed(0)
+    vae = gen.VAE(gen.VAEConfig(latent=4, hidden=64))
+    bound = LIMITS.generative.latent_value
+    z = torch.tensor([[bound, -bound, bound, -bound], [-bound] * 4, [bound, 0, 0, 0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fast = gen.NumpyDecoder(vae)(z.numpy())
+    with torch.no_grad():
+        assert torch.isfinite(vae.decoder(z)).all()
+    np.testing.assert_array_equal(fast, gen.decode(vae, z))
+    g = gen.Generator(gen.GANConfig(latent=4, width=8)).eval()
+    with torch.no_grad():
+        assert torch.isfinite(g.up[:-1](g.project(z).view(3, 16, 7, 7))).all()
 
 
 def test_manifold_runs_z1_right_and_z2_up() -> None:

@@ -105,3 +105,36 @@ def test_a_large_shelf_sweeps_now_and_then_and_keeps_the_newest(tmp_path: Path) 
         assert len(on_disk) <= 64 + 3
         if (i + 1) % 4 == 0 and i >= 64:
             assert on_disk == names[-64:]
+
+
+def test_the_photos_the_setup_fetched_come_first_among_the_samples(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "astronaut.png").write_bytes(png(1))
+    (photos / "chelsea.png").write_bytes(b"\x89PNG half a file")  # damaged: left out
+    store = ImageStore(max_items=4, max_bytes=10**8, preview_side=64, directory=tmp_path / "up",
+                       max_files=8, max_pixels=10**6, max_side=1000, photos_dir=photos)
+    store.add_samples()
+    ids = [s.id for s in store.samples]
+    assert ids[0] == "sample-astronaut" and "sample-cat" not in ids and "sample-coffee" not in ids
+    assert ids[1:] == ["sample-landscape", "sample-shapes", "sample-checkerboard",
+                       "sample-zone-plate", "sample-digit"]
+    astronaut = store.get("sample-astronaut")
+    assert astronaut.title == "Astronaut (photo)" and "NASA" in astronaut.credit
+    assert "public domain" in astronaut.credit and astronaut.format == "PNG"
+    assert np.array_equal(astronaut.full, np.asarray(Image.open(photos / "astronaut.png")))
+    assert store.get("sample-landscape").credit == ""
+
+    (photos / "chelsea.png").write_bytes(png(2))
+    (photos / "coffee.png").write_bytes(png(3))
+    again = ImageStore(max_items=4, max_bytes=10**8, preview_side=8, directory=tmp_path / "up",
+                       max_files=8, max_pixels=10**6, max_side=1000, photos_dir=photos)
+    again.add_samples()
+    assert [s.id for s in again.samples][:3] == ["sample-astronaut", "sample-cat",
+                                                 "sample-coffee"]
+    assert "CC0" in again.get("sample-cat").credit and "CC0" in again.get("sample-coffee").credit
+    assert max(again.get("sample-coffee").preview.shape[:2]) == 8  # previews as for any image
+
+    drawn_only = image_store(tmp_path / "up")  # no photos folder: the drawn samples alone
+    drawn_only.add_samples()
+    assert [s.id for s in drawn_only.samples][0] == "sample-landscape"

@@ -17,7 +17,7 @@ from app.core import generative, recurrent
 from app.core import sequences as seq
 from app.core.training import TrainConfig
 from app.services.errors import Busy, Conflict
-from app.services.runs.records import RunRecord
+from app.services.runs.records import FINISHED, RunRecord, RunStore
 from app.settings import LIMITS
 
 RunConfig = (TrainConfig | generative.GenerativeTrainConfig | seq.SequenceTrainConfig
@@ -58,6 +58,7 @@ class JobBackend(Protocol):
     def pause(self, run_id: str) -> RunRecord: ...
     def resume(self, run_id: str) -> RunRecord: ...
     def cancel(self, run_id: str) -> RunRecord: ...
+    def delete(self, run_id: str) -> None: ...
     def weights_stem(self, run_id: str) -> Path: ...
     def describe(self) -> Capacity: ...
 
@@ -88,6 +89,17 @@ def admit(dataset: str, config: RunConfig, *, running: int, queued: int, room: i
     config = replace(config, max_seconds=min(config.max_seconds, max_seconds))
     return RunRecord(id=secrets.token_urlsafe(9), status="queued", dataset=dataset,
                      config=asdict(config), created=time.time())
+
+
+def delete_finished(store: RunStore, run_id: str, weights_stem: Path) -> None:
+    """Removes an ended run: its record, then its weights (a model saved from it is a copy and
+    stays). A run still going is a Conflict: it must be cancelled first."""
+    record = store.get(run_id)
+    if not store.delete_if(run_id, FINISHED):
+        raise not_in_state(run_id, record.status, "cancel it first; only an ended run can be "
+                           "deleted")
+    for suffix in (".safetensors", ".json"):
+        weights_stem.with_suffix(suffix).unlink(missing_ok=True)
 
 
 def not_in_state(run_id: str, status: str, wanted: str) -> Conflict:

@@ -25,7 +25,13 @@ from typing import Any
 from app.services.corpora import CorporaConfig
 from app.services.datasets import CatalogConfig
 from app.services.errors import Conflict
-from app.services.runs.backend import Capacity, RunConfig, admit, not_in_state
+from app.services.runs.backend import (
+    Capacity,
+    RunConfig,
+    admit,
+    delete_finished,
+    not_in_state,
+)
 from app.services.runs.events import EventBuffer, metrics_of
 from app.services.runs.records import FINISHED, RunRecord, RunStore
 from app.services.runs.worker import ChildArgs, run_child
@@ -157,6 +163,10 @@ class EmbeddedBackend:
         elif record.status in FINISHED:
             raise Conflict(f"run {run_id} has already ended ({record.status})")
         return self.get(run_id)
+
+    def delete(self, run_id: str) -> None:
+        delete_finished(self.store, run_id, self.weights_stem(run_id))
+        self._buffers.pop(run_id, None)
 
     def weights_stem(self, run_id: str) -> Path:
         return self.runs_dir / run_id

@@ -38,7 +38,14 @@ from app.services.corpora import Corpora, CorporaConfig
 from app.services.datasets import Catalog
 from app.services.errors import Conflict
 from app.services.models import Card, write_weights
-from app.services.runs.backend import Capacity, RunConfig, admit, not_in_state, run_kind
+from app.services.runs.backend import (
+    Capacity,
+    RunConfig,
+    admit,
+    delete_finished,
+    not_in_state,
+    run_kind,
+)
 from app.services.runs.events import EventBuffer, metrics_of
 from app.services.runs.records import ACTIVE, FINISHED, RunRecord, RunStore
 from app.services.runs.worker import execute, load_data, waiter
@@ -309,6 +316,10 @@ class RayBackend:
         elif record.status in FINISHED:
             raise Conflict(f"run {run_id} has already ended ({record.status})")
         return self.get(run_id)
+
+    def delete(self, run_id: str) -> None:
+        delete_finished(self.store, run_id, self.weights_stem(run_id))
+        self._handles.pop(run_id, None)
 
     def weights_stem(self, run_id: str) -> Path:
         return self.runs_dir / run_id

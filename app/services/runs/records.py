@@ -117,6 +117,14 @@ class RunStore:
                                     "ORDER BY created DESC LIMIT ?", (limit,)).fetchall()
         return [self._record(r) for r in rows]
 
+    def delete_if(self, run_id: str, statuses: tuple[str, ...]) -> bool:
+        """Deletes the record only while its status is one of `statuses`; True if it did."""
+        with self._lock:
+            cur = self._db.execute(
+                f"DELETE FROM runs WHERE id = ? AND status IN ({', '.join('?' * len(statuses))})",
+                (run_id, *statuses))
+        return cur.rowcount == 1
+
     def interrupt_unfinished(self) -> int:
         """Runs the previous app process left queued or running: they will never finish."""
         with self._lock:
