@@ -138,7 +138,9 @@ def get_model_weights(name: str, models: SequenceModelsDep) -> FileResponse:
                         filename=f"{name}.safetensors")
 
 
-@router.post("/models/{name}/generate", response_model=GenerationOut, responses=errors(404, 422))
+@router.post("/models/{name}/generate", response_model=GenerationOut,
+             responses=errors(404, 422, _404="no such model, or a model that does not write "
+                              "(a classifier)"))
 def generate(name: str, req: GenerateRequest, models: SequenceModelsDep) -> ArrayJSON:
     """Characters after a prompt, sampled at a temperature (and among the top k), with the five
     likeliest next characters of every step (`p` as sampled, `p_raw` at temperature 1). The
@@ -147,7 +149,8 @@ def generate(name: str, req: GenerateRequest, models: SequenceModelsDep) -> Arra
 
 
 @router.post("/models/{name}/classify", response_model=ClassificationOut,
-             responses=errors(404, 422))
+             responses=errors(404, 422, _404="no such model, or a model that does not classify "
+                              "(a writer)"))
 def classify(name: str, req: ClassifyRequest, models: SequenceModelsDep) -> ClassificationOut:
     """A name's language: the probability of each, after the whole name and after each
     prefix (how the answer changes character by character)."""

@@ -891,8 +891,11 @@ def generate(model: CharModel, vocab: Vocab, prompt: str, *, length: int,
     v = len(vocab)
     _int_range(length, 1, limits.generate_length, "length")
     _check_temperature(temperature, limits, "temperature")
-    if not 0 <= top_k <= v:
-        raise InputError(f"top_k must be 0 (all characters) to {v}, got {top_k}", "top_k")
+    # top_k at or above the vocabulary's size keeps every character, as 0 does: a value that
+    # means the same for every model is never refused
+    if not 0 <= top_k <= limits.vocab:
+        raise InputError(f"top_k must be 0 (all characters) to {limits.vocab}, got {top_k}",
+                         "top_k")
     _int_range(seed, 0, _MAX_SEED, "seed")
     _int_range(top, 1, limits.vocab, "top")
     if len(prompt) > limits.prompt_chars:

@@ -36,10 +36,11 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 class UnknownModel(NotFound):
     """No model of that name; `kind` says which list to look in."""
 
-    def __init__(self, name: str, kind: str = "saved") -> None:
-        listing = {"generative": "generative-models", "sequence": "sequence-models"}
-        super().__init__(f"no {kind} model named {name!r}", "name",
-                         listing=listing.get(kind, "models"))
+    def __init__(self, name: str, kind: str = "saved", why: str = "") -> None:
+        listing = {"generative": "generative-models", "sequence": "sequence-models",
+                   "generating": "sequence-models", "classifying": "sequence-models"}
+        super().__init__(f"no {kind} model named {name!r}{f' ({why})' if why else ''}",
+                         "name", listing=listing.get(kind, "models"))
         self.name = name
 
 

@@ -172,9 +172,8 @@ class SequenceModels:
 def generate(models: SequenceModels, name: str, req: GenerateRequest) -> dict:
     """Characters from a model, with the five likeliest next characters at every step."""
     m = models.load(name)
-    if m.card.task != "generate" or m.vocab is None:
-        raise Invalid(f"{name} is a {m.card.task} model; generating takes a character model "
-                      "(task 'generate')", "name")
+    if m.card.task != "generate" or m.vocab is None:  # this model has no such action: a 404
+        raise UnknownModel(name, kind="generating", why=f"{name} is a {m.card.task} model")
     with torch.inference_mode():
         g = seq.generate(m.net, m.vocab, req.prompt, length=req.length,
                          temperature=req.temperature, top_k=req.top_k, seed=req.seed,
@@ -189,8 +188,7 @@ def classify(models: SequenceModels, name: str, req: ClassifyRequest) -> dict:
     """A name's language, and how the answer changes character by character."""
     m = models.load(name)
     if m.card.task != "classify" or m.vocab is None or not m.card.classes:
-        raise Invalid(f"{name} is a {m.card.task} model; classifying takes a model that reads "
-                      "a name (task 'classify')", "name")
+        raise UnknownModel(name, kind="classifying", why=f"{name} is a {m.card.task} model")
     classes = tuple(m.card.classes)
     with torch.inference_mode():
         c = seq.classify(m.net, m.vocab, classes, req.text, limits=LIMITS.sequences)

@@ -148,6 +148,10 @@ async function runInterpolation() {
   try {
     const r = await fetchJSON(api("/interpolate"), { body: { start, end, steps: Number($("#steps").value), method: $("#method").value } });
     $("#strip").src = r.png;
+    // a random draw may land beyond ±4 (one 64-D draw in ~250): decoded, and said
+    const note = $("#interp-note");
+    note.hidden = !r.outside_prior;
+    note.textContent = r.outside_prior ? `Some frames lie ${r.max_abs_z.toFixed(1)} standard deviations out in a coordinate, far outside the prior (beyond ±4): the model never saw such points, so their digits may be noise.` : "";
     state.frames = r.frames;
     $("#animate").disabled = false;
     fail("");
@@ -197,6 +201,7 @@ async function selectModel(name) {
   $$("[data-set]").forEach((b) => { b.textContent = `${b.dataset.set === "start" ? "Start" : "End"}: this point`; });
   ["#strip", "#frame"].forEach((sel) => $(sel).removeAttribute("src"));
   $("#frame").hidden = true;
+  $("#interp-note").hidden = true;
   $("#animate").disabled = true;
   state.showAll = false;
   buildSliders();

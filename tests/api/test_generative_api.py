@@ -79,7 +79,7 @@ def test_the_live_lane_answers_each_point_with_its_picture(client: TestClient) -
             err = ws.receive_json()["error"]
             assert err["code"] == "invalid_value" and reason in err["message"], err
         for literal in ("NaN", "Infinity", "-Infinity"):  # Python's json reads these
-            ws.send_text('{"z": [%s%s]}' % (literal, ", 0" * 15))
+            ws.send_text(f'{{"z": [{literal}{", 0" * 15}]}}')
             assert "finite" in ws.receive_json()["error"]["message"]
         ws.send_text(" " * 20_000)
         assert "16,384" in ws.receive_json()["error"]["message"]
@@ -185,9 +185,15 @@ def test_the_schema_states_the_bounds_the_server_keeps(client: TestClient) -> No
 def test_sampled_and_summed_points_say_what_was_clipped(client: TestClient) -> None:
     """The server's own points (a sample, a sum of averages) are clipped to ±4, never refused,
     and say how many coordinates were."""
-    clipped = gen.draw_prior(64, 256, 7).abs().gt(LIMITS.generative.prior_bound).sum()
-    r = client.post("/api/v1/generative/dcgan/sample", json={"count": 256, "seed": 7}).json()
-    assert r["clipped"] == int(clipped) and np.abs(r["latents"]).max() <= 4
+    draw = gen.draw_prior(64, 256, seed=0)  # 3 of its 16,384 coordinates lie beyond ±4
+    r = client.post("/api/v1/generative/dcgan/sample", json={"count": 256, "seed": 0}).json()
+    assert r["clipped"] == int(draw.abs().gt(4).sum()) == 3
+    assert np.abs(r["latents"]).max() == 4
+    assert client.post("/api/v1/generative/dcgan/sample",
+                       json={"count": 256, "seed": 2}).json()["clipped"] == 0
+    many = client.post("/api/v1/generative/dcgan/arithmetic", json={"plus": ["1"] * 20})
+    assert many.status_code == 200 and many.json()["clipped"] > 0  # 20 × the average 1
+    assert np.abs(many.json()["z"]).max() == 4
 
 
 def test_interpolation_starts_and_ends_at_the_given_points(client: TestClient) -> None:

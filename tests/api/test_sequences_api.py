@@ -276,10 +276,18 @@ def test_classifying_a_name_gives_the_answer_after_every_character(client: TestC
 
 
 def test_models_used_for_the_wrong_task_or_unknown_are_refused(client: TestClient):
+    # a classifier has no generate action (and a writer no classify): 404, saying why
     r = client.post("/api/v1/sequences/models/names-language-gru/generate", json={})
-    assert r.status_code == 422 and "classify" in error_of(r)["message"]
+    message = error_of(r)["message"]
+    assert r.status_code == 404 and "names-language-gru is a classify model" in message
+    assert "/api/v1/sequences/models" in message
     r = client.post("/api/v1/sequences/models/names-lstm/classify", json={"text": "Anna"})
-    assert r.status_code == 422
+    assert r.status_code == 404 and "generate model" in error_of(r)["message"]
+    # a top_k past the vocabulary keeps every character, as 0 does
+    big = client.post("/api/v1/sequences/models/names-lstm/generate",
+                      json={"length": 10, "top_k": LIMITS.sequences.vocab, "seed": 3}).json()
+    assert big["text"] == client.post("/api/v1/sequences/models/names-lstm/generate",
+                                      json={"length": 10, "top_k": 0, "seed": 3}).json()["text"]
     r = client.post("/api/v1/sequences/models/nope/generate", json={})
     assert r.status_code == 404 and "/api/v1/sequences/models" in error_of(r)["message"]
     r = client.post("/api/v1/sequences/models/names-language-gru/classify", json={"text": ""})

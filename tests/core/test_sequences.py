@@ -485,8 +485,8 @@ def test_generate_empty_prompt_starts_from_a_line_break(lm):
     ({"prompt": "abz"}, "prompt", "'z'"), ({"prompt": "a" * 1001}, "prompt", "1000"),
     ({"temperature": 0.0}, "temperature", "5"), ({"temperature": 6.0}, "temperature", "5"),
     ({"temperature": math.nan}, "temperature", "5"), ({"length": 0}, "length", "2000"),
-    ({"length": 2001}, "length", "2000"), ({"top_k": 10}, "top_k", "9"),
-    ({"top_k": -1}, "top_k", "9"), ({"seed": -1}, "seed", "0"),
+    ({"length": 2001}, "length", "2000"), ({"top_k": LIMITS.vocab + 1}, "top_k", str(LIMITS.vocab)),
+    ({"top_k": -1}, "top_k", str(LIMITS.vocab)), ({"seed": -1}, "seed", "0"),
 ])
 def test_generate_refuses_bad_input(lm, kwargs, field, says):
     args = {"prompt": "ab", "length": 5} | kwargs

@@ -31,3 +31,12 @@ def test_a_refusal_is_shown_in_the_results_place(client: TestClient) -> None:
     assert "no generative model named 'nope'" in html.unescape(unknown.text)
     nothing = client.post("/generative/arithmetic", data={"model": "vae-2d"})
     assert "error-banner" in nothing.text
+
+
+def test_a_clipped_sum_says_so_in_the_fragment(client: TestClient) -> None:
+    """Twenty times the average 1 lies far outside the prior: clipped and said, not refused."""
+    page = client.post("/generative/arithmetic", data={"model": "dcgan", "plus": ["1"] * 20})
+    assert page.status_code == 200 and "error-banner" not in page.text
+    assert "clipped-note" in page.text and "beyond ±4" in page.text
+    fine = client.post("/generative/arithmetic", data={"model": "dcgan", "plus": ["1"]})
+    assert "clipped-note" not in fine.text
