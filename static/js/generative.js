@@ -255,7 +255,7 @@ async function start() {
   $("#clear").addEventListener("click", () => drawing.clear());
   $("#watch-start").addEventListener("click", watchOneTrain);
   $("#watch-stop").addEventListener("click", () => {
-    if (state.watch) fetch(`/api/v1/training-runs/${state.watch.id}`, { method: "DELETE" });
+    if (state.watch) fetch(`/api/v1/training-runs/${state.watch.id}/cancel`, { method: "POST" });
   });
   // the 2-D VAE first: it is the one with a map
   selectModel((state.models.find((m) => m.has_map) || state.models[0]).name);
