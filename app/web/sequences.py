@@ -4,6 +4,8 @@ filled, so the first paint already lists the datasets and the models."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
@@ -15,9 +17,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def _dataset(info: CorpusInfo) -> dict:
-    return {"name": info.name, "title": info.title, "kind": info.kind,
-            "available": info.available, "message": info.message, "tasks": list(info.tasks),
-            "size": info.size, "classes": list(info.classes), "preview": info.preview}
+    return asdict(info) | {"tasks": list(info.tasks), "classes": list(info.classes)}
 
 
 def _model(stored: StoredModel) -> dict:

@@ -6,7 +6,11 @@
 - services import no web framework and nothing of http, api or web, and write no API URL;
 - only api/, web/, http/ and main.py import fastapi or starlette;
 - web never imports api; no module imports a router module (one with a top-level `router`),
-  except main.py, which wires them.
+  except main.py, which wires them;
+- the client (app/client, for notebooks) imports nothing of the app: only httpx, numpy, PIL and
+  the standard library, so it runs against any playground and needs none of the server's stack.
+
+A package's `__init__.py` belongs to its layer (app/client is one module, its `__init__`).
 
 Each failure names the file and the import at fault. The checks are also run on small made-up
 modules, so that a rule that could never fail is noticed.
@@ -15,6 +19,7 @@ modules, so that a rule that could never fail is noticed.
 from __future__ import annotations
 
 import ast
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +27,8 @@ import pytest
 
 APP = Path(__file__).resolve().parents[2] / "app"
 WEB_STACK = ("fastapi", "starlette", "jinja2", "uvicorn")
+CLIENT_MAY = {"httpx", "numpy", "PIL"} | set(sys.stdlib_module_names)
+FLAT = ("app", "app.main", "app.settings")  # modules in no layer
 
 
 @dataclass(frozen=True)
@@ -31,8 +38,8 @@ class Module:
 
     @property
     def layer(self) -> str:
-        parts = self.name.split(".")
-        return parts[1] if len(parts) > 2 else self.name  # "core", "services"… or app.main
+        # "core", "services"… (app.core itself: its __init__), or app.main, app.settings
+        return self.name if self.name in FLAT else self.name.split(".")[1]
 
     def imports(self) -> list[str]:
         names: list[str] = []
@@ -82,6 +89,9 @@ def violations(modules: list[Module]) -> list[str]:
                 found.append(f"{m.name} imports {name}: web never imports api")
             if m.layer == "http" and inside in ("api", "web"):
                 found.append(f"{m.name} imports {name}: http is below api and web")
+            if m.layer == "client" and top not in CLIENT_MAY:
+                found.append(f"{m.name} imports {name}: the client imports nothing of the app "
+                             "(only httpx, numpy, PIL and the standard library)")
             if name in routers and m.name != "app.main":
                 found.append(f"{m.name} imports {name}: routers never import routers")
         if m.layer == "services":
@@ -93,7 +103,7 @@ def violations(modules: list[Module]) -> list[str]:
 def test_the_app_keeps_its_layers() -> None:
     modules = app_modules()
     layers = {m.layer for m in modules}
-    assert {"core", "services", "http", "api", "web", "app.main"} <= layers, layers
+    assert {"core", "services", "http", "api", "web", "client", "app.main"} <= layers, layers
     assert violations(modules) == []
 
 
@@ -117,6 +127,10 @@ def _module(name: str, source: str) -> Module:
     ("app.http.deps", "from app.web.charts import Series", "http is below"),
     ("app.api.kernels", "from app.api.images import router", "routers never import routers"),
     ("app.api.kernels", "from app.api import images", "routers never import routers"),
+    ("app.client", "from app.services.schemas import RunOut", "the client imports nothing"),
+    ("app.client", "from app import settings", "the client imports nothing"),
+    ("app.client", "import torch", "the client imports nothing"),
+    ("app.client", "import fastapi", "the client imports nothing"),
 ])
 def test_each_rule_catches_its_breach(name: str, source: str, says: str) -> None:
     router = _module("app.api.images", "router = object()")
@@ -133,5 +147,7 @@ def test_allowed_imports_are_not_flagged() -> None:
                 "from app.http.deps import JobsDep\nfrom fastapi import APIRouter"),
         _module("app.services.training", "from app.core import nets\nimport numpy"),
         _module("app.main", "from app.api import images"),
+        _module("app.client", "from __future__ import annotations\nimport json\nimport httpx\n"
+                "import numpy as np\nfrom PIL import Image"),
     ]
     assert violations(allowed) == []
