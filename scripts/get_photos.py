@@ -14,7 +14,6 @@ each PNG's, before anything is written. A complete set with the pinned hashes is
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from app.core.datasets import DatasetMissing, HashMismatch
 from app.core.photos import PHOTOS, SKIMAGE_WHEEL, check_photos, extract_photos
+from app.services.wheels import DownloadFailed, download_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,18 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="photos-") as tmp:
         print(f"Downloading {SKIMAGE_WHEEL} (about 13 MB, not installed)...")
         try:
-            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                            "--only-binary=:all:", SKIMAGE_WHEEL, "-d", tmp], check=True)
-        except subprocess.CalledProcessError as exc:
-            print(f"error: pip download {SKIMAGE_WHEEL} failed (exit {exc.returncode}); the "
-                  "photos are not available, the drawn samples still work", file=sys.stderr)
-            return 1
-        wheels = sorted(Path(tmp).glob("*.whl"))
-        if len(wheels) != 1:
-            print(f"error: expected one wheel from pip, found {len(wheels)}", file=sys.stderr)
+            wheel = download_wheel(SKIMAGE_WHEEL, Path(tmp))
+        except DownloadFailed as exc:
+            print(f"error: {exc}; the photos are not available, the drawn samples still work",
+                  file=sys.stderr)
             return 1
         try:
-            sizes = extract_photos(wheels[0], out, PHOTOS)
+            sizes = extract_photos(wheel, out, PHOTOS)
         except (HashMismatch, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

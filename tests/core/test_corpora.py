@@ -42,6 +42,7 @@ from app.core.corpora import (
 )
 from app.core.datasets import DatasetMissing, HashMismatch, sha256_file
 from app.core.errors import InputError
+from app.services import wheels
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL = ROOT / "data" / "sequences"
@@ -497,7 +498,7 @@ def test_script_leaves_a_good_set_and_fails_cleanly(tmp_path: Path, monkeypatch,
     def no_network(cmd, **kwargs):
         raise subprocess.CalledProcessError(1, cmd)
 
-    monkeypatch.setattr(script.subprocess, "run", no_network)
+    monkeypatch.setattr(wheels.subprocess, "run", no_network)
     (out / "names.json").write_text("{}", encoding="utf-8")  # damaged: fetch again, which fails
     assert script.main(["--out", str(out)]) == 1
     captured = capsys.readouterr()

@@ -20,6 +20,7 @@ from PIL import Image
 from app.core.datasets import DatasetMissing, HashMismatch
 from app.core.images import decode_image
 from app.core.photos import PHOTOS, check_photos, extract_photos, present_photos
+from app.services import wheels
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL = ROOT / "data" / "photos"
@@ -114,7 +115,7 @@ def test_script_fetches_leaves_a_good_set_and_fails_cleanly(tmp_path: Path, monk
         assert "download" in cmd and "--no-deps" in cmd and "install" not in cmd
         make_wheel(Path(cmd[cmd.index("-d") + 1]) / "scikit_image-0.26.0-x.whl", wheel_members)
 
-    monkeypatch.setattr(script.subprocess, "run", fake_pip)
+    monkeypatch.setattr(wheels.subprocess, "run", fake_pip)
     out = tmp_path / "photos"
     assert script.main(["--out", str(out)]) == 0
     assert "Wrote" in capsys.readouterr().out and len(calls) == 1
@@ -139,7 +140,7 @@ def test_script_fetches_leaves_a_good_set_and_fails_cleanly(tmp_path: Path, monk
     def no_network(cmd, **kwargs):
         raise subprocess.CalledProcessError(1, cmd)
 
-    monkeypatch.setattr(script.subprocess, "run", no_network)
+    monkeypatch.setattr(wheels.subprocess, "run", no_network)
     assert script.main(["--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "pip download scikit-image==0.26.0 failed" in err
