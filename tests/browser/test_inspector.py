@@ -44,7 +44,9 @@ def test_draw_a_digit_and_see_every_layer(page: Page, base_url: str) -> None:
     expect(page.locator("#unit")).to_be_visible()
     expect(page.locator("#unit-title")).to_contain_text("map 1 of 16")
     expect(page.locator("#unit-kernels")).to_have_attribute("src", re.compile("^data:image/png"))
-    expect(page.locator("#unit-top li")).to_have_count(9, timeout=20_000)
+    # the first top-examples answer runs the whole test set through the model (4-10 s on a
+    # quiet 2-core machine, more under load: issue 17 wants it computed ahead)
+    expect(page.locator("#unit-top li")).to_have_count(9, timeout=45_000)
     page.locator("#unit-map").hover()
     expect(page.locator("#rf-box")).to_be_visible()
     expect(page.locator("#filters li")).to_have_count(16)
