@@ -121,9 +121,16 @@ def install(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        codes = {404: "not_found", 405: "method_not_allowed", 400: "bad_request",
-                 413: "too_large"}
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot even decode (bytes that are not UTF-8 under
+            # a JSON content type): a 422 like every other bad body, the status each route
+            # with a body documents
+            return error_response(Invalid(
+                "the body could not be read: send UTF-8 JSON with Content-Type: "
+                "application/json (or, where a route takes files, multipart/form-data)",
+                code="invalid_request"))
         if exc.status_code == 404 and message == "Not Found":
             message = f"there is nothing at {request.url.path}; the API is listed at /docs"
         return JSONResponse(

@@ -371,3 +371,12 @@ def test_a_forecast_run_draws_the_prediction_over_the_truth(client: TestClient):
     assert len(f["truth"]) == len(f["teacher_forced"]) == len(f["free_running"]) > 0
     start = next(d for k, d in events if k == "start")
     assert start["baseline"]["persistence_mse"] > 0
+
+
+@pytest.mark.parametrize("path", ["/api/v1/sequences/gradient-flow", "/api/v1/sequences/trace",
+                                  "/api/v1/stepper/convolution"])
+def test_a_body_that_is_not_utf8_is_a_documented_422(client: TestClient, path: str):
+    r = client.post(path, content=b"\xff\xfe{", headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert "UTF-8 JSON" in error_of(r)["message"]
+    assert "422" in client.get("/openapi.json").json()["paths"][path]["post"]["responses"]
