@@ -38,10 +38,9 @@ from app.core.corpora import (
     names_from_faker,
     python_sources,
     series_from_statsmodels,
-    write_atomically,
     write_sequences,
 )
-from app.core.datasets import DatasetMissing, HashMismatch, sha256_file
+from app.core.datasets import DatasetMissing, HashMismatch, sha256_file, write_atomically
 from app.services.wheels import DownloadFailed, download_wheel
 
 ROOT = Path(__file__).resolve().parents[1]

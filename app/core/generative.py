@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from app.core.errors import InputError
-from app.core.training import TrainingDiverged
+from app.core.training import TrainingDiverged, check_optimizer
 
 
 @dataclass(frozen=True)
@@ -459,10 +459,7 @@ class GenerativeTrainConfig:
                              "ship)", "epochs")
         if not 8 <= self.batch_size <= limits.run_batch:
             raise InputError(f"batch_size must be 8 to {limits.run_batch}", "batch_size")
-        if not (math.isfinite(self.learning_rate)
-                and 0 < self.learning_rate <= limits.run_learning_rate):
-            raise InputError(f"learning_rate must be above 0 and at most "
-                             f"{limits.run_learning_rate:g}", "learning_rate")
+        check_optimizer(None, self.learning_rate, limits.run_learning_rate)
 
 
 def train_generative(x: torch.Tensor, config: GenerativeTrainConfig, emit, should_stop, *,

@@ -16,8 +16,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.corpora import write_atomically
-from app.core.datasets import DatasetMissing, read_checked, sha256_file
+from app.core.datasets import DatasetMissing, read_checked, sha256_file, write_atomically
 
 SKIMAGE_WHEEL = "scikit-image==0.26.0"
 PHOTOS_COMMAND = "make setup"

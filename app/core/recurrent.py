@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from app.core.errors import InputError
-from app.core.training import RunClock
+from app.core.training import RunClock, check_optimizer
 
 Emit = Callable[[dict], None]
 ShouldStop = Callable[[], bool]
@@ -548,11 +548,8 @@ class MemoryConfig:
                    " (a step is one-hot over the symbols, blank and recall)")
         _check_int(self.steps, "steps", 1, limits.memory_steps, " (training steps per pair)")
         _check_int(self.batch_size, "batch_size", 1, limits.memory_batch)
-        if not (isinstance(self.learning_rate, int | float) and math.isfinite(self.learning_rate)
-                and 0 < self.learning_rate <= limits.memory_learning_rate):
-            raise InputError(f"learning_rate must be above 0 and at most "
-                             f"{limits.memory_learning_rate:g} (typical for Adam: 0.001 to 0.01), "
-                             f"got {self.learning_rate}", "learning_rate")
+        check_optimizer(None, self.learning_rate, limits.memory_learning_rate,
+                        "0.001 to 0.01 for Adam")
         if not (isinstance(self.forget_bias, int | float) and abs(self.forget_bias) <= 10):
             raise InputError(f"forget_bias must be from −10 to 10 (σ(10) ≈ 0.99995), got "
                              f"{self.forget_bias}", "forget_bias")

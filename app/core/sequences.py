@@ -30,7 +30,7 @@ from torch import nn
 
 from app.core.corpora import Corpus, LabeledCorpus, SeriesCorpus, TextCorpus
 from app.core.errors import InputError
-from app.core.training import RunClock, TrainingDiverged
+from app.core.training import RunClock, TrainingDiverged, check_optimizer
 
 Emit = Callable[[dict], None]
 ShouldStop = Callable[[], bool]
@@ -38,7 +38,6 @@ State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 TASKS = ("generate", "classify", "forecast")  # a char LM; a name → its language; a series' next
 CELLS = ("rnn", "lstm", "gru")
-OPTIMIZERS = ("adam", "sgd")
 _CORPUS_KIND = {"generate": TextCorpus, "classify": LabeledCorpus, "forecast": SeriesCorpus}
 _TASK_OF_KIND = {TextCorpus: "generate", LabeledCorpus: "classify", SeriesCorpus: "forecast"}
 
@@ -415,14 +414,8 @@ class SequenceTrainConfig:
                              f"{self.embedding}", "embedding")
         _int_range(self.seq_len, 1, limits.seq_len, "seq_len")
         _int_range(self.batch_size, 1, limits.batch, "batch_size")
-        if self.optimizer not in OPTIMIZERS:
-            raise InputError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got "
-                             f"{self.optimizer!r}", "optimizer")
-        if not (math.isfinite(self.learning_rate)
-                and 0 < self.learning_rate <= limits.learning_rate):
-            raise InputError(f"learning_rate must be above 0 and at most "
-                             f"{limits.learning_rate:g} (typical: 0.003 for Adam, 0.1-1 for "
-                             f"SGD), got {self.learning_rate}", "learning_rate")
+        check_optimizer(self.optimizer, self.learning_rate, limits.learning_rate,
+                        "0.003 for Adam, 0.1-1 for SGD")
         if not (math.isfinite(self.clip) and 0 <= self.clip <= limits.clip):
             raise InputError(f"clip must be 0 (no clipping) to {limits.clip:g}, got {self.clip}",
                              "clip")

@@ -37,6 +37,20 @@ class TrainingDiverged(Exception):
     """The loss stopped being a finite number; the message says when and what to try."""
 
 
+def check_optimizer(optimizer: str | None, learning_rate: float, most: float,
+                    typical: str = "") -> None:
+    """Every run kind's one check of its optimizer (None: the run has no choice of one) and its
+    learning rate, which must be finite, above 0 and at most `most`."""
+    if optimizer is not None and optimizer not in OPTIMIZERS:
+        raise InputError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}",
+                         "optimizer")
+    if not (isinstance(learning_rate, int | float) and math.isfinite(learning_rate)
+            and 0 < learning_rate <= most):
+        raise InputError(f"learning_rate must be above 0 and at most {most:g}"
+                         f"{f' (typical: {typical})' if typical else ''}, got {learning_rate}",
+                         "learning_rate")
+
+
 class RunClock:
     """A run's training time: the wall clock less what is not training (a pause inside
     should_stop(), an epoch's validation). Every training loop asks it, between batches,
@@ -90,15 +104,8 @@ class TrainConfig:
     max_batches: int | None = None  # per epoch; for dry runs and tests
 
     def validate(self, limits: TrainLimits) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise InputError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, "
-                             f"got {self.optimizer!r}", "optimizer")
-        if not (math.isfinite(self.learning_rate)
-                and 0 < self.learning_rate <= limits.learning_rate):
-            raise InputError(f"learning_rate must be above 0 and at most {limits.learning_rate:g} "
-                             f"(typical: 0.001 for Adam, 0.01-0.1 for SGD), got "
-                             f"{self.learning_rate}",
-                             "learning_rate")
+        check_optimizer(self.optimizer, self.learning_rate, limits.learning_rate,
+                        "0.001 for Adam, 0.01-0.1 for SGD")
         if not 0 <= self.momentum < 1:
             raise InputError(f"momentum must be from 0 to below 1, got {self.momentum}", "momentum")
         if not 1 <= self.batch_size <= limits.batch:
