@@ -182,3 +182,35 @@ def serving(settings: dict[str, str] | None = None, threads: int | None = None
                 yield client
         finally:
             print(stop_server(server, log))
+
+
+@contextmanager
+def live_events() -> Iterator[tuple[Callable[[dict], None], list[float]]]:
+    """What a run does with its events in a real run, for a training bench: each serialized as
+    the training process does and put on a multiprocessing queue that a thread drains (the
+    server's pump). Yields (emit, arrivals): the times progress and snapshot events arrived."""
+    import multiprocessing as mp
+    import threading
+
+    from app.services.runs.events import serialize_event
+
+    queue = mp.get_context("spawn").Queue()
+    arrivals: list[float] = []
+    done = threading.Event()
+
+    def drain() -> None:
+        while not done.is_set() or not queue.empty():
+            try:
+                event = queue.get(timeout=0.05)
+            except Exception:
+                continue
+            if event["type"] in ("progress", "snapshot"):
+                arrivals.append(time.perf_counter())
+
+    pump = threading.Thread(target=drain)
+    pump.start()
+    try:
+        yield (lambda e: queue.put(serialize_event(e))), arrivals
+    finally:
+        done.set()
+        pump.join()

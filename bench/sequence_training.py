@@ -19,9 +19,7 @@ Each figure is characters / wall-clock seconds of the training steps (ours: the 
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import statistics
-import threading
 import time
 from dataclasses import replace
 
@@ -30,9 +28,8 @@ import torch.nn.functional as F
 
 from app.core import sequences as seq
 from app.services.corpora import Corpora, CorporaConfig
-from app.services.runs.events import serialize_event
 from app.settings import LIMITS, ROOT
-from bench.harness import calibration, print_calibration
+from bench.harness import calibration, live_events, print_calibration
 
 CONFIGS = {
     "LSTM 128, batch 32×64 (the page's default)": seq.SequenceTrainConfig(
@@ -69,28 +66,12 @@ def bare_loop(corpus, config: seq.SequenceTrainConfig, batches: int) -> float:
 
 def live_loop(corpus, config: seq.SequenceTrainConfig, batches: int) -> tuple[float, float]:
     """characters/s and updates/s of train_sequence with live events going out as in a run."""
-    queue = mp.get_context("spawn").Queue()
-    received: list[float] = []
-    done = threading.Event()
-
-    def drain() -> None:
-        while not done.is_set() or not queue.empty():
-            try:
-                event = queue.get(timeout=0.05)
-            except Exception:
-                continue
-            if event["type"] in ("progress", "snapshot"):
-                received.append(time.perf_counter())
-
-    pump = threading.Thread(target=drain)
-    pump.start()
     t = time.perf_counter()
-    result = seq.train_sequence(
-        corpus, replace(config, epochs=1, batches_per_epoch=batches),
-        lambda e: queue.put(serialize_event(e)), lambda: False, limits=LIMITS.sequences)
+    with live_events() as (emit, received):
+        result = seq.train_sequence(
+            corpus, replace(config, epochs=1, batches_per_epoch=batches), emit, lambda: False,
+            limits=LIMITS.sequences)
     span = time.perf_counter() - t
-    done.set()
-    pump.join()
     return result.metrics["chars_per_s"], len(received) / span
 
 

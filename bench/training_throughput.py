@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import statistics
 import tempfile
-import threading
 import time
 
 import httpx
@@ -34,9 +32,8 @@ import torch.nn.functional as F
 from app.core import nets
 from app.core.training import TrainConfig, normalization, to_inputs, train
 from app.services.datasets import Catalog, CatalogConfig
-from app.services.runs.events import serialize_event
 from app.settings import LIMITS, ROOT
-from bench.harness import free_port, start_server, stop_server, wait_ready
+from bench.harness import free_port, live_events, start_server, stop_server, wait_ready
 
 BATCH = 64
 
@@ -60,27 +57,11 @@ def bare_loop(x: torch.Tensor, y: torch.Tensor, batches: int, seed: int) -> floa
 
 def live_loop(dataset, batches: int, seed: int) -> tuple[float, float]:
     """images/s and updates/s of train() with live events going out as in a real run."""
-    queue = mp.get_context("spawn").Queue()
-    received: list[float] = []
-    done = threading.Event()
-
-    def drain() -> None:  # the server's pump, on the other end of the queue
-        while not done.is_set() or not queue.empty():
-            try:
-                event = queue.get(timeout=0.05)
-            except Exception:
-                continue
-            if event["type"] in ("progress", "snapshot"):
-                received.append(time.perf_counter())
-
-    pump = threading.Thread(target=drain)
-    pump.start()
     config = TrainConfig(layers=nets.PRESETS["default"]["layers"], epochs=1, seed=seed,
                          max_batches=batches)
-    result = train(dataset, config, lambda e: queue.put(serialize_event(e)), lambda: False,
-                   limits=LIMITS.training, net_limits=LIMITS.nets)
-    done.set()
-    pump.join()
+    with live_events() as (emit, received):
+        result = train(dataset, config, emit, lambda: False, limits=LIMITS.training,
+                       net_limits=LIMITS.nets)
     span = result.metrics["elapsed_s"]
     return result.metrics["images_per_s"], len(received) / span
 

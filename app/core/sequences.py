@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -456,7 +457,7 @@ class SequenceResult:
     metrics: dict = field(default_factory=dict)
 
 
-class _Task:
+class _Task(ABC):
     """What differs between the tasks: data, one batch's loss, validation, snapshot extras."""
 
     model_config: CharModelConfig
@@ -467,17 +468,21 @@ class _Task:
     batches: int  # per epoch, by default
     units: int  # characters / names / values in one batch
 
+    @abstractmethod
     def start_info(self) -> dict:
-        raise NotImplementedError
+        """The task's part of the "start" event: its vocabulary or classes, its sizes."""
 
+    @abstractmethod
     def loss(self, model: CharModel, generator: torch.Generator) -> torch.Tensor:
-        raise NotImplementedError
+        """One random training batch's loss, as a tensor to backpropagate."""
 
+    @abstractmethod
     def evaluate(self, model: CharModel, limit: int) -> dict:
-        raise NotImplementedError
+        """Validation figures over at most `limit` characters, names or values."""
 
+    @abstractmethod
     def snapshot(self, model: CharModel) -> dict:
-        raise NotImplementedError
+        """What a page shows of the model now: validation loss, samples, heatmap, forecast."""
 
 
 class _Generate(_Task):

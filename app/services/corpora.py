@@ -94,12 +94,17 @@ class Corpora:
     def __init__(self, config: CorporaConfig) -> None:
         self.config = config
         self._cache: dict[str, Corpus] = {}
+        self._names_cache: dict[str, list[str]] | None = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ built-in
 
     def _names(self) -> dict[str, list[str]]:
-        return corpora.load_names(self.config.directory / "names.json")
+        """names.json, read once: 17 built-in corpora are made from it."""
+        with self._lock:
+            if self._names_cache is None:
+                self._names_cache = corpora.load_names(self.config.directory / "names.json")
+            return self._names_cache
 
     def _builtin(self) -> dict[str, str]:
         """Built-in names and titles; those made from the prepared files only when they exist."""
