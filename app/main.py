@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ from app.api import stepper as stepper_api
 from app.api import training as training_api
 from app.http import errors
 from app.http.middleware import BodyLimitMiddleware
+from app.http.owners import OwnerMiddleware, actor_of, listening_beyond_loopback, secret_key
 from app.services.corpora import Corpora, CorporaConfig
 from app.services.datasets import Catalog, CatalogConfig
 from app.services.generative import GenerativeLab
@@ -50,17 +52,19 @@ log = logging.getLogger("app")
 def job_backend(settings: Settings, runs: RunStore, catalog: Catalog, corpora: Corpora
                 ) -> JobBackend:
     """Runs train on this machine, or on a Ray cluster when one is named."""
+    per_owner = settings.max_runs_per_owner if settings.shared else 0
     if settings.ray_address:
         from app.services.runs.ray import RayBackend  # Ray is imported only when it is used
 
         return RayBackend(runs, catalog, settings.data_dir / "runs", corpora=corpora,
                           address=settings.ray_address, cpus_per_run=settings.ray_cpus_per_run,
                           max_queued=settings.max_queued_runs,
-                          max_seconds=settings.max_run_seconds)
+                          max_seconds=settings.max_run_seconds, per_owner=per_owner)
     return EmbeddedBackend(runs, catalog.config, settings.data_dir / "runs",
                            max_concurrent=settings.max_concurrent_runs,
                            max_queued=settings.max_queued_runs,
-                           max_seconds=settings.max_run_seconds, corpora=corpora.config)
+                           max_seconds=settings.max_run_seconds, corpora=corpora.config,
+                           per_owner=per_owner)
 
 
 def add_stores(app: FastAPI, settings: Settings) -> None:
@@ -74,13 +78,18 @@ def add_stores(app: FastAPI, settings: Settings) -> None:
                               max_files=settings.image_store_files,
                               max_pixels=settings.max_image_pixels,
                               max_side=settings.max_image_side,
-                              photos_dir=settings.data_dir / "photos")
+                              photos_dir=settings.data_dir / "photos",
+                              per_owner=settings.max_images_per_owner if settings.shared else 0)
     state.results = ResultStore(max_items=settings.result_store_items,
                                 max_bytes=settings.result_store_bytes,
                                 directory=settings.data_dir / "results",
                                 max_files=settings.result_store_items)
     state.templates = Jinja2Templates(directory=settings.templates_dir)
     state.templates.env.globals["limits"] = LIMITS  # the forms' min/max are the checks' own
+    # whether the visitor may change a thing (its controls shown); always, off shared mode
+    state.templates.env.globals["mine"] = lambda request, owner: actor_of(request.scope).mine(
+        owner)
+    state.templates.env.globals["shared"] = settings.shared
     state.catalog = Catalog(CatalogConfig(
         data_dir=settings.data_dir, max_datasets=settings.max_datasets,
         idx_dirs=tuple(Path(p) for p in settings.idx_dirs.split(os.pathsep) if p)))
@@ -118,6 +127,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.torch_threads:
             torch.set_num_threads(settings.torch_threads)
+        # first, so that it overlaps the rest of the start-up: the shipped models' test-set
+        # passes, on the inspector's thread (see Settings.precompute_test_sets)
+        app.state.inspector.start(precompute=settings.precompute_test_sets)
         app.state.images.add_samples()
         await app.state.jobs.start()
         # Move the ~200,000 objects of the loaded libraries out of the collector's sight: a full
@@ -126,7 +138,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         log.info("playground ready: %d sample images", len(app.state.images.samples))
+        exposed = listening_beyond_loopback(sys.argv, dict(os.environ))
+        if exposed and not settings.shared:
+            log.warning("listening on %s, beyond this machine, without shared mode: every "
+                        "visitor can stop, pause and delete everyone's runs, datasets and "
+                        "models. For a class, set PLAYGROUND_SHARED=true (README, \"Hosting a "
+                        "class\")", exposed)
         yield
+        app.state.inspector.close()  # a pass under way stops after its current batch
         await app.state.jobs.stop()
         app.state.runs.close()
 
@@ -142,6 +161,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, overrides={
         "/api/v1/datasets": settings.max_dataset_upload_bytes,
         "/training/datasets": settings.max_dataset_upload_bytes})
+    if settings.shared:  # after the body limit: added last, it runs first
+        app.add_middleware(OwnerMiddleware, key=secret_key(settings.secret_key, settings.data_dir),
+                           admin_token=settings.admin_token)
     errors.install(app)
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
     # generative first: its slider requests come many a second, and routes match in order

@@ -39,8 +39,6 @@ class Settings:
     # in memory and in data_dir/results (the same count), so any web worker serves them
     result_store_bytes: int = 256_000_000
     # kernel lab
-    max_grid_side: int = 512  # numeric `input` grids for /convolve
-    max_bank_kernels: int = 16
     bank_map_side: int = 256  # filter-bank activation maps are computed on an image this size
     # paths
     static_dir: Path = ROOT / "static"
@@ -66,6 +64,24 @@ class Settings:
     ray_cpus_per_run: float = 1.0  # CPUs a run asks the cluster for (its PyTorch threads)
     # compute
     torch_threads: int = 0  # 0: leave PyTorch's default (all cores)
+    # The inspector's test-set pass for the shipped models (their top examples and mistakes,
+    # seconds of CPU) begins on a background thread when the app starts, so the first answer
+    # that needs it is ready: the start-up does not wait for it, a request asked before it is
+    # done gets its progress (202), and the app's shutdown stops it after the current batch.
+    # Off: it runs when first asked for (answered with progress meanwhile all the same). An
+    # app made for a test that does not look at test-set answers can turn it off and pay no
+    # CPU for it (PLAYGROUND_PRECOMPUTE_TEST_SETS=0).
+    precompute_test_sets: bool = True
+    # shared mode: a class on one server (README, "Hosting a class"). Off, nothing changes.
+    shared: bool = False  # every visitor an owner (a signed cookie); others' things read-only
+    secret_key: str = ""  # signs the owner cookie; empty: one generated into data_dir, kept
+    admin_token: str = ""  # `Authorization: Bearer <it>` may do everything (the teacher)
+    # fair share, per visitor (shared mode only): a queue of 4 and a run or two each leaves
+    # room for the others of a class; three datasets and 200 MB are a few experiments' worth
+    max_runs_per_owner: int = 2  # queued and training at once; beyond: 429 for them alone
+    max_datasets_per_owner: int = 3  # uploaded datasets (image zips and sequence data)
+    max_upload_bytes_per_owner: int = 200_000_000  # those datasets' bytes
+    max_images_per_owner: int = 32  # uploaded images kept; beyond, their own oldest go first
 
     @classmethod
     def from_env(cls, prefix: str = "PLAYGROUND_") -> Settings:
@@ -75,7 +91,10 @@ class Settings:
             if raw is None:
                 continue
             kind = type(getattr(cls, f.name))
-            values[f.name] = Path(raw) if kind is type(ROOT) else kind(raw)
+            if kind is bool:  # bool("0") is True: read the words people write
+                values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            else:
+                values[f.name] = Path(raw) if kind is type(ROOT) else kind(raw)
         return cls(**values)
 
 
@@ -101,6 +120,8 @@ class Limits:
         weight=1e6,  # |a kernel weight|
         value=1e9,  # |an input value|, |scale|, |bias|
         min_scale=1e-6,  # smallest |scale|: it divides the sum
+        grid_side=512,  # rows and columns of a numeric `input` grid for /convolve
+        bank_kernels=16,  # kernels in one filter bank
     )
     stepper: StepperLimits = StepperLimits(
         grid_side=64,  # an input grid is at most 64×64…
@@ -182,6 +203,8 @@ class Limits:
     # gzip bomb)
     idx_bytes: int = 256 * 2**20
     pixels_side: int = 1024  # the inspector: rows and columns of a drawing sent as numbers
+    top_examples: int = 64  # the inspector: test images in one "excite this unit most" answer
+    examples_page: int = 200  # the inspector: test images in one page of a listing
     # the generative lab's slider WebSocket: one message, a latent point of at most a few
     # hundred numbers, is far under this
     live_message_bytes: int = 16_384

@@ -7,17 +7,23 @@ generated 1024×1024 photo-like PNG (POST /api/v1/images), then times sequential
 keep-alive httpx client, each from sending to having read the whole body:
 
 - POST /api/v1/convolve {image_id, kernel, padding: 'same', format}: a new random kernel every
-  time, 3×3 as JPEG, PNG and WebP, and 7×7 as JPEG;
+  time, 3×3 as JPEG, PNG and WebP, and 7×7 as JPEG (the PNG and WebP rows are DESIGN's "a
+  filtered 1024 px image as PNG / WebP" row, the JPEG row their reference in the same run);
 - what the kernel-lab page does per keystroke: POST /kernels/render (form-encoded, the page's own
-  fields, no filter bank) and then GET of the result image whose URL the fragment holds;
+  fields, no filter bank) and then GET of the result image whose URL the fragment holds; the same
+  with the page's default filter bank ticked (the keystroke's fragment leaves the bank alone);
+  and, for information, what a change of the bank or the sliding settings costs: POST
+  /kernels/bank and GET of every map it holds;
 - GET /api/v1/health, the trivial reference, in the same run.
 
-Rows far above the target (PNG, WebP) and the informational filter-bank row take fewer requests,
-so that the whole run stays near a minute; the n column says how many.
+The informational filter-bank row takes fewer requests; the n column says how many.
 
-Target (DESIGN): p50 ≤ 30 ms. Afterwards the server is shut down (SIGTERM, graceful), and the
-server-side phases of one request (convolve, stats, display mapping, encoding) are timed
-in-process on the same image, to show where the time goes.
+Targets (DESIGN): a kernel-lab request p50 ≤ 30 ms (JPEG, as the page gets it); the same request
+as PNG p50 ≤ 60 ms and as WebP p50 ≤ 45 ms. First DESIGN's calibration is measured (the bare
+training loop, bench.harness): each p50 is also shown scaled to the slow machine, and a verdict
+uses the larger of the measured and the scaled figure. Afterwards the server is shut down
+(SIGTERM, graceful), and the server-side phases of one request (convolve, stats, display
+mapping, encoding) are timed in-process on the same image, to show where the time goes.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import argparse
 import io
 import os
 import re
+import statistics
 import sys
 import tempfile
 import time
@@ -41,9 +48,11 @@ from app.core import images, kernels
 from app.settings import LIMITS, Settings
 from app.web.kernel_lab import DEFAULT_BANK
 from bench.harness import (
+    calibration,
     free_port,
     measure,
     median_ms,
+    print_calibration,
     start_server,
     stop_server,
     summary,
@@ -52,7 +61,8 @@ from bench.harness import (
 
 ROOT = Path(__file__).resolve().parents[1]
 SIDE = 1024
-TARGET_MS = 30.0
+TARGET_MS = 30.0  # a kernel-lab request (JPEG)
+FORMAT_TARGET_MS = {"jpeg": TARGET_MS, "png": 60.0, "webp": 45.0}  # the same request as …
 RESULT_URL = re.compile(r"/api/v1/results/[A-Za-z0-9_-]+")
 
 
@@ -120,9 +130,14 @@ def server_phases(png: bytes, threads: int | None, repeat: int = 20) -> None:
     ys = {}
     for k in (3, 7):
         kern = np.array(new_kernel(rng, k))
-        ys[k] = kernels.convolve(x, kern, spec, limits=LIMITS.kernels)
-        rows.append((f"kernels.convolve {k}×{k}", med(lambda kern=kern: kernels.convolve(
-            x, kern, spec, limits=LIMITS.kernels))))
+        halo = kernels.strip_halo(x, kern, spec)
+        st = None if halo is None else kernels.to_strips(x, halo)  # cached by the app too
+        ys[k] = kernels.convolve(x, kern, spec, limits=LIMITS.kernels, strips=st)
+        if st is not None:
+            rows.append(("to_strips (once per image and halo, cached by the app)",
+                         med(lambda halo=halo: kernels.to_strips(x, halo))))
+        rows.append((f"kernels.convolve {k}×{k}", med(lambda kern=kern, st=st: kernels.convolve(
+            x, kern, spec, limits=LIMITS.kernels, strips=st))))
     y = ys[3]
     stats = images.value_stats(y)
     rows.append(("images.value_stats", med(lambda: images.value_stats(y))))
@@ -143,13 +158,15 @@ def main() -> int:
     ap.add_argument("--no-phases", action="store_true", help="skip the in-process phase timing")
     args = ap.parse_args()
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    factor = print_calibration(calibration())
     png = photo_like()
     port = free_port()
     log = tempfile.TemporaryFile()
     server = start_server(port, args.threads, log)
     rng = np.random.default_rng(1)
-    rows: list[tuple[str, list[float], float, bool]] = []
-    few = max(20, args.n // 4)  # for rows far above the target: they cost 80-200 ms each
+    rows: list[tuple[str, list[float], float, float | None]] = []  # … target p50 ms
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30,
                           trust_env=False) as client:
@@ -169,7 +186,7 @@ def main() -> int:
 
             rows.append(("GET /api/v1/health (reference)", *measure(
                 lambda: expect(client.get("/api/v1/health"), "application/json"),
-                args.n, args.warmup), False))
+                args.n, args.warmup), None))
 
             def convolve(k: int, fmt: str) -> int:
                 r = client.post("/api/v1/convolve", json={
@@ -177,10 +194,10 @@ def main() -> int:
                     "format": fmt})
                 return expect(r, f"image/{fmt}")
 
-            for k, fmt, n in ((3, "jpeg", args.n), (3, "png", few), (3, "webp", few),
-                              (7, "jpeg", args.n)):
+            for k, fmt in ((3, "jpeg"), (3, "png"), (3, "webp"), (7, "jpeg")):
                 rows.append((f"POST /api/v1/convolve {k}×{k} {fmt}", *measure(
-                    lambda k=k, fmt=fmt: convolve(k, fmt), n, args.warmup), True))
+                    lambda k=k, fmt=fmt: convolve(k, fmt), args.n, args.warmup),
+                    FORMAT_TARGET_MS[fmt]))
 
             fragment_t: list[float] = []
             image_t: list[float] = []
@@ -198,8 +215,8 @@ def main() -> int:
                 r = client.post("/kernels/render", data=form)
                 size = expect(r, "text/html")
                 urls = list(dict.fromkeys(RESULT_URL.findall(r.text)))
-                if len(urls) != 1 + len(bank):
-                    raise SystemExit(f"expected {1 + len(bank)} result URLs in the fragment, "
+                if len(urls) != 1:  # the bank, ticked or not, is its own fragment
+                    raise SystemExit(f"expected 1 result URL in the fragment, "
                                      f"found {len(urls)}: {r.text[:500]}")
                 t1 = time.perf_counter()
                 for url in urls:  # the browser loads every <img> the fragment brings
@@ -211,29 +228,59 @@ def main() -> int:
 
             pair = measure(keystroke, args.n, args.warmup)
             fragment_t, image_t = fragment_t[-args.n:], image_t[-args.n:]
-            rows.append(("page keystroke: POST /kernels/render + GET result", *pair, True))
-            rows.append(("  of which POST /kernels/render (fragment)", fragment_t, 0.0, False))
-            rows.append(("  of which GET /api/v1/results/{id} (jpeg)", image_t, 0.0, False))
+            rows.append(("page keystroke: POST /kernels/render + GET result", *pair, TARGET_MS))
+            rows.append(("  of which POST /kernels/render (fragment)", fragment_t, 0.0, None))
+            rows.append(("  of which GET /api/v1/results/{id} (jpeg)", image_t, 0.0, None))
 
-            # The page as it opens has 8 filter-bank presets ticked, and then every keystroke
-            # also renders (and the browser loads) 8 gray 256 px maps; information, fewer requests.
-            rows.append((f"  info: same with the page's default bank ({len(DEFAULT_BANK)} maps)",
-                         *measure(lambda: keystroke(DEFAULT_BANK), max(20, args.n // 10),
-                                  args.warmup), False))
+            # The page as it opens has 8 filter-bank presets ticked: a keystroke in the grid
+            # still fetches the filtered image alone (the bank depends on the sliding settings,
+            # not on the grid, unless "Your kernel" is ticked).
+            rows.append((f"page keystroke, default bank ({len(DEFAULT_BANK)} maps) ticked",
+                         *measure(lambda: keystroke(DEFAULT_BANK), args.n, args.warmup),
+                         TARGET_MS))
+
+            def bank_change() -> int:
+                """A change the bank depends on (here the stride, back and forth): the bank's
+                fragment, then every map it points at."""
+                form = {"image_id": image_id, "rows": "3", "cols": "3", "k": ["0"] * 9,
+                        "stride": str(1 + len(bank_t) % 2), "padding": "same",
+                        "padding_mode": "zeros", "dilation": "1", "display": "clip",
+                        "bank": list(DEFAULT_BANK)}
+                t0 = time.perf_counter()
+                r = client.post("/kernels/bank", data=form)
+                size = expect(r, "text/html")
+                urls = list(dict.fromkeys(RESULT_URL.findall(r.text)))
+                if len(urls) != len(DEFAULT_BANK):
+                    raise SystemExit(f"expected {len(DEFAULT_BANK)} maps in the bank fragment, "
+                                     f"found {len(urls)}: {r.text[:500]}")
+                for url in urls:
+                    size += expect(client.get(url), "image/")
+                bank_t.append(time.perf_counter() - t0)
+                return size
+
+            bank_t: list[float] = []
+            rows.append((f"  info: a bank change, POST /kernels/bank + GET {len(DEFAULT_BANK)} "
+                         "maps", *measure(bank_change, max(20, args.n // 10), args.warmup),
+                         None))
     finally:
         stopped = stop_server(server, log)
 
     width = max(len(r[0]) for r in rows)
     header = (f"{'request':<{width}}  {'n':>4}  {'p50 ms':>7}  {'p90 ms':>7}  {'p99 ms':>7}  "
-              f"{'mean KB':>7}  target p50 ≤ {TARGET_MS:g} ms")
+              f"{'mean KB':>7}  {'slow p50':>8}  {'vs jpeg':>7}  target p50")
     print(header)
     print("-" * len(header))
-    for name, times, size, targeted in rows:
+    jpeg_p50 = statistics.median(rows[1][1]) * 1e3  # POST /api/v1/convolve 3×3 jpeg
+    for name, times, size, target in rows:
         p50, p90, p99 = summary(times)
-        verdict = ("PASS" if p50 <= TARGET_MS else "MISS") if targeted else ""
+        verdict = "" if target is None else (
+            f"≤ {target:g} ms {'PASS' if p50 * max(factor, 1.0) <= target else 'MISS'}")
         kb = f"{size / 1e3:7.1f}" if size else f"{'':7}"
+        vs = f"{p50 / jpeg_p50:6.2f}×" if name.endswith(("3×3 png", "3×3 webp")) else ""
         print(f"{name:<{width}}  {len(times):>4}  {p50:7.1f}  {p90:7.1f}  {p99:7.1f}  {kb}  "
-              f"{verdict}".rstrip())
+              f"{p50 * factor:8.1f}  {vs:>7}  {verdict}".rstrip())
+    print("(slow p50: p50 × the calibration's factor; a verdict uses the larger of p50 and slow "
+          "p50; vs jpeg: p50 over the 3×3 jpeg row's, the same request as JPEG)")
     print(f"\n{stopped}")
     if not args.no_phases:
         server_phases(png, args.threads)

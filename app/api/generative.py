@@ -13,16 +13,27 @@ from fastapi import APIRouter, Query, WebSocket
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.shared import errors, run_out
+from app.api.shared import QUEUE_FULL, errors, run_out
 from app.http.deps import SOURCE_BODY as BODY
-from app.http.deps import CatalogDep, GenerativeDep, InspectorDep, JobsDep, SourceDep
+from app.http.deps import (
+    ActorDep,
+    CatalogDep,
+    GenerativeDep,
+    InspectorDep,
+    JobsDep,
+    SourceDep,
+)
 from app.http.errors import INPUT_ERRORS, api_error_body
 from app.services import generative as service
-from app.services.schemas import ArithmeticRequest, LatentPoint, RunOut
+from app.services.schemas import ArithmeticRequest, Body, LatentPoint, RunOut
 from app.settings import LIMITS
 
 router = APIRouter(prefix="/api/v1/generative", tags=["generative"])
 ERRORS = errors(404, 422, _404="no such model", _422="invalid latent point or settings")
+# what only some models can do: a VAE's encoder, a 2-D latent space's map
+VAE_ERRORS = errors(404, 409, 422, _404="no such model", _409="this model cannot do that (a GAN "
+                    "has no encoder; the map needs a 2-D latent space)",
+                    _422="invalid latent point or settings")
 PNG = "a PNG data URL"
 GEN = LIMITS.generative
 BOUND = f"{GEN.latent_value:,.0f}"
@@ -37,8 +48,7 @@ CLIPPED = (f"how many coordinates lay beyond ±{GEN.prior_bound:g} (far outside 
 
 # ---------------------------------------------------------------- request models
 
-class DecodeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DecodeRequest(Body):
     # the numbers checked here; the length per model by core.generative.check_latents
     z: LatentPoint | list[LatentPoint] = Field(description=(
         "one latent point (a list of the model's latent size of numbers), or a batch of them; "
@@ -49,26 +59,24 @@ class DecodeRequest(BaseModel):
                                            "batch); json: 0-255 numbers")
 
 
-class SampleRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SampleRequest(Body):
     count: int = Field(16, ge=1, le=GEN.batch)
     seed: int = Field(0, ge=0, le=2**31 - 1)
 
 
-class InterpolateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class InterpolateRequest(Body):
     start: LatentPoint = Field(description=f"a latent point, numbers from −{BOUND} to {BOUND}")
     end: LatentPoint = Field(description=f"a latent point, numbers from −{BOUND} to {BOUND}")
-    steps: int = Field(8, description=f"frames, both ends included: 2 to {GEN.steps}")
+    steps: int = Field(8, ge=2, le=GEN.steps, description="frames, both ends included")
     method: Literal["linear", "slerp"] = "linear"
 
 
-class WatchRunRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class WatchRunRequest(Body):
     task: Literal["vae", "gan"] = "vae"
     latent: int = Field(2, ge=1, le=GEN.latent)
     epochs: int = Field(3, ge=1, le=GEN.run_epochs)
-    dataset: str = Field("mnist", description="any 28×28 gray dataset (mnist, shapes, …)")
+    dataset: str = Field("mnist", min_length=1, max_length=64,
+                         description="any 28×28 gray dataset (mnist, shapes, …)")
     seed: int = Field(0, ge=0, le=2**31 - 1)
 
 
@@ -217,8 +225,8 @@ def interpolate(model: str, req: InterpolateRequest, lab: GenerativeDep) -> Inte
 
 
 @router.post("/{model}/encode", openapi_extra=BODY, response_model=EncodeOut,
-             responses=errors(404, 413, 415, 422, _404="no such model",
-                              _422="invalid input, or the model is a GAN (no encoder)"))
+             responses=errors(404, 409, 413, 415, 422, _404="no such model",
+                              _409="the model is a GAN (no encoder)", _422="invalid input"))
 def encode(model: str, source: SourceDep, lab: GenerativeDep, inspector: InspectorDep
            ) -> EncodeOut:
     """A digit (drawing, image or MNIST test example) → its latent Gaussian (VAE only): mean and
@@ -227,7 +235,7 @@ def encode(model: str, source: SourceDep, lab: GenerativeDep, inspector: Inspect
 
 
 @router.get("/{model}/manifold", response_class=Response, responses={
-    200: {"content": {"image/png": {}}}, **ERRORS})
+    200: {"content": {"image/png": {}}}, **VAE_ERRORS})
 def manifold(model: str, lab: GenerativeDep,
              size: Annotated[int, Query(ge=2, le=GEN.manifold_side)] = 15,
              range_: Annotated[float, Query(alias="range", gt=0, le=GEN.prior_bound)] = 3.0
@@ -238,7 +246,7 @@ def manifold(model: str, lab: GenerativeDep,
                     headers={"Cache-Control": "max-age=3600"})
 
 
-@router.get("/{model}/latent-map", response_model=LatentMapOut, responses=ERRORS)
+@router.get("/{model}/latent-map", response_model=LatentMapOut, responses=VAE_ERRORS)
 def latent_map(model: str, lab: GenerativeDep,
                count: Annotated[int, Query(ge=10, le=10_000)] = 2000) -> LatentMapOut:
     """Where the MNIST test digits land in a 2-D VAE's latent plane: [z₁, z₂, digit] each.
@@ -254,10 +262,12 @@ def arithmetic(model: str, req: ArithmeticRequest, lab: GenerativeDep) -> Arithm
 
 
 @router.post("/training-runs", status_code=201, response_model=RunOut,
-             responses=errors(404, 422, 429))
-async def watch_one_train(req: WatchRunRequest, jobs: JobsDep, catalog: CatalogDep) -> RunOut:
+             responses=errors(404, 409, 422, 429, _409="the dataset's images are not gray "
+                              "28×28", _429=QUEUE_FULL))
+async def watch_one_train(req: WatchRunRequest, jobs: JobsDep, catalog: CatalogDep,
+                          actor: ActorDep) -> RunOut:
     """A short VAE or GAN training run, through the same job runner as the CNN lab; follow it
     at `events_url`: "samples" events carry 16 fixed latent points decoded (a PNG), "progress"
     the losses (the VAE's −ELBO; the GAN's generator and discriminator losses)."""
     return run_out(await service.start_watch_run(req.task, req.latent, req.epochs, req.dataset,
-                                                 req.seed, jobs, catalog))
+                                                 req.seed, jobs, catalog, actor), actor)

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from app.api.shared import errors
 from app.core import images
-from app.http.deps import ImagesDep, ResultsDep, SettingsDep
+from app.http.deps import ActorDep, ImagesDep, ResultsDep
 from app.services.images import StoredImage
 from app.services.schemas import ImageGrid, ImageInfo
 
@@ -27,9 +27,10 @@ def image_info(img: StoredImage) -> ImageInfo:
 @router.post("/images", status_code=201, response_model=ImageInfo,
              responses={k: v for k, v in ERRORS.items() if k != 404})
 def upload_image(file: Annotated[UploadFile, File(description="PNG, JPEG, WebP, GIF, BMP or TIFF")],
-                 store: ImagesDep, settings: SettingsDep) -> ImageInfo:
-    """Upload an image; its id is a hash of its bytes, so uploading it again gives the same id."""
-    return image_info(store.upload(file.file.read()))
+                 store: ImagesDep, actor: ActorDep) -> ImageInfo:
+    """Upload an image; its id is a hash of its bytes, so uploading it again gives the same id.
+    In shared mode each visitor keeps their newest 32 uploads (an older one is then 404)."""
+    return image_info(store.upload(file.file.read(), actor.owner))
 
 
 @router.get("/images", response_model=list[ImageInfo])

@@ -3,20 +3,28 @@ looks, and what its units respond to. Inputs are a drawing (rows of 0-255 number
 (uploaded as a file here, or by id from POST /api/v1/images) or a test-set example.
 
 Each route asks `app.services.inspector` one question and returns its answer in the shape below;
-pictures inside JSON are PNG data URLs (`data:image/png;base64,…`)."""
+pictures inside JSON are PNG data URLs (`data:image/png;base64,…`). A layer's maps come at their
+own size, one pixel per value: enlarge them without smoothing to look at them (in a notebook,
+`plt.imshow(img, interpolation="nearest")`; the page, CSS `image-rendering: pixelated`).
+
+The answers drawn from the test set (top examples, the listing of examples and mistakes) need
+the model's pass over it, which takes seconds. The server begins it for the shipped models when
+it starts, and for another model when first asked; until it is done these routes answer 202
+with its progress and a Retry-After header: ask again then."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.shared import errors
 from app.http.deps import SOURCE_BODY as BODY
 from app.http.deps import InspectorDep, SourceDep
 from app.services import inspector as service
+from app.settings import LIMITS
 
 router = APIRouter(prefix="/api/v1/models", tags=["inspector"])
 
@@ -60,9 +68,16 @@ class LayerActivation(Out):
     range: list[float] = Field(description="[min, max] of the output")
     receptive_field: ReceptiveFieldOut | None
     cols: int = Field(description="maps in a row of the grid")
-    tile: list[int] = Field(description="[height, width] of one map in the grid, px")
-    gap: int = Field(description="px between maps")
-    png: str = Field(description=f"the maps as one grid (a 1-D output as a strip), {PNG}")
+    tile: list[int] = Field(description="[height, width] of one map in the grid, px: the map's "
+                                        "own size (one pixel per value)")
+    gap: int = Field(description="px between maps (light gray, 235)")
+    zoom: int = Field(description="the enlargement the page draws the grid at (pixelated): "
+                                  "maps about 56 px a side")
+    png: str = Field(description=f"the maps as one gray grid at their own size, {PNG}: map c "
+                                 "at row c // cols, column c % cols; each map's values scaled "
+                                 "from its minimum (0) to its maximum (255), or with "
+                                 "scale=shared from the layer's; a 1-D output wrapped into rows "
+                                 "of 32 values (one tile; the cells past its end black)")
     values: list | None = Field(None, exclude_if=lambda v: v is None,
                                 description="the raw output (with values=true only)")
 
@@ -139,6 +154,26 @@ class ClassicKernelOut(Out):
     png: str
 
 
+class PendingOut(Out):
+    status: Literal["pending"] = "pending"
+    progress: float = Field(ge=0, le=1, description="the test-set pass, 0 to 1 (images done)")
+    retry_after: int = Field(ge=1, description="seconds to wait before asking again (also "
+                                               "the Retry-After header)")
+    message: str = Field(description="what is under way, in words")
+
+
+PENDING = {202: {"model": PendingOut, "description": "the model's pass over its test set is "
+                 "still running (begun at start-up for the shipped models, else by this "
+                 "request): its progress; ask again after Retry-After seconds",
+                 "headers": {"Retry-After": {"schema": {"type": "integer"},
+                                             "description": "seconds"}}}}
+
+
+def _pending(p: service.Pending) -> JSONResponse:
+    return JSONResponse(PendingOut.model_validate(p).model_dump(), status_code=202,
+                        headers={"Retry-After": str(p.retry_after)})
+
+
 class FiltersOut(Out):
     layer: int
     label: str
@@ -209,13 +244,17 @@ def gradcam(name: str, source: SourceDep, inspector: InspectorDep, target: Targe
 
 
 @router.get("/{name}/units/{layer}/{channel}/top-examples", response_model=TopExamplesOut,
-            responses=UNIT_ERRORS)
+            responses={**PENDING, **UNIT_ERRORS})
 def top_examples(name: str, layer: int, channel: int, inspector: InspectorDep,
-                 k: Annotated[int, Query(ge=1, le=64)] = 9) -> TopExamplesOut:
+                 k: Annotated[int, Query(ge=1, le=LIMITS.top_examples)] = 9
+                 ) -> TopExamplesOut | JSONResponse:
     """The test images that excite this unit most (its mean activation), as in the feature
-    visualisation literature's "dataset examples"."""
-    return TopExamplesOut.model_validate(service.top_examples(inspector, name, layer, channel,
-                                                              k))
+    visualisation literature's "dataset examples". 202 with progress while the model's
+    test-set pass runs."""
+    answer = service.top_examples(inspector, name, layer, channel, k)
+    if isinstance(answer, service.Pending):
+        return _pending(answer)
+    return TopExamplesOut.model_validate(answer)
 
 
 @router.get("/{name}/units/{layer}/{channel}/optimized", response_class=Response,
@@ -226,16 +265,18 @@ def optimized(name: str, layer: int, channel: int, inspector: InspectorDep) -> R
                     headers={"Cache-Control": "max-age=3600"})
 
 
-@router.get("/{name}/examples", response_model=ExamplesOut, responses=errors(
-    404, 422, _404=WORDS["_404"], _422="invalid limit or offset, or no test set"))
+@router.get("/{name}/examples", response_model=ExamplesOut, responses={**PENDING, **errors(
+    404, 422, _404=WORDS["_404"], _422="invalid limit or offset, or no test set")})
 def examples(name: str, inspector: InspectorDep,
              wrong: Annotated[bool, Query(description="only the ones it gets wrong")] = False,
-             limit: Annotated[int, Query(ge=1, le=200)] = 24,
-             offset: Annotated[int, Query(ge=0)] = 0) -> ExamplesOut:
+             limit: Annotated[int, Query(ge=1, le=LIMITS.examples_page)] = 24,
+             offset: Annotated[int, Query(ge=0)] = 0) -> ExamplesOut | JSONResponse:
     """Test-set images to inspect, with the label and the model's answer; `wrong=true` lists
-    its mistakes (most confident first)."""
-    return ExamplesOut.model_validate(service.examples(inspector, name, wrong=wrong,
-                                                       limit=limit, offset=offset))
+    its mistakes (most confident first). 202 with progress while the model's test-set pass runs."""
+    answer = service.examples(inspector, name, wrong=wrong, limit=limit, offset=offset)
+    if isinstance(answer, service.Pending):
+        return _pending(answer)
+    return ExamplesOut.model_validate(answer)
 
 
 @router.get("/{name}/filters", response_model=FiltersOut, responses=errors(

@@ -49,7 +49,7 @@ def convolve(req: ConvolveRequest, store: ImagesDep, results: ResultsDep,
     convolution), on a grid of numbers or on an image."""
     kernel_lab.check_source(req.image_id, req.input)
     if req.input is not None:
-        out = kernel_lab.convolve_grid(req, settings.max_grid_side)
+        out = kernel_lab.convolve_grid(req)
         return GridResult(output=out.tolist(), shape=list(out.shape))
     r = kernel_lab.convolve_image(req, store, results)
     if req.response == "image":
@@ -69,17 +69,16 @@ def filter_bank(req: FilterBankRequest, store: ImagesDep, results: ResultsDep,
     unless size='full'; each map is a picture at `url`. On a grid, each map is `output`."""
     kernel_lab.check_source(req.image_id, req.input)
     if req.input is not None:
-        entries = kernel_lab.bank_entries(req, settings.max_bank_kernels)
+        entries = kernel_lab.bank_entries(req)
         maps = []
         for e in entries:
             single = ConvolveRequest(**req.model_dump(exclude={"kernels", "image_id"}),
                                      kernel=e.kernel.tolist())
-            out = kernel_lab.convolve_grid(single, settings.max_grid_side)
+            out = kernel_lab.convolve_grid(single)
             maps.append(BankMap(name=e.name, output=out.tolist(), shape=list(out.shape),
                                 stats=Stats(min=out.min(), max=out.max(), mean=out.mean())))
         return FilterBankResult(depth=len(maps), maps=maps)
-    rendered = kernel_lab.filter_bank_image(req, store, results, settings.bank_map_side,
-                                            settings.max_bank_kernels)
+    rendered = kernel_lab.filter_bank_image(req, store, results, settings.bank_map_side)
     return FilterBankResult(depth=len(rendered), maps=[
         BankMap(name=name, url=f"/api/v1/results/{r.result_id}", shape=list(r.shape),
                 stats=_stats(r.stats)) for name, r in rendered])

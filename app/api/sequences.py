@@ -9,11 +9,19 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Response, UploadFile
 from fastapi.responses import FileResponse
 
-from app.api.shared import errors, run_out, sequence_model_out
-from app.http.deps import CorporaDep, JobsDep, SequenceModelsDep
+from app.api.shared import (
+    NOT_YOURS,
+    QUEUE_FULL,
+    YOUR_SHARE,
+    errors,
+    run_out,
+    sequence_model_out,
+)
+from app.http.deps import ActorDep, CorporaDep, JobsDep, SequenceModelsDep, SettingsDep
 from app.http.responses import ArrayJSON
 from app.services import sequences
 from app.services.corpora import CorpusInfo
+from app.services.owners import upload_caps
 from app.services.schemas import (
     ClassificationOut,
     ClassifyRequest,
@@ -58,12 +66,13 @@ def gradient_flow(req: GradientFlowRequest) -> ArrayJSON:
     return ArrayJSON(sequences.gradient_flow(req))
 
 
-@router.post("/memory-runs", status_code=201, response_model=RunOut, responses=errors(422, 429))
-async def memory_run(req: MemoryRunRequest, jobs: JobsDep) -> RunOut:
+@router.post("/memory-runs", status_code=201, response_model=RunOut,
+             responses=errors(422, 429, _429=QUEUE_FULL))
+async def memory_run(req: MemoryRunRequest, jobs: JobsDep, actor: ActorDep) -> RunOut:
     """Trains each cell to remember the first symbol after a delay of d blank steps, for each
     delay; follow it at `events_url` (events `memory` and `memory_result`, then `done` with the
     longest delay each cell learned)."""
-    return run_out(await sequences.start_memory_run(req, jobs))
+    return run_out(await sequences.start_memory_run(req, jobs, actor), actor)
 
 
 # ---------------------------------------------------------------- datasets
@@ -81,39 +90,42 @@ def get_dataset(name: str, corpora: CorporaDep) -> CorpusOut:
 
 
 @router.post("/datasets", status_code=201, response_model=CorpusOut,
-             responses=errors(409, 413, 422))
+             responses=errors(409, 413, 422, 429, _429=YOUR_SHARE))
 def upload_dataset(
         file: Annotated[UploadFile, File(description="a UTF-8 .txt, or a .csv with a column "
                                          "of numbers")],
         name: Annotated[str, Form(min_length=1, max_length=40, pattern=r"^[a-z0-9][a-z0-9_-]*$",
                                   description="lowercase letters, digits, - and _")],
-        corpora: CorporaDep,
+        corpora: CorporaDep, settings: SettingsDep, actor: ActorDep,
         column: Annotated[str | None, Form(max_length=80, description="the CSV column to "
                                            "use (default: the first all-numeric one)")] = None,
 ) -> CorpusOut:
     """Your own text (a character model learns to write like it) or series (a model learns to
     forecast it); the last tenth of its lines (a fifth of its values) is held out."""
-    info = corpora.add_upload(name, file.filename or "", file.file.read(), column=column)
+    info = corpora.add_upload(name, file.filename or "", file.file.read(), column=column,
+                              actor=actor, caps=upload_caps(settings))
     return corpus_out(info)
 
 
-@router.delete("/datasets/{name}", status_code=204, responses=errors(404, 409))
-def delete_dataset(name: str, corpora: CorporaDep) -> Response:
+@router.delete("/datasets/{name}", status_code=204,
+               responses=errors(403, 404, 409, _403=NOT_YOURS))
+def delete_dataset(name: str, corpora: CorporaDep, actor: ActorDep) -> Response:
     """Deletes an uploaded sequence dataset (built-in ones stay)."""
-    corpora.delete(name)
+    corpora.delete(name, actor)
     return Response(status_code=204)
 
 
 # ---------------------------------------------------------------- training
 
 @router.post("/training-runs", status_code=201, response_model=RunOut,
-             responses=errors(404, 422, 429))
-async def create_run(req: SequenceRunRequest, jobs: JobsDep, corpora: CorporaDep) -> RunOut:
+             responses=errors(404, 422, 429, _429=QUEUE_FULL))
+async def create_run(req: SequenceRunRequest, jobs: JobsDep, corpora: CorporaDep,
+                     actor: ActorDep) -> RunOut:
     """Trains a character model (or a series model) in the background; the run lives at
     `/api/v1/training-runs/{id}` like every other (events, pause, resume, cancel, save).
     Events: start (with the bigram baseline), progress, snapshot (samples, the hidden-state
     heatmap, or the forecast over the truth), epoch (train and validation loss), done."""
-    return run_out(await sequences.start_training(req, jobs, corpora))
+    return run_out(await sequences.start_training(req, jobs, corpora, actor), actor)
 
 
 # ---------------------------------------------------------------- models

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from app.services.models import StoredModel
+from app.services.owners import LOCAL, Actor
 from app.services.runs.records import RunRecord
 from app.services.schemas import ErrorResponse, RunOut, SequenceModelOut
 
@@ -21,6 +22,13 @@ DESCRIPTIONS = {
 }
 
 
+# shared mode's words (README, "Hosting a class")
+NOT_YOURS = "shared mode: someone else's; only its owner (or the admin token) may change it"
+YOUR_SHARE = "shared mode: you keep the most one visitor may (see Retry-After)"
+QUEUE_FULL = ("the training queue is full, or (shared mode) you have the most runs one visitor "
+              "may have at once; see Retry-After")
+
+
 def errors(*codes: int, **descriptions: str) -> dict[int | str, dict]:
     """OpenAPI `responses` for these statuses, each in the error shape; `_404="…"` words one."""
     said = {int(k.lstrip("_")): v for k, v in descriptions.items()}
@@ -28,8 +36,9 @@ def errors(*codes: int, **descriptions: str) -> dict[int | str, dict]:
             for c in codes}
 
 
-def run_out(record: RunRecord) -> RunOut:
-    return RunOut(**asdict(record), events_url=f"/api/v1/training-runs/{record.id}/events")
+def run_out(record: RunRecord, actor: Actor = LOCAL) -> RunOut:
+    return RunOut(**asdict(record), events_url=f"/api/v1/training-runs/{record.id}/events",
+                  yours=actor.mine(record.owner))
 
 
 def sequence_model_out(model: StoredModel) -> SequenceModelOut:

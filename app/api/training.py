@@ -11,14 +11,28 @@ from fastapi.responses import FileResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 
-from app.api.shared import errors, run_out, sequence_model_out
+from app.api.shared import (
+    NOT_YOURS,
+    QUEUE_FULL,
+    YOUR_SHARE,
+    errors,
+    run_out,
+    sequence_model_out,
+)
 from app.core import datasets, images, nets
-from app.http.deps import CatalogDep, ExistingRunDep, JobsDep, ModelsDep, SettingsDep
+from app.http.deps import (
+    ActorDep,
+    CatalogDep,
+    ExistingRunDep,
+    JobsDep,
+    ModelsDep,
+    SettingsDep,
+)
 from app.services import training
+from app.services.datasets import NAME as DATASET_NAME
 from app.services.datasets import DatasetInfo
 from app.services.errors import Conflict
 from app.services.models import SequenceCard, StoredModel
-from app.services.runs.records import ACTIVE
 from app.services.schemas import (
     ArchitectureOut,
     ArchitectureRequest,
@@ -76,23 +90,27 @@ def dataset_samples(name: str, catalog: CatalogDep,
 
 
 @router.post("/datasets", status_code=201, response_model=DatasetOut, tags=["datasets"],
-             responses=errors(413, 422))
+             responses=errors(403, 409, 413, 422, 429, _403=NOT_YOURS, _409="a built-in "
+                              "dataset's name", _429=YOUR_SHARE))
 def upload_dataset(file: Annotated[UploadFile, File(description="a zip of class folders")],
-                   name: Annotated[str, Form(description="lowercase letters, digits, - and _")],
-                   catalog: CatalogDep, settings: SettingsDep,
+                   name: Annotated[str, Form(
+                       min_length=1, max_length=40, pattern=DATASET_NAME.pattern,
+                       description="lowercase letters, digits, - and _")],
+                   catalog: CatalogDep, settings: SettingsDep, actor: ActorDep,
                    size: Annotated[int, Form(ge=8, le=64)] = 28,
                    channels: Annotated[Literal["gray", "rgb"], Form()] = "gray") -> DatasetOut:
     """Your own dataset: one folder per class, images inside; every image is converted to
     `size`×`size`, gray or RGB; 15% of each class is held out for validation."""
     info = training.add_dataset(catalog, settings, name, file.file.read(), size=size,
-                                    channels=channels)
+                                channels=channels, actor=actor)
     return dataset_out(info)
 
 
-@router.delete("/datasets/{name}", status_code=204, tags=["datasets"], responses=errors(404))
-def delete_dataset(name: str, catalog: CatalogDep) -> Response:
+@router.delete("/datasets/{name}", status_code=204, tags=["datasets"],
+               responses=errors(403, 404, _403=NOT_YOURS))
+def delete_dataset(name: str, catalog: CatalogDep, actor: ActorDep) -> Response:
     """Deletes an uploaded dataset (built-in ones stay)."""
-    catalog.delete(name)
+    catalog.delete(name, actor)
     return Response(status_code=204)
 
 
@@ -146,10 +164,11 @@ def validate_architecture(req: ArchitectureRequest, catalog: CatalogDep) -> Arch
 # ---------------------------------------------------------------- training runs
 
 @router.post("/training-runs", status_code=201, response_model=RunOut, tags=["training"],
-             responses=errors(404, 422, 429))
-async def create_run(req: TrainingRunRequest, jobs: JobsDep, catalog: CatalogDep) -> RunOut:
+             responses=errors(404, 422, 429, _429=QUEUE_FULL))
+async def create_run(req: TrainingRunRequest, jobs: JobsDep, catalog: CatalogDep,
+                     actor: ActorDep) -> RunOut:
     """Starts training in the background (or queues it); follow it at `events_url`."""
-    return run_out(await training.start_run(req, jobs, catalog))
+    return run_out(await training.start_run(req, jobs, catalog, actor), actor)
 
 
 @router.get("/training-backend", response_model=BackendOut, tags=["training"])
@@ -159,16 +178,16 @@ async def training_backend(jobs: JobsDep) -> BackendOut:
 
 
 @router.get("/training-runs", response_model=list[RunOut], tags=["training"])
-async def list_runs(jobs: JobsDep) -> list[RunOut]:
+async def list_runs(jobs: JobsDep, actor: ActorDep) -> list[RunOut]:
     """Recent runs, newest first, with queue positions for those waiting."""
-    return [run_out(r) for r in jobs.list()]
+    return [run_out(r, actor) for r in jobs.list()]
 
 
 @router.get("/training-runs/{run_id}", response_model=RunOut, tags=["training"],
             responses=errors(404))
-async def get_run(run_id: str, jobs: JobsDep) -> RunOut:
+async def get_run(run_id: str, jobs: JobsDep, actor: ActorDep) -> RunOut:
     """Status and the latest figures."""
-    return run_out(jobs.get(run_id))
+    return run_out(jobs.get(run_id), actor)
 
 
 @router.get("/training-runs/{run_id}/events", response_class=EventSourceResponse,
@@ -186,47 +205,49 @@ async def run_events(run: ExistingRunDep, jobs: JobsDep,
 
 
 @router.post("/training-runs/{run_id}/pause", response_model=RunOut, tags=["training"],
-             responses=errors(404, 409))
-async def pause_run(run_id: str, jobs: JobsDep) -> RunOut:
+             responses=errors(403, 404, 409, _403=NOT_YOURS))
+async def pause_run(run_id: str, jobs: JobsDep, actor: ActorDep) -> RunOut:
     """Pauses after the current batch; the process waits, holding its place."""
-    return run_out(jobs.pause(run_id))
+    return run_out(training.control(jobs, run_id, "pause", actor), actor)
 
 
 @router.post("/training-runs/{run_id}/resume", response_model=RunOut, tags=["training"],
-             responses=errors(404, 409))
-async def resume_run(run_id: str, jobs: JobsDep) -> RunOut:
-    return run_out(jobs.resume(run_id))
+             responses=errors(403, 404, 409, _403=NOT_YOURS))
+async def resume_run(run_id: str, jobs: JobsDep, actor: ActorDep) -> RunOut:
+    return run_out(training.control(jobs, run_id, "resume", actor), actor)
 
 
 @router.post("/training-runs/{run_id}/cancel", response_model=RunOut, tags=["training"],
-             responses=errors(404, 409))
-async def cancel_run(run_id: str, jobs: JobsDep) -> RunOut:
+             responses=errors(403, 404, 409, _403=NOT_YOURS))
+async def cancel_run(run_id: str, jobs: JobsDep, actor: ActorDep) -> RunOut:
     """Cancels: a queued run never starts; a running one stops after its batch and keeps its
     model as it is (status stopping, then stopped). 409 once it has ended."""
-    return run_out(jobs.cancel(run_id))
+    return run_out(training.control(jobs, run_id, "cancel", actor), actor)
 
 
 @router.delete("/training-runs/{run_id}", status_code=204, tags=["training"],
-               responses=errors(404, 409, _409="the run is still going: cancel it first"))
-async def delete_run(run_id: str, jobs: JobsDep) -> Response:
+               responses=errors(403, 404, 409, _403=NOT_YOURS,
+                                _409="the run is still going: cancel it first"))
+async def delete_run(run_id: str, jobs: JobsDep, actor: ActorDep) -> Response:
     """Deletes an ended run: its record and its weights (models saved from it stay); then it
     is 404. A run still queued or going is a 409: POST …/cancel stops it."""
-    record = jobs.get(run_id)
-    if record.status in ACTIVE:
-        raise Conflict(f"run {run_id} is {record.status}: POST /api/v1/training-runs/{run_id}"
-                       "/cancel stops it; only an ended run can be deleted", "id")
-    jobs.delete(run_id)
+    try:
+        training.delete_run(jobs, run_id, actor)
+    except Conflict as exc:  # say where the cancel is (the service knows no URLs)
+        raise Conflict(f"{exc.message} (POST /api/v1/training-runs/{run_id}/cancel stops it)",
+                       exc.field, code=exc.code) from None
     return Response(status_code=204)
 
 
 @router.post("/training-runs/{run_id}/model", status_code=201,
              response_model=ModelOut | SequenceModelOut, tags=["models"],
-             responses=errors(404, 409, 422))
+             responses=errors(403, 404, 409, 422, _403=NOT_YOURS,
+                              _409="no weights yet, or the name is taken"))
 def save_run_model(run_id: str, req: SaveModelRequest, jobs: JobsDep,
-                   models: ModelsDep) -> ModelOut | SequenceModelOut:
+                   models: ModelsDep, actor: ActorDep) -> ModelOut | SequenceModelOut:
     """Keeps the run's trained weights as a named model (they survive restarts): an image
     classifier, listed at /api/v1/models, or a sequence model, at /api/v1/sequences/models."""
-    model = training.save_run(run_id, req.name, jobs, models)
+    model = training.save_run(run_id, req.name, jobs, models, actor)
     if isinstance(model.card, SequenceCard):
         return sequence_model_out(model)
     return model_out(model)
@@ -254,7 +275,9 @@ def get_model_weights(name: str, models: ModelsDep) -> FileResponse:
                         filename=f"{name}.safetensors")
 
 
-@router.delete("/models/{name}", status_code=204, tags=["models"], responses=errors(404))
-def delete_model(name: str, models: ModelsDep) -> Response:
-    models.delete(name)
+@router.delete("/models/{name}", status_code=204, tags=["models"], responses=errors(
+    403, 404, 409, _403=NOT_YOURS,
+    _409="a shipped model: only the models you saved can be deleted"))
+def delete_model(name: str, models: ModelsDep, actor: ActorDep) -> Response:
+    training.delete_model(models, name, actor)
     return Response(status_code=204)

@@ -163,6 +163,12 @@ class Playground:
                          params={"rows": rows, "cols": cols, "channels": channels})
         return np.array(r.json()["input"], dtype=float)
 
+    def kernel_presets(self) -> dict[str, dict]:
+        """The classic kernels by key ('sobel-x', 'gaussian-3'…): name, `matrix` (an array),
+        `scale` (the divisor to pass to convolve) and a one-line explanation."""
+        return {p["key"]: p | {"matrix": np.array(p["matrix"])}
+                for p in self.request("GET", "/kernels/presets").json()}
+
     def convolve(self, image_or_grid: Any, kernel: Any, **settings: Any
                  ) -> np.ndarray | Image.Image:
         """A kernel over a grid (a 2-D numpy array → the output as an array) or over an image

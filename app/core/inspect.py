@@ -2,10 +2,11 @@
 
 A picture is brought to the model's input the way its training data was made (`mnist_style`,
 `fit_to_model`); then `predict` gives the class probabilities, `activations` every layer's output,
-`saliency` and `grad_cam` where in the picture the answer comes from, `maximize_unit` what a unit
-responds to, and `kernel_similarity` which hand-made kernel a learned first-layer filter
-resembles. (Which test images excite a unit most is ranked by the inspector's service, from each
-image's mean activation, computed once per model with its test-set answers.)
+`map_grid` draws one layer's output as one small picture, `saliency` and `grad_cam` where in the
+picture the answer comes from, `maximize_unit` what a unit responds to, and `kernel_similarity`
+which hand-made kernel a learned first-layer filter resembles. `dataset_answers` runs a whole
+test set through the model: its answers, and each image's mean activation per unit (which ranks
+the test images that excite a unit most).
 
 Models are `nn.Sequential`s as `nets.build` makes them, inputs normalised as in training
 (`training.to_inputs`). Every function runs the model in eval mode (BatchNorm on its running
@@ -16,7 +17,8 @@ does not disturb one that is being trained.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Literal
 
@@ -27,7 +29,7 @@ from PIL import Image
 from torch import nn
 
 from app.core.errors import InputError
-from app.core.images import LUMA
+from app.core.images import LUMA, vector_rows
 
 # A picture whose ink stands out from its background by less than this (of 255) counts as empty:
 # stretching sensor noise into a "digit" would only mislead.
@@ -224,6 +226,69 @@ def activations(model: nn.Sequential, x: torch.Tensor) -> list[np.ndarray]:
             x = layer(x)
             outs.append(x[0].float().numpy().copy())
     return outs
+
+
+def dataset_answers(model: nn.Sequential, x: torch.Tensor, *, batch: int = 500,
+                 progress: Callable[[int, int], None] | None = None
+                 ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The model over a whole (test) set x (N, C, H, W), normalised, in batches: the softmax
+    probabilities (N, K) float32 and, per layer, each image's mean activation per channel ((N,
+    C) for a layer with maps, the outputs themselves (N, F) for a flat one): what ranks "the
+    images that excite a unit most".
+
+    `progress(done, total)` is called after each batch; an exception it raises stops the pass
+    there (how a caller cancels it)."""
+    if x.dim() != 4 or len(x) == 0:
+        raise InputError(f"the set must be images (N, C, H, W), got {tuple(x.shape)}", "x")
+    means: list[list[torch.Tensor]] = [[] for _ in model]
+    probs: list[torch.Tensor] = []
+    with _eval_mode(model), torch.inference_mode():
+        for start in range(0, len(x), batch):
+            h = x[start:start + batch]
+            for j, layer in enumerate(model):
+                h = layer(h)
+                means[j].append(h.mean(dim=(2, 3)) if h.dim() == 4 else h.reshape(len(h), -1))
+            probs.append(torch.softmax(h, dim=1))
+            if progress is not None:
+                progress(min(start + batch, len(x)), len(x))
+    return (torch.cat(probs).numpy(), [torch.cat(m).numpy() for m in means])
+
+
+def map_grid(out: np.ndarray, *, cols: int = 16, width: int = 32, gap: int = 1,
+             shared: bool = False, fill: int = 235) -> tuple[np.ndarray, int]:
+    """One layer's output as one gray picture at its own size, one pixel per value: maps (C,
+    H, W) side by side, `cols` a row, `gap` pixels of `fill` between them (and in the unused
+    cells of the last row); a flat output (F,) wrapped into rows of `width` values, as one map
+    (the cells after its end take its minimum).
+
+    Each map's values are scaled linearly from its minimum (0, black) to its maximum (255,
+    white), rounded; `shared`: all maps from the layer's minimum to its maximum, so maps can be
+    compared. A flat map is black. Returns the (rows·(H+gap)−gap, cols'·(W+gap)−gap) uint8
+    picture and cols', the maps in a row (min(cols, C); 1 for a flat output). Built in one
+    pass over the array, no per-map loop: it sits on the inspector's busiest path."""
+    a = np.asarray(out, dtype=np.float32)
+    if a.ndim == 1:
+        maps = vector_rows(a, width)
+        cols = 1
+    elif a.ndim == 3:
+        maps = a
+        cols = max(1, min(cols, len(a)))
+    else:
+        raise InputError(f"a layer's output is (C, H, W) or (F,), got shape {a.shape}", "out")
+    n, h, w = maps.shape
+    flat = maps.reshape(n, -1)
+    lo = flat.min() if shared else flat.min(axis=1, keepdims=True)
+    hi = flat.max() if shared else flat.max(axis=1, keepdims=True)
+    span = np.asarray(hi - lo, dtype=np.float32)
+    scale = np.divide(np.float32(255.0), span, out=np.zeros_like(span), where=span > 0)
+    gray = np.clip(np.rint((flat - lo) * scale), 0, 255).astype(np.uint8)
+    rows = math.ceil(n / cols)
+    cells = np.full((rows * cols, h, w), fill, np.uint8)
+    cells[:n] = gray.reshape(n, h, w)
+    grid = np.full((rows, h + gap, cols, w + gap), fill, np.uint8)
+    grid[:, :h, :, :w] = cells.reshape(rows, cols, h, w).transpose(0, 2, 1, 3)
+    grid = grid.reshape(rows * (h + gap), cols * (w + gap))
+    return np.ascontiguousarray(grid[:grid.shape[0] - gap, :grid.shape[1] - gap]), cols
 
 
 def saliency(model: nn.Sequential, x: torch.Tensor, target: int) -> np.ndarray:

@@ -34,6 +34,8 @@ class KernelLimits:
     weight: float  # |a kernel weight|
     value: float  # |an input value|, |scale| and |bias|
     min_scale: float  # smallest |scale| (it divides the sum)
+    grid_side: int  # rows and columns of a numeric input grid (convolve_grid)
+    bank_kernels: int  # kernels in one filter bank
 
 
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
@@ -222,12 +224,132 @@ def _low_rank_factors(kernel: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]
     return [(u[:, i] * s[i], vt[i]) for i in range(rank)]
 
 
-def convolve(x: torch.Tensor, kernel: np.ndarray, spec: ConvSpec, *, limits: KernelLimits
-             ) -> torch.Tensor:
+STRIPS = 16  # strips side by side: C·16 channels fill oneDNN's 16-float (AVX-512) vectors
+
+
+@dataclass(frozen=True)
+class Strips:
+    """A (1, C, H, W) float32 image cut into STRIPS vertical strips of `strip_width` columns,
+    laid side by side on the channel axis, each with `halo` columns of its neighbours on both
+    sides (zeros past the image's edges): `data` is (1, STRIPS·C, H, strip_width + 2·halo),
+    channels_last, its channel s·C + c channel c of strip s.
+
+    Why: oneDNN's depthwise convolution works on channels_last vectors of 16 channels, so the
+    planes of an RGB image fill 3 of its 16 lanes and strips fill all of them. Measured here
+    (1024² RGB, 7×7, one thread): the convolution on strips takes a quarter of its time on the
+    planes, the copy that puts the strips back together as many milliseconds again, and making
+    the strips as much (so the app makes them once per image, beside its planes: a kernel change
+    pays for the convolution and the copy back). Any kernel up to 2·halo + 1 columns wide runs
+    on them (stride 1, dilation 1, zero padding, the same padding left and right)."""
+
+    data: torch.Tensor
+    channels: int
+    height: int
+    width: int
+    strip_width: int
+    halo: int
+
+
+def to_strips(x: torch.Tensor, halo: int) -> Strips | None:
+    """`x` (1, C, H, W) float32 as Strips with `halo` columns each side; None where the image is
+    too narrow for strips at least 2·halo (and 8) columns wide."""
+    n, c, h, w = x.shape
+    ws = -(-w // STRIPS)
+    if (n != 1 or x.dtype != torch.float32 or ws < max(2 * halo, 8)
+            or (STRIPS - 1) * ws + halo > w):
+        return None
+    src = x.contiguous(memory_format=torch.channels_last)[0].permute(1, 2, 0)  # (H, W, C) view
+    with torch.inference_mode():
+        data = torch.empty((h, ws + 2 * halo, STRIPS, c), dtype=x.dtype)
+        # strips 1 … STRIPS−2 lie inside the image, halos included: one strided copy
+        data[:, :, 1:-1] = src.as_strided((h, ws + 2 * halo, STRIPS - 2, c),
+                                          (src.stride(0), c, ws * c, 1),
+                                          src.storage_offset() + (ws - halo) * c)
+        first, last = data[:, :, 0], data[:, :, -1]  # (H, ws + 2·halo, C) each
+        first[:, :halo] = 0
+        first[:, halo:] = src[:, :ws + halo]
+        start = (STRIPS - 1) * ws - halo  # the image column of the last strip's column 0
+        last[:, :w - start] = src[:, start:]
+        last[:, w - start:] = 0
+    return Strips(data.view(1, h, ws + 2 * halo, STRIPS * c).permute(0, 3, 1, 2), c, h, w, ws,
+                  halo)
+
+
+STRIP_MIN_TAPS = 10  # 3×3 kernels run faster on the planes: the copy back costs more (measured)
+STRIP_PASS_TAPS = 28  # one pass over the strips costs about as much as 28 more taps (measured)
+
+
+def strip_halo(x: torch.Tensor, kernel: np.ndarray, spec: ConvSpec) -> int | None:
+    """The halo this kernel needs on x's strips, or None when it runs on the planes (3×3, other
+    strides, dilations and padding modes, float64 grids, images too narrow for strips)."""
+    kh, kw = kernel.shape
+    n, _, h, w = x.shape
+    if not (spec.padding_mode == "zeros" and spec.stride == 1 and spec.dilation == 1
+            and x.dtype == torch.float32 and n == 1 and kh * kw >= STRIP_MIN_TAPS):
+        return None
+    pad = padding_for(h, w, kh, kw, spec)
+    if pad.top != pad.bottom or pad.left != pad.right:
+        return None
+    halo = max(pad.left, kw - 1 - pad.left)
+    ws = -(-w // STRIPS)
+    if (ws < max(2 * halo, 8) or (STRIPS - 1) * ws + halo > w
+            or w + 2 * pad.left - kw + 1 > STRIPS * ws):  # to_strips's limits; Wo fits
+        return None
+    return halo
+
+
+def _strip_factors(kernel: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """The (column, row) pairs of a low-rank kernel when r pairs of 1-D passes over the strips
+    cost less than one 2-D pass (each pass costs about STRIP_PASS_TAPS taps more), else None."""
+    kh, kw = kernel.shape
+    factors = _low_rank_factors(kernel)
+    if factors is None or len(factors) * (kh + kw + 2 * STRIP_PASS_TAPS) >= (
+            kh * kw + STRIP_PASS_TAPS):
+        return None
+    return factors
+
+
+def _on_strips(st: Strips, kernel: np.ndarray, pad: Padding) -> torch.Tensor:
+    """The kernel on every strip (one 2-D pass, or r pairs of 1-D passes where they cost less),
+    put back together as one (1, C, Ho, Wo) channels_last image."""
+    kh, kw = kernel.shape
+    c, ws, g = st.channels, st.strip_width, STRIPS * st.channels
+    dtype = st.data.dtype
+    factors = _strip_factors(kernel)
+    if factors is None:
+        weight = torch.tensor(kernel.copy(), dtype=dtype).expand(g, 1, kh, kw).contiguous()
+        y = F.conv2d(st.data, weight, padding=(pad.top, 0), groups=g)
+    else:
+        y = None
+        for col, row in factors:
+            wr = torch.tensor(row, dtype=dtype).view(1, 1, 1, kw).expand(g, 1, 1, kw)
+            wc = torch.tensor(col, dtype=dtype).view(1, 1, kh, 1).expand(g, 1, kh, 1)
+            t = F.conv2d(st.data, wr.contiguous(), groups=g)
+            t = F.conv2d(t, wc.contiguous(), padding=(pad.top, 0), groups=g)
+            y = t if y is None else y.add_(t)
+    ho, wo = y.shape[2], st.width + pad.left + pad.right - kw + 1
+    # output column j of strip s is the image's output column s·ws − halo + left + j
+    first = st.halo - pad.left
+    parts = (y[0].permute(1, 2, 0).view(ho, y.shape[3], STRIPS, c)[:, first:first + ws]
+             .permute(0, 2, 1, 3))  # (Ho, STRIPS, ws, C), a view
+    out = torch.empty((1, c, ho, wo), dtype=dtype, memory_format=torch.channels_last)
+    hwc = out[0].permute(1, 2, 0)  # (Ho, Wo, C) view
+    full = wo // ws
+    hwc[:, :full * ws].view(ho, full, ws, c).copy_(parts[:, :full])
+    if full * ws < wo:
+        hwc[:, full * ws:].copy_(parts[:, full, :wo - full * ws])
+    return out
+
+
+def convolve(x: torch.Tensor, kernel: np.ndarray, spec: ConvSpec, *, limits: KernelLimits,
+             strips: Strips | None = None) -> torch.Tensor:
     """Applies one kernel to every channel of `x` (N, C, H, W) independently, in x's float dtype.
 
     For speed, pass `x` as owned channels_last memory (`x.clone(memory_format=torch.channels_last)`);
-    a permuted view of a numpy HWC array is 10-40× slower in oneDNN. Returns (N, C, Ho, Wo).
+    a permuted view of a numpy HWC array is 10-40× slower in oneDNN. Kernels larger than 3×3
+    run on x's Strips: pass `strips` (to_strips(x, halo), made once per image) to skip making
+    them here; they are used when their halo is at least strip_halo(x, kernel, spec).
+    Returns (N, C, Ho, Wo).
     """
     spec.validate(limits)
     kernel = validate_kernel(kernel, limits)
@@ -236,29 +358,16 @@ def convolve(x: torch.Tensor, kernel: np.ndarray, spec: ConvSpec, *, limits: Ker
     kh, kw = kernel.shape
     n, c, h, w = x.shape
     pad = check_fits(h, w, kh, kw, spec)
-    symmetric = pad.top == pad.bottom and pad.left == pad.right
-    if spec.padding_mode == "zeros" and symmetric:
-        conv_pad: tuple[int, int] = (pad.top, pad.left)  # let the conv pad for free
-    else:
-        mode = "constant" if spec.padding_mode == "zeros" else spec.padding_mode
-        x = F.pad(x, (pad.left, pad.right, pad.top, pad.bottom), mode=mode)
-        conv_pad = (0, 0)
-    s, d = spec.stride, spec.dilation
+    halo = strip_halo(x, kernel, spec)
     with torch.inference_mode():
-        factors = _low_rank_factors(kernel)
-        if factors is None:
-            weight = torch.tensor(kernel.copy(), dtype=x.dtype).expand(c, 1, kh, kw).contiguous()
-            y = F.conv2d(x, weight, stride=s, padding=conv_pad, dilation=d, groups=c)
+        if halo is not None:
+            mine = strips is not None and strips.halo >= halo and (
+                strips.channels, strips.height, strips.width) == (c, h, w)
+            st = strips if mine else to_strips(x, halo)
+            assert st is not None  # strip_halo checked that x can be cut into strips
+            y = _on_strips(st, kernel, pad)
         else:
-            y = None
-            for col, row in factors:
-                wr = torch.tensor(row, dtype=x.dtype).view(1, 1, 1, kw).expand(c, 1, 1, kw)
-                wc = torch.tensor(col, dtype=x.dtype).view(1, 1, kh, 1).expand(c, 1, kh, 1)
-                t = F.conv2d(x, wr.contiguous(), stride=(1, s), padding=(0, conv_pad[1]),
-                             dilation=d, groups=c)  # (N, C, H', Wo)
-                t = F.conv2d(t, wc.contiguous(), stride=(s, 1), padding=(conv_pad[0], 0),
-                             dilation=d, groups=c)  # (N, C, Ho, Wo)
-                y = t if y is None else y.add_(t)
+            y = _on_planes(x, kernel, pad, spec)
         if spec.scale != 1:
             y = y.div_(spec.scale)
         if spec.bias != 0:
@@ -266,11 +375,38 @@ def convolve(x: torch.Tensor, kernel: np.ndarray, spec: ConvSpec, *, limits: Ker
     return y
 
 
-def convolve_grid(values: object, kernel: object, spec: ConvSpec, *, max_side: int,
-                  limits: KernelLimits) -> np.ndarray:
-    """Convolves a 2-D grid of numbers (a list of rows) in float64; returns the 2-D result.
-    `max_side` bounds the grid (Settings.max_grid_side)."""
-    grid = validate_grid(values, "input", max_side=max_side,
+def _on_planes(x: torch.Tensor, kernel: np.ndarray, pad: Padding, spec: ConvSpec
+               ) -> torch.Tensor:
+    """One grouped conv2d on the planes, or r pairs of 1-D passes for a low-rank kernel."""
+    kh, kw = kernel.shape
+    c = x.shape[1]
+    if spec.padding_mode == "zeros" and pad.top == pad.bottom and pad.left == pad.right:
+        conv_pad: tuple[int, int] = (pad.top, pad.left)  # let the conv pad for free
+    else:
+        mode = "constant" if spec.padding_mode == "zeros" else spec.padding_mode
+        x = F.pad(x, (pad.left, pad.right, pad.top, pad.bottom), mode=mode)
+        conv_pad = (0, 0)
+    s, d = spec.stride, spec.dilation
+    factors = _low_rank_factors(kernel)
+    if factors is None:
+        weight = torch.tensor(kernel.copy(), dtype=x.dtype).expand(c, 1, kh, kw).contiguous()
+        return F.conv2d(x, weight, stride=s, padding=conv_pad, dilation=d, groups=c)
+    y = None
+    for col, row in factors:
+        wr = torch.tensor(row, dtype=x.dtype).view(1, 1, 1, kw).expand(c, 1, 1, kw)
+        wc = torch.tensor(col, dtype=x.dtype).view(1, 1, kh, 1).expand(c, 1, kh, 1)
+        t = F.conv2d(x, wr.contiguous(), stride=(1, s), padding=(0, conv_pad[1]),
+                     dilation=d, groups=c)  # (N, C, H', Wo)
+        t = F.conv2d(t, wc.contiguous(), stride=(s, 1), padding=(conv_pad[0], 0),
+                     dilation=d, groups=c)  # (N, C, Ho, Wo)
+        y = t if y is None else y.add_(t)
+    return y
+
+
+def convolve_grid(values: object, kernel: object, spec: ConvSpec, *, limits: KernelLimits
+                  ) -> np.ndarray:
+    """Convolves a 2-D grid of numbers (a list of rows) in float64; returns the 2-D result."""
+    grid = validate_grid(values, "input", max_side=limits.grid_side,
                          value_range=(-limits.value, limits.value), error=KernelError)
     y = convolve(torch.from_numpy(grid).view(1, 1, *grid.shape), validate_kernel(kernel, limits),
                  spec, limits=limits)

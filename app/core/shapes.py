@@ -87,6 +87,12 @@ def output_size(n: int, k: int, *, stride: int = 1, padding: int | tuple[int, in
 # ---------------------------------------------------------------- grids
 
 
+def _holds_bool(values: list | tuple, depth: int) -> bool:
+    """Whether a rectangular nested list holds a bool (numpy would read it as 0 or 1)."""
+    rows = values if depth == 2 else [row for channel in values for row in channel]
+    return any(type(v) is bool for row in rows for v in row)
+
+
 def validate_grid(values: object, field: str, *, max_side: int, value_range: tuple[float, float],
                   max_channels: int | None = None, error: type[InputError] = InputError
                   ) -> np.ndarray:
@@ -126,6 +132,8 @@ def validate_grid(values: object, field: str, *, max_side: int, value_range: tup
         arr = np.array(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise error(f"{field} values must be numbers", field) from exc
+    if not isinstance(values, np.ndarray) and _holds_bool(values, len(shape)):
+        raise error(f"{field} values must be numbers (true and false are not)", field)
     if not np.all(np.isfinite(arr)):
         raise error(f"{field} values must be finite numbers (no NaN or infinity)", field)
     low, high = value_range

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from starlette.requests import HTTPConnection
 
 from app.http.errors import validation_error
+from app.http.owners import actor_of
 from app.services.corpora import Corpora
 from app.services.datasets import Catalog
 from app.services.errors import Invalid
@@ -23,6 +24,7 @@ from app.services.generative import GenerativeLab
 from app.services.images import ImageStore, ResultStore
 from app.services.inspector import Inspector
 from app.services.models import ModelStore
+from app.services.owners import Actor
 from app.services.runs.backend import JobBackend
 from app.services.runs.records import RunRecord
 from app.services.schemas import InspectInput
@@ -81,6 +83,12 @@ async def get_generative(connection: HTTPConnection) -> GenerativeLab:
     return connection.app.state.generative
 
 
+async def get_actor(connection: HTTPConnection) -> Actor:
+    """Who makes the request: in shared mode the owner its cookie names (app.http.owners);
+    otherwise the one local user, who may do everything."""
+    return actor_of(connection.scope)
+
+
 @dataclass
 class Source:
     """An input for a model, as the inspector's and the generative lab's services take it."""
@@ -133,3 +141,4 @@ SequenceModelsDep = Annotated[SequenceModels, Depends(get_sequence_models)]
 InspectorDep = Annotated[Inspector, Depends(get_inspector)]
 GenerativeDep = Annotated[GenerativeLab, Depends(get_generative)]
 SourceDep = Annotated[Source, Depends(read_source)]
+ActorDep = Annotated[Actor, Depends(get_actor)]

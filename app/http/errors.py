@@ -86,6 +86,33 @@ def _field_path(loc: tuple) -> tuple[str, ...]:
         isinstance(p, str) and ("[" in p or "-" in p or p in _BRANCHES)))
 
 
+def _plural(n: object, what: str = "item") -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+# pydantic's words, where they say less than they could: a list's length (with what is
+# allowed), and the same words for a strict JSON body and for a page's form of strings
+_WORDS = {
+    "int_parsing": lambda c: "Input should be a valid integer",
+    "float_parsing": lambda c: "Input should be a valid number",
+    "bool_parsing": lambda c: "Input should be a valid boolean",
+    "too_short": lambda c: (f"is empty: give at least {_plural(c['min_length'])}"
+                            if c.get("actual_length") == 0 else
+                            f"has {_plural(c.get('actual_length'))}, at least "
+                            f"{c['min_length']} needed"),
+    "too_long": lambda c: (f"has {_plural(c.get('actual_length'))}, at most "
+                           f"{c['max_length']} allowed"),
+}
+
+
+def _message(e: dict) -> str:
+    words = _WORDS.get(str(e.get("type")))
+    try:
+        return words(e.get("ctx") or {}) if words else str(e.get("msg", "invalid"))
+    except KeyError:
+        return str(e.get("msg", "invalid"))
+
+
 def validation_error(errors: list[dict], code: str = "invalid_request") -> Invalid:
     """pydantic's errors as one domain error: per field at fault its messages (a union's
     branches joined with "or"), the first field named (the API and the pages use the same
@@ -95,7 +122,9 @@ def validation_error(errors: list[dict], code: str = "invalid_request") -> Inval
         if e.get("type") == "json_invalid":  # its loc is a character offset, not a field
             return Invalid(f"the body is not valid JSON ({e.get('ctx', {}).get('error', '')} "
                            f"at character {e.get('loc', ('', '?'))[-1]})", code=code)
-        said.setdefault(_field_path(e.get("loc", ())), []).append(str(e.get("msg", "invalid")))
+        messages = said.setdefault(_field_path(e.get("loc", ())), [])
+        if (m := _message(e)) not in messages:  # a union's branches often say the same
+            messages.append(m)
     parts = []
     for path, messages in list(said.items())[:5]:
         text = messages[0] + "".join(
@@ -133,6 +162,8 @@ def install(app: FastAPI) -> None:
                 code="invalid_request"))
         if exc.status_code == 404 and message == "Not Found":
             message = f"there is nothing at {request.url.path}; the API is listed at /docs"
+        if exc.status_code == 405 and (allowed := (exc.headers or {}).get("Allow")):
+            message = f"{request.method} is not allowed on {request.url.path}; allowed: {allowed}"
         return JSONResponse(
             error_body(codes.get(exc.status_code, "error"), message),
             status_code=exc.status_code, headers=getattr(exc, "headers", None))

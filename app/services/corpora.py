@@ -8,7 +8,6 @@ Plain Python (no web imports): the training process opens the same catalog to lo
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -16,8 +15,9 @@ from pathlib import Path
 
 from app.core import corpora
 from app.core.corpora import Corpus, LabeledCorpus, TextCorpus
-from app.core.datasets import DatasetMissing
+from app.core.datasets import DatasetMissing, write_atomically
 from app.services.errors import Conflict, Invalid, NotFound, TooLarge
+from app.services.owners import LOCAL, Actor, UploadCaps, check_room, require_owner
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 SETUP = ("run `make setup` (it prepares the sequence data once, from the faker and statsmodels "
@@ -204,10 +204,10 @@ class Corpora:
         return corpora.csv_column(data, name=name, title=meta.get("title", name),
                                   column=meta.get("column"), max_bytes=self.config.max_text_bytes)
 
-    def add_upload(self, name: str, filename: str, data: bytes, *, column: str | None = None
-                   ) -> CorpusInfo:
+    def add_upload(self, name: str, filename: str, data: bytes, *, column: str | None = None,
+                   actor: Actor = LOCAL, caps: UploadCaps | None = None) -> CorpusInfo:
         """A `.txt` (characters to generate) or a `.csv` (a numeric column to forecast), checked
-        by loading it before it is kept."""
+        by loading it before it is kept; in shared mode its uploader owns it."""
         if not NAME.match(name):
             raise Invalid("name must be 1 to 40 lowercase letters, digits, '-' or '_', starting "
                           "with a letter or digit", "name")
@@ -224,6 +224,9 @@ class Corpora:
         if len(self._uploads()) >= self.config.max_uploads:
             raise Conflict(f"{self.config.max_uploads} sequence datasets are uploaded, the most "
                            "kept; delete one first", "name")
+        check_room(actor, [p.stat().st_size for n, p in self._uploads().items()
+                           if self.owner(n) == actor.owner], len(data), caps,
+                   "sequence datasets")
         title = Path(filename).name[:80]
         if suffix == ".txt":
             corpus: Corpus = corpora.text_upload(data, name=name, title=title,
@@ -233,18 +236,26 @@ class Corpora:
                                         max_bytes=self.config.max_text_bytes)
         d = self.config.uploads
         d.mkdir(parents=True, exist_ok=True)
-        _write_atomic(d / f"{name}.json", json.dumps({"title": title, "column": column or None})
-                      .encode())
-        _write_atomic(d / f"{name}{suffix}", data)
+        write_atomically(d / f"{name}.json", json.dumps({"title": title, "column": column or None,
+                                                      "owner": actor.owner}).encode())
+        write_atomically(d / f"{name}{suffix}", data)
         return info_of(name, corpus, "upload")
 
-    def delete(self, name: str) -> None:
+    def owner(self, name: str) -> str | None:
+        """Who uploaded it, in shared mode (None: built in, or uploaded off shared mode)."""
+        path = self._uploads().get(name)
+        owner = _read_meta(path.with_suffix(".json")).get("owner") if path else None
+        return owner if isinstance(owner, str) else None
+
+    def delete(self, name: str, actor: Actor = LOCAL) -> None:
         uploads = self._uploads()
         if name not in uploads:
             if name in self._builtin():
                 raise Conflict(f"{name!r} is built in and cannot be deleted; only uploaded "
                                "sequence datasets can", "name")
             raise UnknownCorpus(name)
+        require_owner(actor, self.owner(name), f"sequence dataset {name!r}",
+                      "train on it", "name")
         uploads[name].unlink()
         uploads[name].with_suffix(".json").unlink(missing_ok=True)
         with self._lock:
@@ -273,7 +284,3 @@ def _read_meta(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

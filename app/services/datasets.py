@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from app.core import datasets
-from app.core.datasets import Dataset, DatasetMissing, Split
-from app.services.errors import Invalid, NotFound
+from app.core.datasets import Dataset, DatasetMissing, Split, write_atomically
+from app.services.errors import Conflict, Invalid, NotFound
+from app.services.owners import LOCAL, Actor, UploadCaps, check_room, require_owner
 from app.settings import LIMITS
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -154,13 +155,19 @@ class Catalog:
 
     def add_upload(self, name: str, data: bytes, *, max_unpacked_bytes: int, max_files: int,
                    max_image_pixels: int, max_image_side: int, size: int = 28,
-                   channels: str = "gray") -> DatasetInfo:
-        """Unpacks a zip of class folders (safely, in core) and keeps it as `name`."""
+                   channels: str = "gray", actor: Actor = LOCAL,
+                   caps: UploadCaps | None = None) -> DatasetInfo:
+        """Unpacks a zip of class folders (safely, in core) and keeps it as `name` (replacing
+        an upload of that name: its owner's to do, in shared mode)."""
         if not NAME.match(name):
             raise Invalid("name must be 1 to 40 lowercase letters, digits, '-' or '_', "
                              "starting with a letter or digit", "name")
         if name in BUILTIN or name in self._idx_dirs():
-            raise Invalid(f"{name!r} is a built-in dataset; choose another name", "name")
+            raise Conflict(f"{name!r} is a built-in dataset; choose another name", "name")
+        if (self.config.uploads / f"{name}.npz").exists():
+            require_owner(actor, self.owner(name), f"dataset {name!r}", "train on it", "name")
+        else:
+            check_room(actor, self._owned(actor.owner), len(data), caps, "uploaded datasets")
         existing = list(self.config.uploads.glob("*.npz"))
         if len(existing) >= self.config.max_datasets and not (
                 self.config.uploads / f"{name}.npz").exists():
@@ -171,15 +178,34 @@ class Catalog:
                                max_image_side=max_image_side, size=size, channels=channels)
         self.config.uploads.mkdir(parents=True, exist_ok=True)
         _save_npz(self.config.uploads / f"{name}.npz", ds)
+        tag = self.config.uploads / f"{name}.owner"
+        if actor.shared:  # who uploaded it, beside it
+            write_atomically(tag, actor.owner.encode())  # type: ignore[union-attr]
         with self._lock:
             self._cache.pop(name, None)
         return _info(ds, "upload")
 
-    def delete(self, name: str) -> None:
+    def owner(self, name: str) -> str | None:
+        """Who uploaded it, in shared mode (None: built in, or uploaded off shared mode)."""
+        try:
+            return (self.config.uploads / f"{name}.owner").read_text() or None
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _owned(self, owner: str | None) -> list[int]:
+        """The sizes of the uploads this owner keeps."""
+        if owner is None or not self.config.uploads.is_dir():
+            return []
+        return [p.stat().st_size for p in self.config.uploads.glob("*.npz")
+                if self.owner(p.stem) == owner]
+
+    def delete(self, name: str, actor: Actor = LOCAL) -> None:
         path = self.config.uploads / f"{name}.npz"
         if not NAME.match(name) or not path.exists():
             raise UnknownDataset(name)
+        require_owner(actor, self.owner(name), f"dataset {name!r}", "train on it", "name")
         path.unlink()
+        (self.config.uploads / f"{name}.owner").unlink(missing_ok=True)
         with self._lock:
             self._cache.pop(name, None)
 

@@ -26,9 +26,10 @@ from app.core.training import to_inputs
 from app.services import models as model_store
 from app.services import training
 from app.services.datasets import Catalog
-from app.services.errors import Invalid
+from app.services.errors import Conflict, Invalid
 from app.services.inspector import Inspector
 from app.services.models import StoredModel, UnknownModel
+from app.services.owners import LOCAL, Actor
 from app.services.runs.backend import JobBackend
 from app.services.runs.records import RunRecord
 from app.settings import LIMITS
@@ -50,9 +51,11 @@ class GenModel:
     def name(self) -> str:
         return self.stored.name
 
-    def decode(self, z: torch.Tensor) -> np.ndarray:
+    def decode(self, z: torch.Tensor | np.ndarray) -> np.ndarray:
         """Latent points → uint8 digits, by the fastest path this model has."""
-        return self.fast(z.numpy()) if self.fast else gen.decode(self.decoder, z)
+        if self.fast:
+            return self.fast(z.numpy() if isinstance(z, torch.Tensor) else z)
+        return gen.decode(self.decoder, torch.as_tensor(z))
 
     @property
     def kind(self) -> str:
@@ -97,8 +100,8 @@ class GenerativeLab:
 
     def require_vae(self, m: GenModel, what: str) -> gen.VAE:
         if m.kind != "vae":
-            raise Invalid(f"{m.name} is a GAN: it has no encoder, so it cannot {what}; "
-                             "use a VAE", "model")
+            raise Conflict(f"{m.name} is a GAN: it has no encoder, so it cannot {what}; "
+                           "use a VAE", "model")
         return m.decoder  # type: ignore[return-value]
 
     def test_points(self, m: GenModel) -> tuple[np.ndarray, np.ndarray]:
@@ -197,11 +200,12 @@ def decode(lab: GenerativeLab, model: str, z: object) -> Decoded:
     """One latent point or a batch (checked: length, finite, within the sanity bound; a point
     outside the prior is decoded, and `outside_prior` says so)."""
     m = lab.get(model)
-    points = gen.check_latents(z, m.latent, limits=LIMITS.generative)
-    return Decoded(m.decode(points), gen.farthest(points))
+    # numpy from the JSON to the pixels (no torch tensor between): the slider's path
+    points, max_abs_z = gen.latent_array(z, m.latent, limits=LIMITS.generative)
+    return Decoded(m.decode(points), max_abs_z)
 
 
-def live_point(text: str | None, latent: int) -> torch.Tensor:
+def live_point(text: str | None, latent: int) -> np.ndarray:
     """One slider message, `{"z": [numbers]}` as text within the live-message limit, as a
     (1, latent) point; anything else is refused with what to send instead."""
     max_chars = LIMITS.live_message_bytes
@@ -215,7 +219,7 @@ def live_point(text: str | None, latent: int) -> torch.Tensor:
         raise Invalid('each message must be JSON: {"z": [numbers]}', "z") from exc
     if not isinstance(message, dict) or set(message) != {"z"}:
         raise Invalid('each message must be {"z": [numbers]}, nothing else', "z")
-    z = gen.check_latents(message["z"], latent, limits=LIMITS.generative)
+    z, _ = gen.latent_array(message["z"], latent, limits=LIMITS.generative)
     if len(z) != 1:
         raise Invalid("one point per message (a decode request takes batches)", "z")
     return z
@@ -300,8 +304,8 @@ def manifold(lab: GenerativeLab, model: str, size: int, extent: float) -> bytes:
     """A PNG of the 2-D latent plane: size × size decoded digits over [−extent, extent]²."""
     m = lab.get(model)
     if m.latent != 2:
-        raise Invalid(f"{m.name} has {m.latent} latent dimensions; the manifold is drawn for a "
-                      "2-D latent space (vae-2d)", "model")
+        raise Conflict(f"{m.name} has {m.latent} latent dimensions; the manifold is drawn for "
+                       "a 2-D latent space (vae-2d)", "model")
     z = gen.manifold_latents(size, extent, limits=LIMITS.generative)
     return images.encode(gen.tile(m.decode(z), size, gap=0))
 
@@ -316,7 +320,7 @@ def latent_map(lab: GenerativeLab, model: str, count: int) -> LatentMap:
     The first call for a model encodes the whole test set: call it off the event loop."""
     m = lab.get(model)
     if m.latent != 2:
-        raise Invalid("the latent map is for a 2-D latent space (vae-2d)", "model")
+        raise Conflict("the latent map is for a 2-D latent space (vae-2d)", "model")
     points, labels = lab.test_points(m)
     step = max(1, len(points) // count)
     return LatentMap(points=[[round(float(p[0]), 4), round(float(p[1]), 4), int(y)]
@@ -361,13 +365,14 @@ def arithmetic(lab: GenerativeLab, model: str, plus: list[str], minus: list[str]
 
 
 async def start_watch_run(task: str, latent: int, epochs: int, dataset: str, seed: int,
-                          jobs: JobBackend, catalog: Catalog) -> RunRecord:
+                          jobs: JobBackend, catalog: Catalog, actor: Actor = LOCAL
+                          ) -> RunRecord:
     """A short VAE or GAN training run on a gray 28×28 dataset, through the CNN lab's job
     runner. The dataset loads on a worker thread; the backend is called on the event loop it
     belongs to."""
     shape, _ = await asyncio.to_thread(training.input_of, catalog, dataset)
     if shape != (1, 28, 28):
-        raise Invalid(f"{dataset} holds {'×'.join(map(str, shape))} images; the generative "
-                      "models take 1×28×28 (gray 28×28)", "dataset")
+        raise Conflict(f"{dataset} holds {'×'.join(map(str, shape))} images; the generative "
+                       "models take 1×28×28 (gray 28×28)", "dataset")
     config = gen.GenerativeTrainConfig(task=task, latent=latent, epochs=epochs, seed=seed)
-    return jobs.submit(dataset, config)
+    return jobs.submit(dataset, config, owner=actor.owner)

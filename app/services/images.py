@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from app.core import images
+from app.core import images, kernels
 from app.core.photos import present_photos
 from app.core.samples import SAMPLES
 from app.services.errors import Invalid, NotFound
@@ -40,6 +40,7 @@ class StoredImage:
     title: str = ""
     credit: str = ""  # a photo's author and licence
     _planes: dict[tuple[str, str], torch.Tensor] = field(default_factory=dict, repr=False)
+    _strips: dict[str, kernels.Strips] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -52,7 +53,10 @@ class StoredImage:
 
     @property
     def nbytes(self) -> int:
-        return self.full.nbytes + self.preview.nbytes + 4 * 4 * self.preview.size // 3
+        # pixels, float planes (gray and rgb) and at most their strips with a 15-wide halo
+        planes = 4 * 4 * self.preview.size // 3
+        ws = -(-self.preview.shape[1] // kernels.STRIPS)
+        return self.full.nbytes + self.preview.nbytes + planes + planes * (ws + 14) // ws
 
     def pixels(self, size: Literal["preview", "full"]) -> np.ndarray:
         return self.preview if size == "preview" else self.full
@@ -64,6 +68,18 @@ class StoredImage:
             if key not in self._planes:
                 self._planes[key] = images.to_planes(self.preview, channels)
             return self._planes[key]
+
+    def strips(self, channels: Literal["gray", "rgb"], halo: int) -> kernels.Strips | None:
+        """The preview planes cut into strips (core.kernels.Strips), made once like the planes
+        and remade only when a wider kernel needs a wider halo; None for a narrow image."""
+        planes = self.planes(channels)
+        with self._lock:
+            st = self._strips.get(channels)
+            if st is None or st.halo < halo:
+                st = kernels.to_strips(planes, halo)
+                if st is not None:
+                    self._strips[channels] = st
+            return st
 
 
 class UnknownId(NotFound):
@@ -107,6 +123,9 @@ class FileShelf:
         except (FileNotFoundError, IsADirectoryError):
             return None
 
+    def remove(self, name: str) -> None:
+        (self.directory / name).unlink(missing_ok=True)
+
     def find(self, stem: str) -> Path | None:
         return next(iter(self.directory.glob(f"{stem}.*")), None)
 
@@ -122,8 +141,12 @@ class FileShelf:
 class ImageStore:
     def __init__(self, *, max_items: int, max_bytes: int, preview_side: int, directory: Path,
                  max_files: int, max_pixels: int, max_side: int,
-                 photos_dir: Path | None = None) -> None:
+                 photos_dir: Path | None = None, per_owner: int = 0) -> None:
         self._photos_dir = photos_dir
+        # shared mode: the uploads of each owner, oldest first; beyond `per_owner`, an owner's
+        # own oldest go, so no one visitor can push the class's images out of the store
+        self._per_owner = per_owner
+        self._by_owner: dict[str, OrderedDict[str, None]] = {}
         self._max_items, self._max_bytes, self._preview_side = max_items, max_bytes, preview_side
         self._max_pixels, self._max_side = max_pixels, max_side
         self._samples: dict[str, StoredImage] = {}
@@ -160,19 +183,36 @@ class ImageStore:
             raise Invalid("the uploaded file is empty", "file", code="empty_file")
         return images.decode_image(data, max_pixels=self._max_pixels, max_side=self._max_side)
 
-    def upload(self, data: bytes) -> StoredImage:
+    def upload(self, data: bytes, owner: str | None = None) -> StoredImage:
         """An uploaded file decoded and stored; the API and the kernel-lab page both call this."""
-        return self.add(data, self.decode(data))
+        return self.add(data, self.decode(data), owner)
 
-    def add(self, data: bytes, decoded: images.DecodedImage) -> StoredImage:
+    def add(self, data: bytes, decoded: images.DecodedImage, owner: str | None = None
+            ) -> StoredImage:
         """Stores a decoded upload under the hash of its bytes; the same file gets the same id."""
         image_id = hashlib.sha256(data).hexdigest()[:24]
+        if owner is not None and self._per_owner:
+            self._count_for(owner, image_id)
         with self._lock:
             if image_id in self._uploads:
                 self._uploads.move_to_end(image_id)
                 return self._uploads[image_id]
         self._files.put(image_id, data)
         return self._remember(image_id, decoded)
+
+    def _count_for(self, owner: str, image_id: str) -> None:
+        """Notes an owner's upload; drops that owner's oldest beyond their share."""
+        with self._lock:
+            mine = self._by_owner.setdefault(owner, OrderedDict())
+            mine[image_id] = None
+            mine.move_to_end(image_id)
+            dropped = []
+            while len(mine) > self._per_owner:
+                old, _ = mine.popitem(last=False)
+                self._uploads.pop(old, None)
+                dropped.append(old)
+        for old in dropped:
+            self._files.remove(old)
 
     def _remember(self, image_id: str, decoded: images.DecodedImage) -> StoredImage:
         img = StoredImage(id=image_id, format=decoded.format, full=decoded.pixels,

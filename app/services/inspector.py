@@ -4,14 +4,25 @@ gets wrong"), and one function per question the inspector answers (what the mode
 layer makes of an input, where it looks, what a unit responds to). Plain Python: the API router
 calls it and turns the results into its responses; the page calls the API.
 
+The test-set pass takes seconds, so it never runs in a request: `Inspector.start` begins it for
+the shipped models when the app starts, and a request for another model's test-set answers
+queues it; both run on the inspector's one worker thread, and until they are done a question
+that needs them is answered with a `Pending` (how far it got), not kept waiting.
+
 Pictures inside an answer are PNG data URLs (`data:image/png;base64,…`); a picture that is the
-whole answer is PNG bytes.
+whole answer is PNG bytes. A layer's maps come at their own size, one pixel per value (small and
+quick to encode): whoever shows them enlarges them without smoothing.
 """
 
 from __future__ import annotations
 
+import base64
+import logging
+import math
+import queue
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,14 +38,18 @@ from app.core.images import png_data_url
 from app.core.training import to_inputs
 from app.services import models as model_store
 from app.services.datasets import Catalog
-from app.services.errors import Invalid
+from app.services.errors import CORE_ERRORS, DomainError, Invalid, NotFound
 from app.services.images import ImageStore
 from app.services.models import ModelStore, StoredModel, UnknownModel
 from app.services.runs.records import RunStore, UnknownRun
 from app.settings import LIMITS
 
+log = logging.getLogger(__name__)
+
 RUN_ID = re.compile(r"^[A-Za-z0-9_-]{8,32}$")
 ENLARGED = 224  # px: the side a single map or heat map is drawn at
+MAP_COLS = 16  # maps in a row of a layer's grid
+VECTOR_WIDTH = 32  # values in a row of a flat layer's picture
 # The kernel lab's hand-made kernels that the first conv layer's filters are compared with.
 CLASSIC = ("edge-vertical", "edge-horizontal", "sobel-x", "sobel-y", "laplacian", "outline",
            "box-blur", "gaussian-3", "sharpen", "identity", "emboss")
@@ -48,6 +63,7 @@ class Loaded:
     fields: list[nets.ReceptiveField | None]
     norm: tuple[list[float], list[float]]
     test: TestSet | None = None
+    evaluation: Evaluation | None = None  # the test-set pass, while it is queued or running
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -75,6 +91,40 @@ class TestSet:
     unit_means: list[np.ndarray]  # per layer (N, channels) or (N, features)
 
 
+@dataclass
+class Evaluation:
+    """A test-set pass, queued or running: how far it got, or what stopped it."""
+
+    done: int = 0
+    total: int = 0
+    started: float | None = None
+    error: Exception | None = None
+
+    def pending(self) -> Pending:
+        progress = self.done / self.total if self.total else 0.0
+        elapsed = time.monotonic() - self.started if self.started is not None else 0.0
+        # the rest at the pace so far; before a first batch, a second
+        left = elapsed * (1 - progress) / progress if progress > 0 else 1.0
+        return Pending(progress=round(progress, 3), retry_after=max(1, min(10, math.ceil(left))),
+                       message=f"running the test set through the model: {self.done:,} of "
+                               f"{self.total:,} images" if self.total else
+                               "the test-set pass is about to start")
+
+
+@dataclass
+class Pending:
+    """The model's test-set answers are being computed in the background: `progress` 0 to 1
+    (images done), `retry_after` a fair wait in seconds before asking again."""
+
+    progress: float
+    retry_after: int
+    message: str
+
+
+class Stopped(Exception):
+    """The inspector is closing: a test-set pass stops between two batches."""
+
+
 def to_display(x: np.ndarray) -> np.ndarray:
     """(C, H, W) uint8 → (H, W) or (H, W, 3) for a picture."""
     return x[0] if x.shape[0] == 1 else np.ascontiguousarray(x.transpose(1, 2, 0))
@@ -83,12 +133,75 @@ def to_display(x: np.ndarray) -> np.ndarray:
 class Inspector:
     def __init__(self, models: ModelStore, catalog: Catalog, images_store: ImageStore,
                  max_loaded: int = 3, runs: RunStore | None = None,
-                 runs_dir: Path | None = None) -> None:
+                 runs_dir: Path | None = None, test_batch: int = 500) -> None:
         self.models, self.catalog, self.images = models, catalog, images_store
         self.runs, self.runs_dir = runs, runs_dir
         self._loaded: OrderedDict[str, Loaded] = OrderedDict()
         self._max = max_loaded
         self._lock = threading.Lock()
+        self._batch = test_batch
+        # the test-set passes: one worker thread, started with the first pass, takes them in turn
+        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # the worker that runs the test-set passes
+    def start(self, *, precompute: bool) -> None:
+        """At the app's start: with `precompute`, the shipped models' test-set passes begin on
+        the worker thread (loading the model and its dataset there too: nothing here waits)."""
+        with self._lock:
+            if self._stopping.is_set():  # started again after a close: begin afresh
+                self._stopping.clear()
+                self._queue, self._worker = queue.SimpleQueue(), None
+                self._loaded.clear()  # their passes were stopped or dropped
+        if precompute:
+            self._submit(self._precompute)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """At the app's end: a pass under way stops after its current batch (a fraction of a
+        second), the rest of the queue is dropped, and the worker is joined."""
+        self._stopping.set()
+        self._queue.put(None)
+        worker = self._worker
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(timeout)
+
+    def _submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="inspector-test-sets",
+                                                daemon=True)
+                self._worker.start()
+        self._queue.put(job)
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            job = self._queue.get()
+            if job is None:
+                return
+            try:
+                job()
+            except Stopped:
+                return
+            except Exception:  # a bug: logged, and the worker goes on with the next pass
+                log.exception("a test-set pass failed")
+
+    def _precompute(self) -> None:
+        for stored in self.models.list():
+            if not stored.shipped:
+                continue
+            try:
+                m = self.load(stored.name)
+            except Exception as exc:  # an unreadable shipped model is the request's to report
+                log.warning("no test-set pass for %s: %s", stored.name, exc)
+                continue
+            with m.lock:
+                if m.test is not None or m.evaluation is not None:
+                    continue
+                m.evaluation = Evaluation()
+            self._evaluate_into(m)
 
     def load(self, name: str) -> Loaded:
         """The model ready to run (kept for the next request; reloaded if its file changed).
@@ -107,6 +220,9 @@ class Inspector:
                         fields=nets.receptive_fields(card.layers),
                         norm=card.normalization or ([0.0] * shape[0], [1.0] * shape[0]))
         with self._lock:
+            if key in self._loaded:  # loaded meanwhile by another thread: one copy, one pass
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
             self._loaded[key] = loaded
             while len(self._loaded) > self._max:
                 self._loaded.popitem(last=False)
@@ -147,7 +263,9 @@ class Inspector:
         if example is not None:
             split = examples()
             if not 0 <= example < len(split.x):
-                raise Invalid(f"example must be 0 to {len(split.x) - 1}", "example")
+                # an index past the test set's end names an example that does not exist
+                raise NotFound(f"the test set has {len(split.x):,} examples: example must be "
+                               f"0 to {len(split.x) - 1}", "example")
             return split.x[example]
         if pixels is not None:
             picture = _pixels(pixels)
@@ -166,28 +284,72 @@ class Inspector:
         ds = self.catalog.load(m.stored.classifier.dataset or "mnist")
         return ds.test if ds.test is not None else ds.val
 
-    # the test set with the model's answers, once per model
-    def test_set(self, m: Loaded) -> TestSet:
+    # the test set with the model's answers, once per model, computed on the worker
+    def test_set(self, m: Loaded) -> TestSet | Pending:
+        """The model's test-set answers when they are ready; until then how far their pass
+        got (the first request that asks queues it). A pass that failed raises its error to
+        the request after it (and a later one tries again)."""
         with m.lock:
-            if m.test is None:
-                m.test = self._evaluate(m)
-            return m.test
+            if m.test is not None:
+                return m.test
+            ev = m.evaluation
+            if ev is not None and ev.error is not None:
+                m.evaluation = None
+                raise ev.error
+            if ev is not None:
+                return ev.pending()
+        self.test_split(m)  # no dataset (MNIST not set up): said now, not after a wait
+        with m.lock:
+            if m.test is not None:
+                return m.test
+            if m.evaluation is None:
+                m.evaluation = Evaluation()
+                self._submit(lambda: self._evaluate_into(m))
+            return m.evaluation.pending()
 
-    def _evaluate(self, m: Loaded) -> TestSet:
+    def wait_test_set(self, m: Loaded, timeout: float = 120.0) -> TestSet:
+        """The test-set answers, waiting for their pass (for scripts and tests; the API answers
+        with progress instead)."""
+        deadline = time.monotonic() + timeout
+        while isinstance(answer := self.test_set(m), Pending):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the test-set pass is not done after {timeout:.0f} s")
+            time.sleep(0.05)
+        return answer
+
+    def _evaluate_into(self, m: Loaded) -> None:
+        """Runs the pass for `m` (whose `evaluation` is set): keeps its answers, or its error
+        for the next request (an input error, such as a missing dataset, is that request's
+        4xx; anything else is also logged, as a bug)."""
+        ev = m.evaluation
+        assert ev is not None
+        try:
+            test = self._evaluate(m, ev)
+        except Stopped:
+            with m.lock:
+                m.evaluation = None
+            raise
+        except Exception as exc:
+            ev.error = exc
+            if not isinstance(exc, (DomainError, *CORE_ERRORS)):
+                raise
+            return
+        with m.lock:
+            m.test, m.evaluation = test, None
+
+    def _evaluate(self, m: Loaded, ev: Evaluation) -> TestSet:
         split = self.test_split(m)
+        ev.total, ev.started = len(split.x), time.monotonic()
+
+        def progress(done: int, total: int) -> None:
+            ev.done = done
+            if self._stopping.is_set():
+                raise Stopped
+
         x = to_inputs(split.x, m.norm)
-        means: list[list[torch.Tensor]] = [[] for _ in m.table.rows]
-        probs = []
-        with torch.no_grad():
-            for i in range(0, len(x), 500):
-                outs = nets.layer_outputs(m.model, x[i:i + 500])
-                for j, out in enumerate(outs):
-                    means[j].append(out.mean(dim=(2, 3)) if out.ndim == 4 else out)
-                probs.append(torch.softmax(outs[-1], dim=1))
-        p = torch.cat(probs)
-        return TestSet(x=split.x, y=split.y, predictions=p.argmax(1).numpy(),
-                       confidence=p.max(1).values.numpy(),
-                       unit_means=[torch.cat(ms).numpy() for ms in means])
+        probs, means = inspect.dataset_answers(m.model, x, batch=self._batch, progress=progress)
+        return TestSet(x=split.x, y=split.y, predictions=probs.argmax(1),
+                       confidence=probs.max(1), unit_means=means)
 
 
 # ---------------------------------------------------------------- what the inspector answers
@@ -207,8 +369,10 @@ class Answer:
 
 @dataclass
 class LayerActivation:
-    """One layer's output: its maps as one grid picture (`cols` a row, `tile` pixels each, `gap`
-    between), a 1-D output as a strip; `values` (the raw numbers) only when asked for."""
+    """One layer's output: its maps as one gray grid picture at their own size (`cols` a row,
+    `tile` pixels each, `gap` between; see `core.inspect.map_grid`), a 1-D output wrapped into
+    rows; `zoom` the enlargement it is best looked at; `values` (the raw numbers) only when
+    asked for."""
 
     index: int
     label: str
@@ -219,6 +383,7 @@ class LayerActivation:
     cols: int
     tile: list[int]
     gap: int
+    zoom: int
     png: str
     values: list | None = None
 
@@ -338,8 +503,12 @@ def _input(inspector: Inspector, m: Loaded, source: dict) -> tuple[np.ndarray, t
     return x, m.tensor(x)
 
 
-def _answer(m: Loaded, x: np.ndarray, t: torch.Tensor) -> Answer:
-    p = inspect.predict(m.model, t)
+def _answer(m: Loaded, x: np.ndarray, t: torch.Tensor, logits: np.ndarray | None = None
+            ) -> Answer:
+    """The answer for input x (t normalised); from `logits` (the last layer's output) when
+    they are already at hand, as inspect.predict takes them (softmax in float64)."""
+    p = (inspect.predict(m.model, t) if logits is None
+         else torch.softmax(torch.from_numpy(logits).double(), dim=0).numpy())
     best = int(p.argmax())
     return Answer(model=m.stored.name, classes=m.classes, prediction=best,
                   label=m.classes[best], probabilities=p.tolist(),
@@ -362,36 +531,38 @@ def activations(inspector: Inspector, name: str, source: dict, *, shared: bool =
     one per map; `values`: the raw numbers too."""
     m = inspector.load(name)
     x, t = _input(inspector, m, source)
+    outs = inspect.activations(m.model, t)
     layers = [_layer(row, out, rf, shared, values) for row, out, rf in zip(
-        m.table.rows, inspect.activations(m.model, t), m.fields, strict=True)]
-    return Activations(**vars(_answer(m, x, t)), layers=layers)
+        m.table.rows, outs, m.fields, strict=True)]
+    return Activations(**vars(_answer(m, x, t, logits=outs[-1])), layers=layers)
 
 
 def _layer(row: nets.LayerRow, out: np.ndarray, rf: nets.ReceptiveField | None, shared: bool,
            values: bool) -> LayerActivation:
-    if out.ndim == 3:
-        maps, cols = out, min(16, len(out))
-        tile_scale = max(1, 56 // max(out.shape[1], 1))
-    else:
-        maps = images.vector_rows(out, 32)
-        cols, tile_scale = 1, max(6, 192 // maps.shape[2])
+    # one PNG pixel per value, gray, compressed at zlib's fastest level: ~2 ms for all the
+    # layers of the shipped CNN, where enlarged RGB grids through Pillow took ~40 ms
+    grid, cols = inspect.map_grid(out, cols=MAP_COLS, width=VECTOR_WIDTH, gap=1, shared=shared)
+    tile = [int(out.shape[1]), int(out.shape[2])] if out.ndim == 3 else list(grid.shape)
+    # the enlargement the page draws it at: maps about 56 px a side, a vector's cells 6 px+
+    zoom = max(1, 56 // tile[0]) if out.ndim == 3 else max(6, 192 // tile[1])
     return LayerActivation(
         index=row.index, label=row.label, type=row.type, shape=list(out.shape),
         range=[float(out.min()), float(out.max())], receptive_field=_field(rf), cols=cols,
-        tile=[int(maps.shape[1]) * tile_scale, int(maps.shape[2]) * tile_scale], gap=2,
-        png=png_data_url(images.mosaic(maps, signed=False, cols=cols, scale=tile_scale, gap=2,
-                                       shared=shared)),
+        tile=tile, gap=1, zoom=zoom,
+        png="data:image/png;base64," + base64.b64encode(images.small_png(grid)).decode(),
         values=out.tolist() if values else None)
 
 
 def check_unit(m: Loaded, layer: int, channel: int) -> None:
-    """Refuses a layer or channel the model does not have."""
+    """Refuses a layer or channel the model does not have: a unit that does not exist is not
+    found (its range depends on the model, which no schema can state)."""
     if not 0 <= layer < len(m.table.rows):
-        raise Invalid(f"layer must be 0 to {len(m.table.rows) - 1}", "layer")
+        raise NotFound(f"the model has {len(m.table.rows)} layers: layer must be 0 to "
+                       f"{len(m.table.rows) - 1}", "layer")
     channels = m.table.rows[layer].output_shape[0]
     if not 0 <= channel < channels:
-        raise Invalid(f"layer {layer} has {channels} channels: channel must be 0 to "
-                      f"{channels - 1}", "channel")
+        raise NotFound(f"layer {layer} has {channels} channels: channel must be 0 to "
+                       f"{channels - 1}", "channel")
 
 
 def producing_conv(m: Loaded, layer: int) -> int | None:
@@ -414,8 +585,8 @@ def unit(inspector: Inspector, name: str, layer: int, channel: int, source: dict
     _, t = _input(inspector, m, source)
     out = inspect.activations(m.model, t)[layer]
     if out.ndim != 3:
-        raise Invalid(f"layer {layer} gives a vector, not maps; pick a conv, pooling or "
-                      "activation layer before Flatten", "layer")
+        raise NotFound(f"layer {layer} gives a vector, not maps; pick a conv, pooling or "
+                       "activation layer before Flatten", "layer")
     conv = producing_conv(m, layer)
     kernels_out = None
     if conv is not None:
@@ -466,12 +637,14 @@ def _example(m: Loaded, test: TestSet, i: int) -> Example:
 
 
 def top_examples(inspector: Inspector, name: str, layer: int, channel: int, k: int = 9
-                 ) -> TopExamples:
+                 ) -> TopExamples | Pending:
     """The k test images that excite a unit most (its mean activation over the map), best
-    first; ties keep the test set's order."""
+    first; ties keep the test set's order. `Pending` while the test-set pass runs."""
     m = inspector.load(name)
     check_unit(m, layer, channel)
     test = inspector.test_set(m)
+    if isinstance(test, Pending):
+        return test
     scores = test.unit_means[layer][:, channel]
     order = np.argsort(-scores, kind="stable")[:k]
     return TopExamples(layer=layer, channel=channel, label=m.table.rows[layer].label,
@@ -494,11 +667,14 @@ def optimized(inspector: Inspector, name: str, layer: int, channel: int) -> byte
 
 
 def examples(inspector: Inspector, name: str, *, wrong: bool = False, limit: int = 24,
-             offset: int = 0) -> ExampleList:
+             offset: int = 0) -> ExampleList | Pending:
     """Test-set images, `limit` from `offset`; `wrong`: only its mistakes, most confident
-    first. `total` counts all of them (all, or all the mistakes)."""
+    first. `total` counts all of them (all, or all the mistakes). `Pending` while the test-set
+    pass runs."""
     m = inspector.load(name)
     test = inspector.test_set(m)
+    if isinstance(test, Pending):
+        return test
     if wrong:
         idx = np.nonzero(test.predictions != test.y)[0]
         idx = idx[np.argsort(-test.confidence[idx], kind="stable")]
@@ -516,7 +692,7 @@ def filters(inspector: Inspector, name: str) -> FilterComparison:
     m = inspector.load(name)
     conv = next((i for i, r in enumerate(m.table.rows) if r.type == "conv2d"), None)
     if conv is None:
-        raise Invalid("this model has no convolution layer", "name")
+        raise NotFound("this model has no convolution layer, so no filters to compare", "name")
     w = m.model[conv].weight.detach().numpy()
     learned = w.mean(axis=1) if w.shape[1] > 1 else w[:, 0]
     classic = [kernels.PRESETS_BY_KEY[k] for k in CLASSIC]

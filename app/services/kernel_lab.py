@@ -31,9 +31,8 @@ def check_source(image_id: str | None, grid: object) -> None:
                        "or `image_id` (an uploaded or sample image)", "image_id")
 
 
-def convolve_grid(req: ConvolveRequest, max_side: int) -> np.ndarray:
-    return kernels.convolve_grid(req.input, req.kernel, conv_spec(req), max_side=max_side,
-                                 limits=LIMITS.kernels)
+def convolve_grid(req: ConvolveRequest) -> np.ndarray:
+    return kernels.convolve_grid(req.input, req.kernel, conv_spec(req), limits=LIMITS.kernels)
 
 
 @dataclass(frozen=True)
@@ -59,11 +58,11 @@ def _planes(store: ImageStore, image_id: str, s: ConvSettings, max_side: int | N
     return img.planes(s.channels)
 
 
-def render(x: torch.Tensor, kernel: np.ndarray, s: ConvSettings, results: ResultStore
-           ) -> Rendered:
+def render(x: torch.Tensor, kernel: np.ndarray, s: ConvSettings, results: ResultStore,
+           strips: kernels.Strips | None = None) -> Rendered:
     spec = conv_spec(s)
     pad = kernels.check_fits(x.shape[2], x.shape[3], *kernel.shape, spec)
-    y = kernels.convolve(x, kernel, spec, limits=LIMITS.kernels)  # (1, C, Ho, Wo)
+    y = kernels.convolve(x, kernel, spec, limits=LIMITS.kernels, strips=strips)  # (1, C, Ho, Wo)
     stats = images.value_stats(y)
     data = images.encode(images.to_display(y, s.display, stats), s.format)
     media_type = images.MEDIA_TYPES[s.format]
@@ -75,7 +74,11 @@ def render(x: torch.Tensor, kernel: np.ndarray, s: ConvSettings, results: Result
 def convolve_image(req: ConvolveRequest, store: ImageStore, results: ResultStore) -> Rendered:
     assert req.image_id is not None
     kernel = kernels.validate_kernel(req.kernel, LIMITS.kernels)
-    return render(_planes(store, req.image_id, req, None), kernel, req, results)
+    x = _planes(store, req.image_id, req, None)
+    halo = kernels.strip_halo(x, kernel, conv_spec(req))
+    strips = (store.get(req.image_id).strips(req.channels, halo)
+              if halo is not None and req.size != "full" else None)  # cached beside the planes
+    return render(x, kernel, req, results, strips)
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,8 @@ class BankEntry:
     kernel: np.ndarray
 
 
-def bank_entries(req: FilterBankRequest, max_kernels: int) -> list[BankEntry]:
+def bank_entries(req: FilterBankRequest) -> list[BankEntry]:
+    max_kernels = LIMITS.kernels.bank_kernels
     if len(req.kernels) > max_kernels:
         raise Invalid(f"a filter bank holds at most {max_kernels} kernels, "
                        f"got {len(req.kernels)}", "kernels")
@@ -100,10 +104,10 @@ def bank_entries(req: FilterBankRequest, max_kernels: int) -> list[BankEntry]:
 
 
 def filter_bank_image(req: FilterBankRequest, store: ImageStore, results: ResultStore,
-                      map_side: int, max_kernels: int) -> list[tuple[str, Rendered]]:
+                      map_side: int) -> list[tuple[str, Rendered]]:
     """Every kernel on the same (gray, reduced) image: the activation maps of one conv layer."""
     assert req.image_id is not None
-    entries = bank_entries(req, max_kernels)
+    entries = bank_entries(req)
     settings = req.model_copy(update={"channels": "gray"})
     x = _planes(store, req.image_id, settings, None if req.size == "full" else map_side)
     return [(e.name, render(x, e.kernel, settings, results)) for e in entries]

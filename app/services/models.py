@@ -284,6 +284,13 @@ def write_meta(stem: Path, card: Card) -> None:
     os.replace(tmp, path)
 
 
+def owner_of(model: StoredModel) -> str | None:
+    """Who saved it, in shared mode (kept in the card's extra keys); None: shipped, or saved
+    off shared mode."""
+    owner = model.card.extra.get("owner")
+    return owner if isinstance(owner, str) else None
+
+
 def read(stem: Path, shipped: bool = False) -> StoredModel:
     """The model at stem; UnknownModel without both files, ValueError for an unreadable card."""
     path, weights = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
@@ -339,11 +346,11 @@ class ModelStore:
         taken = (self.dir / f"{name}.json").exists() or bool(
             self.shipped_dir and (self.shipped_dir / f"{name}.json").exists())
         if taken:
-            raise Invalid(f"a model named {name!r} exists; delete it or choose another name",
-                             "name")
+            raise Conflict(f"a model named {name!r} exists; delete it or choose another name",
+                           "name")
         if len(self._saved()) >= self.max_models:
-            raise Invalid(f"{self.max_models} models are saved, the most kept; delete one",
-                             "name")
+            raise Conflict(f"{self.max_models} models are saved, the most kept; delete one",
+                           "name")
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = _tmp(self.dir / f"{name}.safetensors")
         shutil.copyfile(source.weights, tmp)

@@ -4,20 +4,71 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.core import nets
+from app.services.models import NAME as _MODEL_NAME
 from app.settings import LIMITS
 
 # The bounds below are the checks' own (app.settings.LIMITS), so the schema and the core agree.
-KERNELS, STEPPER, TRAINING = LIMITS.kernels, LIMITS.stepper, LIMITS.training
+KERNELS, STEPPER, TRAINING, NETS = LIMITS.kernels, LIMITS.stepper, LIMITS.training, LIMITS.nets
+
+
+def _json_integers(value: object) -> object:
+    """A JSON number without a fraction (`3.0`) as an int: JSON Schema calls it an integer, so
+    the strict models below must take it where they take `3`."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_json_integers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_integers(v) for k, v in value.items()}
+    return value
+
+
+class Body(BaseModel):
+    """Every JSON request body: strict types, as its schema says (`false` is not 0, `"3"` is
+    not 3, NaN and Infinity are not numbers), no keys but its own. A page's form is read with
+    `strict=False` (app.http.forms), where every value arrives as a string."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integers(cls, data: object) -> object:
+        return _json_integers(data)
+
 
 Matrix = list[list[float]]
 
 
-class ConvSettings(BaseModel):
-    """How the kernel slides; shared by /convolve and /filter-bank."""
+def rows_schema(side: int, high: float, low: float | None = None) -> dict:
+    """The JSON Schema of 1 to `side` rows of 1 to `side` numbers from `low` (default −high)
+    to `high`."""
+    return {"type": "array", "minItems": 1, "maxItems": side, "items": {
+        "type": "array", "minItems": 1, "maxItems": side,
+        "items": {"type": "number", "minimum": -high if low is None else low, "maximum": high}}}
 
-    model_config = ConfigDict(extra="forbid")
+
+# Grids: the schema states their sizes and ranges, and the core's grid check enforces them
+# (with its own words: "input is empty…", "1 to 15 rows"), with what JSON Schema cannot say:
+# rows of equal length.
+KernelGrid = Annotated[Matrix, Field(
+    json_schema_extra=rows_schema(KERNELS.kernel_side, KERNELS.weight),
+    description=f"rows of weights, 1×1 to {KERNELS.kernel_side}×{KERNELS.kernel_side}, "
+    f"|w| ≤ {KERNELS.weight:g}")]
+# A default of None, but null is not in the schema: give the field, or leave it out.
+InputGrid = Annotated[Matrix, Field(json_schema_extra=rows_schema(KERNELS.grid_side,
+                                                                  KERNELS.value))]
+ImageId = Annotated[str, Field(min_length=1, max_length=64)]
+Scale = Annotated[float, Field(ge=KERNELS.min_scale, le=KERNELS.value)] | Annotated[
+    float, Field(ge=-KERNELS.value, le=-KERNELS.min_scale)]
+# Exactly one of `input` and `image_id` (the service checks it too, for the pages' forms).
+ONE_SOURCE = {"oneOf": [{"required": ["input"]}, {"required": ["image_id"]}]}
+
+
+class ConvSettings(Body):
+    """How the kernel slides; shared by /convolve and /filter-bank."""
 
     stride: Annotated[int, Field(ge=1, le=KERNELS.stride, description="step between windows")
                       ] = 1
@@ -27,9 +78,11 @@ class ConvSettings(BaseModel):
     padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
     dilation: Annotated[int, Field(ge=1, le=KERNELS.dilation, description="gap between taps")
                         ] = 1
-    scale: float = Field(1.0, description="divisor: the sum is divided by it (9 for a 3×3 box "
-                         "blur of ones); must not be 0")
-    bias: float = Field(0.0, description="added after dividing by scale")
+    scale: Scale = Field(1.0, description="divisor: the sum is divided by it (9 for a 3×3 "
+                         f"box blur of ones); |scale| from {KERNELS.min_scale:g} to "
+                         f"{KERNELS.value:g}")
+    bias: Annotated[float, Field(ge=-KERNELS.value, le=KERNELS.value)] = Field(
+        0.0, description="added after dividing by scale")
     flip: bool = Field(False, description="flip the kernel first: true convolution instead of "
                        "the cross-correlation deep-learning frameworks compute")
     channels: Literal["gray", "rgb"] = Field(
@@ -43,24 +96,25 @@ class ConvSettings(BaseModel):
 
 
 class ConvolveRequest(ConvSettings):
-    input: Matrix | None = Field(None, description="a 2-D grid of numbers (give this or image_id)")
-    image_id: str | None = Field(None, max_length=64, description="an uploaded or sample image")
-    kernel: Matrix = Field(description=f"2-D list, 1×1 to {KERNELS.kernel_side}×"
-                           f"{KERNELS.kernel_side}, finite numbers")
+    model_config = ConfigDict(json_schema_extra=ONE_SOURCE)
+    input: InputGrid = Field(None, description="a 2-D grid of numbers (give this or image_id)")
+    image_id: ImageId = Field(None, description="an uploaded or sample image")
+    kernel: KernelGrid
     response: Literal["image", "json"] = Field(
         "image", description="images only: the picture itself, or JSON with its URL and stats")
 
 
-class NamedKernel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class NamedKernel(Body):
     name: str = Field("", max_length=80)
-    kernel: Matrix
+    kernel: KernelGrid
 
 
 class FilterBankRequest(ConvSettings):
-    image_id: str | None = Field(None, max_length=64)
-    input: Matrix | None = None
-    kernels: list[NamedKernel] = Field(min_length=1, description="one activation map each")
+    model_config = ConfigDict(json_schema_extra=ONE_SOURCE)
+    image_id: ImageId = None
+    input: InputGrid = None
+    kernels: list[NamedKernel] = Field(min_length=1, max_length=KERNELS.bank_kernels,
+                                       description="one activation map each")
 
 
 class ImageInfo(BaseModel):
@@ -129,35 +183,52 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
-class InspectInput(BaseModel):
+class InspectInput(Body):
     """Exactly one of pixels, image_id, example. A drawing or picture of a digit is turned into
     a model input the MNIST way: inverted if dark-on-light, cropped, scaled to 20 px, centred."""
 
-    model_config = ConfigDict(extra="forbid")
-    pixels: list[list[float]] | None = Field(None, description="rows of 0-255 gray numbers")
-    image_id: str | None = Field(None, max_length=64, description="an uploaded image's id")
-    example: int | None = Field(None, description="index into the model's test set")
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["pixels"]}, {"required": ["image_id"]}, {"required": ["example"]}]})
+    pixels: Matrix = Field(
+        None, json_schema_extra=rows_schema(LIMITS.pixels_side, 255, low=0),
+        description=f"rows of 0-255 gray numbers, at most {LIMITS.pixels_side} a side")
+    image_id: ImageId = Field(None, description="an uploaded image's id")
+    example: Annotated[int, Field(ge=0, le=2**31 - 1)] = Field(
+        None, description="index into the model's test set (beyond its end: 404)")
     invert: bool | None = Field(None, description="None: decide from the picture's border")
 
 
 # ---------------------------------------------------------------- stepper
 
-Grid = Annotated[list, Field(
-    description="rows of numbers (rows × cols), or channels of rows (channels × rows × cols); "
-    f"at most {STEPPER.grid_side}×{STEPPER.grid_side} and {STEPPER.channels} channels",
-    examples=[[[1, 2, 5], [0, 2, 3], [4, 5, 5]]])]
+StepValue = Annotated[float, Field(ge=-STEPPER.value, le=STEPPER.value)]
 
 
-class ConvolutionStepRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _grid(side: int, what: str) -> object:
+    """rows × cols, or channels × rows × cols, at most `side` a side and STEPPER.channels
+    channels: stated here, checked by the core (with rows of equal length and channels of
+    equal shape)."""
+    rows = rows_schema(side, STEPPER.value)
+    return Annotated[list, Field(
+        json_schema_extra={"type": "array", "anyOf": [rows, {
+            "type": "array", "minItems": 1, "maxItems": STEPPER.channels, "items": rows}]},
+        description=f"{what}: rows of numbers (rows × cols), or channels of rows (channels × "
+        f"rows × cols); at most {side}×{side} and {STEPPER.channels} channels, |value| ≤ "
+        f"{STEPPER.value:g}", examples=[[[1, 2, 5], [0, 2, 3], [4, 5, 5]]])]
+
+
+Grid = _grid(STEPPER.grid_side, "the input")
+StepKernel = _grid(STEPPER.kernel_side, "the weights, one slice per input channel")
+
+
+class ConvolutionStepRequest(Body):
     input: Grid
-    kernel: Grid = Field(description="rows of weights, or one slice per input channel")
+    kernel: StepKernel
     stride: Annotated[int, Field(ge=1, le=STEPPER.stride)] = 1
     padding: Annotated[int, Field(ge=0, le=STEPPER.padding,
                                   description="zero cells added on every side")] = 0
     dilation: Annotated[int, Field(ge=1, le=STEPPER.dilation, description="gap between taps")
                         ] = 1
-    bias: float = Field(0.0, description="added to every output cell")
+    bias: StepValue = Field(0.0, description="added to every output cell")
 
 
 class ConvolutionStep(BaseModel):
@@ -182,8 +253,7 @@ class ConvolutionTrace(BaseModel):
     steps: list[ConvolutionStep]
 
 
-class PoolingStepRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PoolingStepRequest(Body):
     input: Grid
     op: Literal["max", "avg", "sum"] = "max"
     size: Annotated[int, Field(ge=1, le=STEPPER.pool_side, description="the window is size × size")
@@ -219,15 +289,24 @@ class PoolingTrace(BaseModel):
                                    "receives: channel by channel, row by row")
 
 
-class GradientDescentRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    points: list[list[float]] = Field(description=f"[x, y] pairs, 1 to {STEPPER.points}",
-                                      examples=[[[2, 4], [1, 2], [3, 6]]])
-    learning_rate: float = Field(0.1, description=f"α, above 0, at most "
-                                 f"{STEPPER.learning_rate:g}")
-    epochs: Annotated[int, Field(ge=1, le=STEPPER.epochs)] = 1
-    w0: float = Field(0.5, description="the starting weight")
-    b0: float | None = Field(None, description="give a starting bias to fit y = w·x + b "
+Coord = Annotated[float, Field(ge=-STEPPER.coord, le=STEPPER.coord)]
+
+
+class GradientDescentRequest(Body):
+    points: Matrix = Field(
+        json_schema_extra={"minItems": 1, "maxItems": STEPPER.points, "items": {
+            "type": "array", "minItems": 2, "maxItems": 2,
+            "items": {"type": "number", "minimum": -STEPPER.coord, "maximum": STEPPER.coord}}},
+        description=f"[x, y] pairs, 1 to {STEPPER.points}, |x|, |y| ≤ {STEPPER.coord:g} "
+        "(checked by the core)", examples=[[[2, 4], [1, 2], [3, 6]]])
+    learning_rate: float = Field(0.1, json_schema_extra={
+        "exclusiveMinimum": 0, "maximum": STEPPER.learning_rate},
+        description=f"α, above 0, at most {STEPPER.learning_rate:g}")
+    epochs: Annotated[int, Field(ge=1, le=STEPPER.epochs)] = Field(
+        1, description=f"epochs × steps per epoch (points, or 1 for full_batch) at most "
+        f"{STEPPER.steps:,}")
+    w0: Coord = Field(0.5, description="the starting weight")
+    b0: Coord | None = Field(None, description="give a starting bias to fit y = w·x + b "
                              "(two parameters); leave out to fit y = w·x")
     update: Literal["per_point", "full_batch"] = Field(
         "per_point", description="one step per point (the slides), or one step per epoch on "
@@ -276,18 +355,45 @@ class DatasetOut(BaseModel):
     samples_url: str | None = None
 
 
-class ArchitectureRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    layers: list[dict] = Field(description="ordered layers, e.g. {\"type\": \"conv2d\", "
-                               "\"out_channels\": 8, \"kernel_size\": 3}", examples=[[
-                                   {"type": "conv2d", "out_channels": 8, "kernel_size": 3},
-                                   {"type": "relu"}, {"type": "maxpool2d"}, {"type": "flatten"},
-                                   {"type": "linear", "out_features": 10}]])
-    dataset: str | None = Field("mnist", description="takes the input shape and class count "
-                                "from this dataset…")
-    input_shape: list[int] | None = Field(None, description="…or give [C, H, W] and "
-                                          "num_classes yourself")
-    num_classes: int | None = None
+def _layer_schemas() -> list[dict]:
+    """One JSON Schema per layer kind, from the kinds' own data (core.nets.LAYER_TYPES), so the
+    schema states exactly what core.nets.normalize checks."""
+    out = []
+    for kind in nets.LAYER_TYPES.values():
+        props: dict[str, dict] = {"type": {"const": kind.name}}
+        for st in kind.settings:
+            value = {"type": "integer" if st.kind is int else "number",
+                     "minimum": st.low, "maximum": st.high}
+            props[st.name] = ({"anyOf": [value, {"type": "null"}]} if st.nullable else value
+                              ) | {"description": st.help, "default": st.default}
+        out.append({"title": kind.title, "type": "object", "properties": props,
+                    "required": ["type"], "additionalProperties": False})
+    return out
+
+
+Layers = Annotated[list[dict], Field(
+    description="ordered layers, e.g. {\"type\": \"conv2d\", \"out_channels\": 8, "
+    "\"kernel_size\": 3}; each kind's settings and ranges are below (and beside the "
+    "architecture presets). Whether the shapes fit together is checked against the "
+    "input (422 with the layer at fault).",
+    json_schema_extra={"minItems": 1, "maxItems": NETS.layers,
+                       "items": {"oneOf": _layer_schemas()}},
+    examples=[[{"type": "conv2d", "out_channels": 8, "kernel_size": 3}, {"type": "relu"},
+               {"type": "maxpool2d"}, {"type": "flatten"},
+               {"type": "linear", "out_features": 10}]])]
+DatasetName = Annotated[str, Field(min_length=1, max_length=64)]
+Side = Annotated[int, Field(ge=1, le=NETS.input_side)]
+
+
+class ArchitectureRequest(Body):
+    model_config = ConfigDict(json_schema_extra={"dependentRequired": {
+        "input_shape": ["num_classes"]}})
+    layers: Layers
+    dataset: DatasetName | None = Field("mnist", description="takes the input shape and class "
+                                        "count from this dataset…")
+    input_shape: tuple[Annotated[int, Field(ge=1, le=NETS.input_channels)], Side, Side] | None = (
+        Field(None, strict=False, description="…or give [C, H, W] and num_classes yourself"))
+    num_classes: Annotated[int, Field(ge=2, le=NETS.classes)] | None = None
 
 
 class LayerRowOut(BaseModel):
@@ -307,11 +413,10 @@ class ArchitectureOut(BaseModel):
     total_params: int
 
 
-class TrainingRunRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    dataset: str = "mnist"
-    architecture: list[dict] | str = Field(
-        "default", description="a preset name (one of the architecture presets) or layers")
+class TrainingRunRequest(Body):
+    dataset: DatasetName = "mnist"
+    architecture: Literal[tuple(nets.PRESETS)] | Layers = Field(  # type: ignore[valid-type]
+        "default", description="an architecture preset's name, or layers")
     optimizer: Literal["adam", "sgd"] = "adam"
     learning_rate: float = Field(1e-3, gt=0, le=TRAINING.learning_rate)
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
@@ -336,6 +441,8 @@ class RunOut(BaseModel):
     node: str = Field(description="where it runs or ran: a host name (and address on a cluster)")
     queue_position: int | None
     events_url: str
+    yours: bool = Field(True, description="whether you may pause, cancel, save or delete it "
+                        "(shared mode: your own runs; always true on one's own machine)")
 
 
 class BackendOut(BaseModel):
@@ -350,9 +457,9 @@ class BackendOut(BaseModel):
     queued: int
 
 
-class SaveModelRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(max_length=64, description="letters, digits, '.', '-', '_'")
+class SaveModelRequest(Body):
+    name: str = Field(min_length=1, max_length=64, pattern=_MODEL_NAME.pattern,
+                      description="letters, digits, '.', '-', '_'")
 
 
 class ModelOut(BaseModel):
@@ -383,11 +490,11 @@ LatentValue = Annotated[float, Field(strict=True, allow_inf_nan=False,
 LatentPoint = list[LatentValue]
 
 
-class ArithmeticRequest(BaseModel):
+class ArithmeticRequest(Body):
     """Latent arithmetic: the API's body and the page's form."""
 
-    model_config = ConfigDict(extra="forbid")
-    plus: list[Digit] = Field(description="digits whose average latent points are added")
+    plus: list[Digit] = Field(min_length=1, description="digits whose average latent points "
+                              "are added")
     minus: list[Digit] = []
 
 
@@ -403,19 +510,17 @@ TraceValue = Annotated[float, Field(ge=-RECURRENT.value, le=RECURRENT.value,
 Vector = list[TraceValue]
 
 
-class RecurrentWeights(BaseModel):
+class RecurrentWeights(Body):
     """A cell's weights in torch's layout: G·H rows (G = 1 for an RNN, 4 for an LSTM with its
     gates i, f, g, o stacked, 3 for a GRU with r, z, n), as `torch.nn.LSTMCell` keeps them."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
     weight_ih: list[Vector] = Field(description="G·hidden_size rows of input_size numbers")
     weight_hh: list[Vector] = Field(description="G·hidden_size rows of hidden_size numbers")
     bias_ih: Vector = Field(description="G·hidden_size numbers")
     bias_hh: Vector = Field(description="G·hidden_size numbers")
 
 
-class TraceRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class TraceRequest(Body):
     cell: Cell = "lstm"
     input_size: Annotated[int, Field(ge=1, le=RECURRENT.input_size)] = 3
     hidden_size: Annotated[int, Field(ge=1, le=RECURRENT.hidden_size)] = 2
@@ -452,8 +557,7 @@ class TraceOut(BaseModel):
     weights: dict[str, list] = Field(description="the weights used (torch's layout)")
 
 
-class GradientFlowRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class GradientFlowRequest(Body):
     cell: Cell = "rnn"
     hidden_size: Annotated[int, Field(ge=1, le=RECURRENT.flow_hidden)] = 16
     length: Annotated[int, Field(ge=1, le=RECURRENT.flow_length)] = 50
@@ -479,8 +583,7 @@ class GradientFlowOut(BaseModel):
     weights: dict[str, list]
 
 
-class MemoryRunRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class MemoryRunRequest(Body):
     cells: list[Cell] = Field(["rnn", "lstm"], min_length=1, max_length=3)
     delays: list[Annotated[int, Field(ge=1, le=RECURRENT.memory_delay)]] | None = Field(
         None, min_length=1, max_length=8, description="blank steps between the symbol and its "
@@ -491,8 +594,7 @@ class MemoryRunRequest(BaseModel):
     seed: Seed = 0
 
 
-class SequenceRunRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class SequenceRunRequest(Body):
     dataset: str = Field("names", max_length=40,
                          description="a sequence dataset's name (the API lists them)")
     task: Literal["generate", "classify", "forecast"] | None = Field(
@@ -516,8 +618,7 @@ class SequenceRunRequest(BaseModel):
     seed: Seed = 0
 
 
-class GenerateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class GenerateRequest(Body):
     prompt: str = Field("", max_length=SEQUENCES.prompt_chars,
                         description="fed first; the text returned is what follows it")
     length: Annotated[int, Field(ge=1, le=SEQUENCES.generate_length)] = 200
@@ -547,8 +648,7 @@ class GenerationOut(BaseModel):
     steps: list[GeneratedStep]
 
 
-class ClassifyRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class ClassifyRequest(Body):
     text: str = Field(min_length=1, max_length=SEQUENCES.text_chars)
 
 

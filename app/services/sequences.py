@@ -20,6 +20,7 @@ from app.services import models as model_store
 from app.services.corpora import Corpora, kind_of
 from app.services.errors import Invalid
 from app.services.models import SequenceCard, StoredModel, UnknownModel
+from app.services.owners import LOCAL, Actor
 from app.services.runs.backend import JobBackend
 from app.services.runs.records import RunRecord
 from app.services.schemas import (
@@ -86,7 +87,8 @@ def gradient_flow(req: GradientFlowRequest) -> dict:
 
 # ---------------------------------------------------------------- runs
 
-async def start_memory_run(req: MemoryRunRequest, jobs: JobBackend) -> RunRecord:
+async def start_memory_run(req: MemoryRunRequest, jobs: JobBackend, actor: Actor = LOCAL
+                           ) -> RunRecord:
     """The memory task for each cell and delay, trained live; one run on the job backend."""
     defaults = recurrent.MemoryConfig()
     config = recurrent.MemoryConfig(
@@ -94,11 +96,11 @@ async def start_memory_run(req: MemoryRunRequest, jobs: JobBackend) -> RunRecord
         delays=tuple(sorted(set(req.delays))) if req.delays else defaults.delays,
         hidden_size=req.hidden_size or defaults.hidden_size,
         steps=req.steps or defaults.steps, seed=req.seed)
-    return jobs.submit("memory-task", config)
+    return jobs.submit("memory-task", config, owner=actor.owner)
 
 
-async def start_training(req: SequenceRunRequest, jobs: JobBackend, corpora: Corpora
-                         ) -> RunRecord:
+async def start_training(req: SequenceRunRequest, jobs: JobBackend, corpora: Corpora,
+                         actor: Actor = LOCAL) -> RunRecord:
     """Checks the dataset and the task before anything is queued, then submits the run."""
     corpus = await asyncio.to_thread(corpora.load, req.dataset)
     tasks = {"text": "generate", "labeled": "classify", "series": "forecast"}
@@ -111,7 +113,7 @@ async def start_training(req: SequenceRunRequest, jobs: JobBackend, corpora: Cor
         embedding=req.embedding, seq_len=req.seq_len, batch_size=req.batch_size,
         optimizer=req.optimizer, learning_rate=req.learning_rate, clip=req.clip,
         epochs=req.epochs, seed=req.seed)
-    return jobs.submit(req.dataset, config)
+    return jobs.submit(req.dataset, config, owner=actor.owner)
 
 
 # ---------------------------------------------------------------- trained models

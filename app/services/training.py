@@ -11,8 +11,9 @@ from app.services import models as model_store
 from app.services.datasets import Catalog, DatasetInfo
 from app.services.errors import Conflict, Invalid
 from app.services.models import ModelStore, StoredModel
+from app.services.owners import LOCAL, Actor, require_owner, upload_caps
 from app.services.runs.backend import JobBackend
-from app.services.runs.records import RunRecord
+from app.services.runs.records import ACTIVE, RunRecord
 from app.services.schemas import TrainingRunRequest
 from app.settings import LIMITS, Settings
 
@@ -53,7 +54,8 @@ def architecture_table(layers: list[dict], dataset: str | None, catalog: Catalog
     return nets.table(layers, shape, k, limits=LIMITS.nets)
 
 
-async def start_run(req: TrainingRunRequest, jobs: JobBackend, catalog: Catalog) -> RunRecord:
+async def start_run(req: TrainingRunRequest, jobs: JobBackend, catalog: Catalog,
+                    actor: Actor = LOCAL) -> RunRecord:
     """Checks the network against the dataset before anything is queued, then submits it. The
     dataset loads on a worker thread; the backend is called on the event loop it belongs to."""
     shape, k = await asyncio.to_thread(input_of, catalog, req.dataset)
@@ -63,22 +65,61 @@ async def start_run(req: TrainingRunRequest, jobs: JobBackend, catalog: Catalog)
     config = TrainConfig(layers=layers, optimizer=req.optimizer,
                          learning_rate=req.learning_rate, momentum=req.momentum,
                          batch_size=req.batch_size, epochs=req.epochs, seed=req.seed)
-    return jobs.submit(req.dataset, config)
+    return jobs.submit(req.dataset, config, owner=actor.owner)
 
 
-def save_run(run_id: str, name: str, jobs: JobBackend, models: ModelStore) -> StoredModel:
-    """Keeps a run's trained weights as a named model (they survive restarts)."""
+# what anyone may do with someone else's run or model, in shared mode
+RUN_MAY = "watch it, inspect its layers and use the model saved from it"
+MODEL_MAY = "inspect it and use it"
+
+
+def own_run(jobs: JobBackend, run_id: str, actor: Actor) -> RunRecord:
+    """The run, if this actor may change it (Forbidden otherwise; UnknownRun if none)."""
     record = jobs.get(run_id)
+    require_owner(actor, record.owner, f"run {run_id}", RUN_MAY, "id")
+    return record
+
+
+def control(jobs: JobBackend, run_id: str, action: str, actor: Actor = LOCAL) -> RunRecord:
+    """Pauses, resumes or cancels a run: its owner's (or the admin's) to do."""
+    own_run(jobs, run_id, actor)
+    return {"pause": jobs.pause, "resume": jobs.resume, "cancel": jobs.cancel}[action](run_id)
+
+
+def delete_run(jobs: JobBackend, run_id: str, actor: Actor = LOCAL) -> None:
+    """Deletes an ended run's record and weights; one still going must be cancelled first."""
+    record = own_run(jobs, run_id, actor)
+    if record.status in ACTIVE:
+        raise Conflict(f"run {run_id} is {record.status}: cancel it first; only an ended run "
+                       "can be deleted", "id", code="still_running")
+    jobs.delete(run_id)
+
+
+def save_run(run_id: str, name: str, jobs: JobBackend, models: ModelStore,
+             actor: Actor = LOCAL) -> StoredModel:
+    """Keeps a run's trained weights as a named model (they survive restarts), owned by
+    whoever saves it (the run's owner, or the admin)."""
+    record = own_run(jobs, run_id, actor)
     if not record.has_weights:
         raise Conflict(f"run {run_id} is {record.status} and has no weights to save yet; wait "
                        "until it completes or stop it", "name")
-    return models.save_copy(name.strip(), model_store.read(jobs.weights_stem(run_id)), {})
+    extra = {"owner": actor.owner} if actor.shared else {}
+    return models.save_copy(name.strip(), model_store.read(jobs.weights_stem(run_id)), extra)
+
+
+def delete_model(models: ModelStore, name: str, actor: Actor = LOCAL) -> None:
+    """Deletes a saved model (shipped ones stay): its owner's (or the admin's) to do."""
+    require_owner(actor, model_store.owner_of(models.get(name)), f"model {name!r}", MODEL_MAY,
+                  "name")
+    models.delete(name)
 
 
 def add_dataset(catalog: Catalog, settings: Settings, name: str, data: bytes, *,
-                size: int = 28, channels: str = "gray") -> DatasetInfo:
-    """A zip of class folders kept as a dataset, within the settings' limits."""
+                size: int = 28, channels: str = "gray", actor: Actor = LOCAL) -> DatasetInfo:
+    """A zip of class folders kept as a dataset, within the settings' limits (and, in shared
+    mode, the uploader's share)."""
     return catalog.add_upload(
         name.strip(), data, max_unpacked_bytes=settings.max_dataset_unpacked_bytes,
         max_files=settings.max_dataset_files, max_image_pixels=settings.max_image_pixels,
-        max_image_side=settings.max_image_side, size=size, channels=channels)
+        max_image_side=settings.max_image_side, size=size, channels=channels, actor=actor,
+        caps=upload_caps(settings))

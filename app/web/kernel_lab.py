@@ -11,12 +11,12 @@ from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData
 
 from app.core import kernels, shapes
-from app.http.deps import ImagesDep, ResultsDep, SettingsDep, TemplatesDep
+from app.http.deps import ActorDep, ImagesDep, ResultsDep, SettingsDep, TemplatesDep
 from app.http.errors import INPUT_ERRORS
 from app.http.forms import parse_form
 from app.services import kernel_lab
 from app.services.errors import Invalid, as_domain
-from app.services.schemas import ConvolveRequest, FilterBankRequest, NamedKernel
+from app.services.schemas import ConvolveRequest, FilterBankRequest
 from app.settings import LIMITS
 
 router = APIRouter(include_in_schema=False)
@@ -27,9 +27,12 @@ DEFAULT_IMAGES = ("sample-astronaut", "sample-landscape")
 DEFAULT_PRESET = "sharpen"
 DEFAULT_BANK = ("edge-vertical", "edge-horizontal", "sobel-x", "sobel-y", "laplacian",
                 "gaussian-3", "sharpen-strong", "emboss")
-# fields whose error message is shown beside their control
-ERROR_SLOTS = ("image_id", "file", "kernel", "stride", "padding", "padding_mode", "dilation",
-               "scale", "bias", "kernels")
+# fields whose error message is shown beside their control: the result fragment answers for
+# all but the bank's own slot, which the bank fragment answers for
+RESULT_SLOTS = ("image_id", "file", "kernel", "stride", "padding", "padding_mode", "dilation",
+                "scale", "bias")
+BANK_SLOT = "kernels"
+ERROR_SLOTS = (*RESULT_SLOTS, BANK_SLOT)
 
 
 @dataclass
@@ -110,20 +113,31 @@ def request_from_form(form: FormData, default_image_id: str = DEFAULT_IMAGES[-1]
         **{f: str(form[f]).strip().replace("−", "-") for f in SLIDING if f in form}})
 
 
-def _bank_request(req: ConvolveRequest, form: FormData) -> FilterBankRequest | None:
-    named = [NamedKernel(name=p.name, kernel=[list(r) for r in p.matrix])
-             for p in kernels.PRESETS if p.key in form.getlist("bank")]
+# What the bank's maps depend on besides the filters ticked: the image and how the kernels
+# slide and are shown (not the divisor, bias or channels: a map is drawn from the gray image,
+# unscaled), and the kernel in the grid only when "Your kernel" is ticked. The page asks for
+# the bank again only when one of these changes.
+BANK_SLIDING = ("stride", "padding", "padding_mode", "dilation", "display")
+
+
+def bank_request_from_form(form: FormData, default_image_id: str = DEFAULT_IMAGES[-1]
+                           ) -> FilterBankRequest | None:
+    """The bank's half of the form → the API's FilterBankRequest (None: no filter ticked).
+    Each preset brings its own matrix; the current sliding settings apply to all. Activation
+    maps are signed, so unless another display is chosen they are drawn with the diverging
+    colour map (blue negative, white 0, red positive), each scaled to its own largest |value|."""
+    named: list[dict] = [{"name": p.name, "kernel": [list(r) for r in p.matrix]}
+                         for p in kernels.PRESETS if p.key in form.getlist("bank")]
     if form.get("bank_current") == "on":
-        named.insert(0, NamedKernel(name="Your kernel", kernel=req.kernel))
+        named.insert(0, {"name": "Your kernel", "kernel": _kernel_from_form(form)})
     if not named:
         return None
-    # Bank maps use each preset's own matrix with the current sliding settings. Activation maps
-    # are signed, so unless another display is chosen they are drawn with the diverging colour
-    # map (blue negative, white 0, red positive), each scaled to its own largest |value|.
-    settings = req.model_dump(exclude={"kernel", "input", "response", "image_id", "channels"})
-    settings.update(scale=1.0, bias=0.0, display="diverging" if req.display == "clip"
-                    else req.display, format="png")
-    return FilterBankRequest(image_id=req.image_id, kernels=named, **settings)
+    values = {f: str(form[f]).strip().replace("−", "-") for f in BANK_SLIDING if f in form}
+    if values.get("display", "clip") == "clip":
+        values["display"] = "diverging"
+    return parse_form(FilterBankRequest, {
+        "image_id": str(form.get("image_id") or default_image_id), "kernels": named,
+        "flip": form.get("flip") == "on", "format": "png", **values})
 
 
 def output_formula(n: int, k: int, padding: tuple[int, int], req: ConvolveRequest) -> str:
@@ -133,10 +147,9 @@ def output_formula(n: int, k: int, padding: tuple[int, int], req: ConvolveReques
                               dilation=req.dilation).formula
 
 
-def _render_context(form: FormData, images: ImagesDep, results: ResultsDep,
-                    settings: SettingsDep) -> dict:
+def _result_context(form: FormData, images: ImagesDep, results: ResultsDep) -> dict:
     """Everything the result fragment needs; errors come back as a message and a field."""
-    ctx: dict = {"error": None, "bank": None, "slots": ERROR_SLOTS}
+    ctx: dict = {"error": None, "slots": RESULT_SLOTS}
     try:
         req = request_from_form(form, default_image(images))
         img = images.get(req.image_id or default_image(images))
@@ -148,14 +161,30 @@ def _render_context(form: FormData, images: ImagesDep, results: ResultsDep,
         ctx.update(req=req, image=img, r=r, kh=kh, kw=kw,
                    formula_h=output_formula(h, kh, (p.top, p.bottom), req),
                    formula_w=output_formula(w, kw, (p.left, p.right), req))
-        bank_req = _bank_request(req, form)
-        if bank_req is not None:
-            ctx["bank_display"] = bank_req.display
-            ctx["bank"] = kernel_lab.filter_bank_image(
-                bank_req, images, results, settings.bank_map_side, settings.max_bank_kernels)
+    except INPUT_ERRORS as exc:
+        ctx["error"] = as_domain(exc)
+    return ctx
+
+
+def _bank_context(form: FormData, images: ImagesDep, results: ResultsDep,
+                  settings: SettingsDep) -> dict:
+    """Everything the bank fragment needs. A setting that does not hold is the result's to
+    report, beside its control (`bank_waits`); an error of the bank's own goes to its slot."""
+    ctx: dict = {"bank": None, "bank_error": None, "bank_waits": False}
+    try:
+        bank_req = bank_request_from_form(form, default_image(images))
     except INPUT_ERRORS as exc:
         e = as_domain(exc)
-        ctx["error"] = e
+        ctx.update(bank_waits=e.field != BANK_SLOT, bank_error=e)
+        return ctx
+    if bank_req is None:
+        return ctx
+    try:
+        ctx.update(bank_display=bank_req.display, bank=kernel_lab.filter_bank_image(
+            bank_req, images, results, settings.bank_map_side))
+    except INPUT_ERRORS as exc:
+        e = as_domain(exc)
+        ctx["bank_error"] = Invalid(e.message, BANK_SLOT)  # said beside the bank, whatever
     return ctx
 
 
@@ -170,7 +199,8 @@ def kernel_lab_page(request: Request, templates: TemplatesDep, images: ImagesDep
                      ("channels", "rgb"), ("display", "clip")]
                     + [("k", v) for row in editor.cells for v in row]
                     + [("bank", b) for b in DEFAULT_BANK])
-    ctx = _render_context(form, images, results, settings)
+    ctx = {**_result_context(form, images, results),
+           **_bank_context(form, images, results, settings)}
     return templates.TemplateResponse(request, "kernel_lab.html", {
         **ctx, "editor": editor, "presets": kernels.PRESETS, "samples": images.samples,
         "uploads": [], "selected_image": image_id, "default_bank": DEFAULT_BANK,
@@ -179,10 +209,22 @@ def kernel_lab_page(request: Request, templates: TemplatesDep, images: ImagesDep
 
 @router.post("/kernels/render", response_class=HTMLResponse)
 async def render_result(request: Request, templates: TemplatesDep, images: ImagesDep,
-                        results: ResultsDep, settings: SettingsDep) -> HTMLResponse:
+                        results: ResultsDep) -> HTMLResponse:
+    """The filtered image and its numbers, for a change of the kernel or the settings (the
+    filter bank is its own fragment: a keystroke in the grid does not redraw it)."""
     form = await request.form()
-    ctx = await run_in_threadpool(_render_context, form, images, results, settings)
+    ctx = await run_in_threadpool(_result_context, form, images, results)
     return templates.TemplateResponse(request, "partials/kernel_render.html", ctx)
+
+
+@router.post("/kernels/bank", response_class=HTMLResponse)
+async def render_bank(request: Request, templates: TemplatesDep, images: ImagesDep,
+                      results: ResultsDep, settings: SettingsDep) -> HTMLResponse:
+    """The filter bank's maps, for a change of the filters ticked, the image, or a setting the
+    maps depend on (BANK_SLIDING, flip; the grid's kernel only when it is in the bank)."""
+    form = await request.form()
+    ctx = await run_in_threadpool(_bank_context, form, images, results, settings)
+    return templates.TemplateResponse(request, "partials/kernel_bank.html", ctx)
 
 
 @router.post("/kernels/editor", response_class=HTMLResponse)
@@ -202,15 +244,15 @@ async def kernel_editor(request: Request, templates: TemplatesDep) -> HTMLRespon
 
 @router.post("/kernels/upload", response_class=HTMLResponse)
 def upload(request: Request, file: Annotated[UploadFile, File()], templates: TemplatesDep,
-           images: ImagesDep, settings: SettingsDep) -> HTMLResponse:
+           images: ImagesDep, actor: ActorDep) -> HTMLResponse:
     """Stores the upload and re-renders the image picker with it selected."""
     ctx: dict = {"samples": images.samples, "error": None, "slots": ERROR_SLOTS}
     try:
-        img = images.upload(file.file.read())
+        img = images.upload(file.file.read(), actor.owner)
         ctx.update(uploads=[img], selected_image=img.id)
     except INPUT_ERRORS as exc:
         ctx.update(uploads=[], selected_image=default_image(images), error=as_domain(exc))
     response = templates.TemplateResponse(request, "partials/image_picker.html", ctx)
-    if ctx["error"] is None:
-        response.headers["HX-Trigger-After-Settle"] = "kernel-changed"
+    if ctx["error"] is None:  # a new image: the result and the bank are drawn again
+        response.headers["HX-Trigger-After-Settle"] = "image-changed"
     return response

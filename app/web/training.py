@@ -18,6 +18,7 @@ from starlette.datastructures import FormData
 from app.core import nets
 from app.core.errors import InputError
 from app.http.deps import (
+    ActorDep,
     CatalogDep,
     ExistingRunDep,
     JobsDep,
@@ -273,13 +274,13 @@ async def editor_changed(request: Request, templates: TemplatesDep, catalog: Cat
 
 @router.post("/training/runs", response_class=HTMLResponse)
 async def start_run(request: Request, templates: TemplatesDep, catalog: CatalogDep,
-                    jobs: JobsDep) -> HTMLResponse:
+                    jobs: JobsDep, actor: ActorDep) -> HTMLResponse:
     form = await request.form()
     try:
         req = parse_form(TrainingRunRequest, {
             "architecture": _layers_from_form(form),
             **{f: form.get(f, "") for f in TrainingRunRequest.model_fields if f != "architecture"}})
-        record = await training.start_run(req, jobs, catalog)
+        record = await training.start_run(req, jobs, catalog, actor)
     except INPUT_ERRORS as exc:
         return templates.TemplateResponse(request, "partials/run_panel.html", {
             "run": None, "error": as_domain(exc), "slots": RUN_FIELDS})
@@ -345,10 +346,11 @@ async def run_stream(record: ExistingRunDep, templates: TemplatesDep, jobs: Jobs
 
 @router.post("/training/runs/{run_id}/save", response_class=HTMLResponse)
 def save_model(run_id: str, name: Annotated[str, Form()], request: Request,
-               templates: TemplatesDep, jobs: JobsDep, models: ModelsDep) -> HTMLResponse:
+               templates: TemplatesDep, jobs: JobsDep, models: ModelsDep, actor: ActorDep
+               ) -> HTMLResponse:
     ctx: dict = {"run": jobs.get(run_id), "saved": None, "error": None}
     try:
-        ctx["saved"] = training.save_run(run_id, name, jobs, models)
+        ctx["saved"] = training.save_run(run_id, name, jobs, models, actor)
     except INPUT_ERRORS as exc:
         ctx["error"] = as_domain(exc)
     response = templates.TemplateResponse(request, "partials/save_model.html", ctx)
@@ -359,18 +361,13 @@ def save_model(run_id: str, name: Annotated[str, Form()], request: Request,
 
 @router.post("/training/runs/{run_id}/{action}", response_class=HTMLResponse)
 async def run_action(run_id: str, action: str, request: Request, templates: TemplatesDep,
-                     jobs: JobsDep) -> HTMLResponse:
+                     jobs: JobsDep, actor: ActorDep) -> HTMLResponse:
     """pause, resume or stop (declared after /save, which this path would also match)."""
     error = None
     try:
-        if action == "pause":
-            jobs.pause(run_id)
-        elif action == "resume":
-            jobs.resume(run_id)
-        elif action == "stop":
-            jobs.cancel(run_id)
-        else:
+        if action not in ("pause", "resume", "stop"):
             raise NotFound(f"no action {action!r}; pause, resume or stop", "action")
+        training.control(jobs, run_id, "cancel" if action == "stop" else action, actor)
     except INPUT_ERRORS as exc:
         error = as_domain(exc)
     return templates.TemplateResponse(request, "partials/run_controls.html", {
@@ -390,11 +387,11 @@ def models_list(request: Request, templates: TemplatesDep, models: ModelsDep) ->
 
 
 @router.delete("/training/models/{name}", response_class=HTMLResponse)
-def delete_model(name: str, request: Request, templates: TemplatesDep, models: ModelsDep
-                 ) -> HTMLResponse:
+def delete_model(name: str, request: Request, templates: TemplatesDep, models: ModelsDep,
+                 actor: ActorDep) -> HTMLResponse:
     error = None
     try:
-        models.delete(name)
+        training.delete_model(models, name, actor)
     except INPUT_ERRORS as exc:
         error = as_domain(exc)
     return templates.TemplateResponse(request, "partials/models_list.html",
@@ -403,13 +400,13 @@ def delete_model(name: str, request: Request, templates: TemplatesDep, models: M
 
 @router.post("/training/datasets", response_class=HTMLResponse)
 def upload_dataset(request: Request, templates: TemplatesDep, catalog: CatalogDep,
-                   jobs: JobsDep, models: ModelsDep, settings: SettingsDep,
+                   jobs: JobsDep, models: ModelsDep, settings: SettingsDep, actor: ActorDep,
                    file: Annotated[UploadFile, File()], name: Annotated[str, Form()]
                    ) -> HTMLResponse:
     """A zip of class folders: on success the page's dataset section shows it, selected."""
     error = None
     try:
-        training.add_dataset(catalog, settings, name.strip(), file.file.read())
+        training.add_dataset(catalog, settings, name.strip(), file.file.read(), actor=actor)
     except INPUT_ERRORS as exc:
         error = as_domain(exc)
     ctx = _page_context(catalog, jobs, models, None if error else name.strip())

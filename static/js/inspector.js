@@ -1,6 +1,7 @@
 // Model inspector: a drawing pad and the calls to /api/v1/models/{name}/... that draw the page.
 // The page computes nothing it shows: the server prepares the input, runs the model and draws
-// every map; this script sends the input and places the pictures.
+// every map; this script sends the input and places the pictures. A layer's maps come at their
+// own size (one pixel per value) and are enlarged here by CSS, pixelated.
 import { $, $$, cellAt, coalesce, el, fetchJSON, latest, showBlob, showError } from "./lib.js";
 import { makePad } from "./pad.js";
 
@@ -61,13 +62,27 @@ function drawAnswer(r) {
   $("#bars").replaceChildren(...bars);
 }
 
+const LAYER_MAX_HEIGHT = 220; // px on the page
+
+/** The size a layer's grid is drawn at: its own size times a whole zoom (crisp pixels), the
+ *  layer's suggested one or less, so the grid stays under LAYER_MAX_HEIGHT. */
+function layerSize(layer) {
+  const maps = layer.shape.length === 3 ? layer.shape[0] : 1;
+  const rows = Math.ceil(maps / layer.cols);
+  const width = layer.cols * (layer.tile[1] + layer.gap) - layer.gap;
+  const height = rows * (layer.tile[0] + layer.gap) - layer.gap;
+  const zoom = Math.max(1, Math.min(layer.zoom, Math.floor(LAYER_MAX_HEIGHT / height)));
+  return { width: width * zoom, height: height * zoom };
+}
+
 function drawLayers(r) {
   const items = r.layers.map((layer) => {
     const li = el("li");
     const fig = el("figure");
     const cap = el("figcaption", "", `${layer.index + 1}. ${layer.label} `);
     cap.append(el("span", "dim", layer.shape.join("×")));
-    const img = el("img", "pixels", undefined, { src: layer.png, alt: `layer ${layer.index + 1}: ${layer.label}` });
+    const img = el("img", "pixels", undefined, { src: layer.png, alt: `layer ${layer.index + 1}: ${layer.label}`,
+      ...layerSize(layer) });
     img.dataset.layer = layer.index;
     if (layer.shape.length === 3) img.classList.add("clickable");
     fig.append(cap, img);
@@ -109,11 +124,60 @@ async function openUnit(layerIndex, channel) {
       $("#unit-kernels-caption").textContent = "No convolution made this map.";
     }
   } catch (e) { fail(e.message); }
-  fetchJSON(api(`/units/${layerIndex}/${channel}/top-examples?k=9`)).catch(() => ({})).then((data) => {
-    $("#unit-top").replaceChildren(...(data.examples || []).map(exampleThumb));
-  });
+  const top = api(`/units/${layerIndex}/${channel}/top-examples?k=9`);
+  if ($("#unit-top").dataset.url !== top) { // they do not depend on the input: once per unit
+    $("#unit-top").dataset.url = top;
+    $("#unit-top").replaceChildren();
+    fetchTop(top).then((data) => {
+      if (!data) return; // a newer unit was opened
+      progress("#unit-top-progress", null);
+      $("#unit-top").replaceChildren(...data.examples.map(exampleThumb));
+    }).catch((e) => { // no test set for this model, say: said where the digits would be
+      delete $("#unit-top").dataset.url;
+      note("#unit-top-progress", e.message);
+    });
+  }
   $("#unit-optimized").src = api(`/units/${layerIndex}/${channel}/optimized`);
 }
+
+// ------------------------------------------------------------------ answers from the test set
+
+const POLL_MS = 500;
+const pause = (ms, signal) => new Promise((resolve, reject) => {
+  const timer = setTimeout(resolve, ms);
+  signal?.addEventListener("abort", () => { clearTimeout(timer); reject(new DOMException("aborted", "AbortError")); }, { once: true });
+});
+
+/** GETs an answer drawn from the test set. While the model's pass over it runs, the server
+ *  answers 202 with its progress: shown in `where`, and asked again every POLL_MS. */
+async function whenReady(url, where, signal) {
+  for (;;) {
+    const res = await fetch(url, { signal });
+    if (res.status === 202) {
+      progress(where, await res.json());
+      await pause(POLL_MS, signal);
+      continue;
+    }
+    if (!res.ok) {
+      const error = (await res.json().catch(() => ({}))).error || {};
+      throw Object.assign(new Error(error.message || `request failed (${res.status})`), { status: res.status });
+    }
+    return res.json();
+  }
+}
+
+/** A line of text above a list (none: hidden). */
+function note(where, text) {
+  const p = $(where);
+  p.hidden = !text;
+  p.textContent = text || "";
+}
+/** Shows a test-set pass's progress (a 202's body) above a list, or hides it (null). */
+const progress = (where, pending) =>
+  note(where, pending && `Running the test set through the model… ${Math.round(100 * pending.progress)}%`);
+
+// only the newest unit's examples are shown (and polled for)
+const fetchTop = latest((signal, url) => whenReady(url, "#unit-top-progress", signal));
 
 function exampleThumb(ex) {
   const li = el("li");
@@ -136,11 +200,13 @@ function useExample(index, showTab = true) {
 }
 // only the newest list is shown, whichever answer comes back last
 const fetchExamples = latest((signal, wrong) =>
-  fetchJSON(api(`/examples?wrong=${wrong}&limit=24&offset=${wrong ? 0 : Math.floor(Math.random() * 9000)}`), { signal }));
+  whenReady(api(`/examples?wrong=${wrong}&limit=24&offset=${wrong ? 0 : Math.floor(Math.random() * 9000)}`),
+    "#examples-progress", signal));
 async function listExamples(wrong) {
   let data;
-  try { data = await fetchExamples(wrong); } catch (e) { fail(e.message); return null; }
+  try { data = await fetchExamples(wrong); } catch (e) { progress("#examples-progress", null); fail(e.message); return null; }
   if (!data) return null; // a newer list was asked for
+  progress("#examples-progress", null);
   $("#examples").replaceChildren(...data.examples.map(exampleThumb));
   $("#examples").dataset.list = wrong ? "mistakes" : "any";
   return data;
@@ -173,6 +239,7 @@ if ($("#pad")) {
     history.replaceState(null, "", `?model=${encodeURIComponent($("#model").value)}`);
     state.unit = null;
     $("#unit").hidden = true;
+    delete $("#unit-top").dataset.url;
     loadModel();
   });
   $("#layers").addEventListener("click", (e) => {

@@ -117,7 +117,6 @@ def test_the_live_lane_of_an_unknown_model_says_so_and_closes(client: TestClient
     ("vae-2d/interpolate", {"start": [0, 0], "end": [1, -2e6]}, "end"),
     ("vae-2d/interpolate", {"start": [0, 0], "end": [1, 1], "steps": 1}, "steps"),
     ("vae-2d/interpolate", {"start": [0, 0], "end": [1, 1], "steps": 65}, "steps"),
-    ("dcgan/encode", {"example": 0}, "model"),
     ("vae-16d/arithmetic", {"plus": []}, "plus"),
 ])
 def test_bad_requests_are_refused_with_a_reason(client: TestClient, path: str, body: dict,
@@ -135,7 +134,19 @@ def test_nan_and_unknown_models(client: TestClient) -> None:
         assert r.status_code == 422 and "finite" in r.json()["error"]["message"], body
         assert r.json()["error"]["field"] == "z"
     assert client.post("/api/v1/generative/nope/decode", json={"z": [0]}).status_code == 404
-    assert client.get("/api/v1/generative/vae-16d/manifold").status_code == 422
+
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("POST", "dcgan/encode", {"example": 0}),  # a GAN has no encoder
+    ("GET", "vae-16d/manifold", None),  # the map of a 2-D latent space
+    ("GET", "dcgan/latent-map", None),
+])
+def test_what_a_model_cannot_do_is_a_conflict(client: TestClient, method: str, path: str,
+                                               body: dict | None) -> None:
+    r = client.request(method, f"/api/v1/generative/{path}", json=body)
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["field"] == "model" and r.json()["error"]["code"] == "conflict"
 
 
 def test_a_draw_outside_the_prior_is_decoded_and_said_to_be(client: TestClient) -> None:

@@ -1,9 +1,13 @@
 """The model inspector's API on the shipped MNIST classifier: answers checked against the model
-run independently (forward hooks, autograd), bad input refused with a reason."""
+run independently (forward hooks, autograd), bad input refused with a reason, and the answers
+drawn from the test set given as progress (202) until its pass, begun at start-up, is done."""
 
 from __future__ import annotations
 
+import base64
 import io
+import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -13,8 +17,9 @@ from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 
 from app.core import inspect, nets
+from app.main import create_app
 from app.services.models import ClassifierCard, read
-from app.settings import LIMITS, ROOT
+from app.settings import LIMITS, ROOT, Settings
 from tests.mnist import HAVE_MNIST, needs_mnist
 
 MODEL = "mnist-cnn"
@@ -39,6 +44,24 @@ def independent_model() -> tuple[torch.nn.Sequential, ClassifierCard]:
     model = nets.build(card.layers, card.input_shape, 10, limits=LIMITS.nets)
     model.load_state_dict(load_file(stored.weights))
     return model.eval(), card
+
+
+def decoded(data_url: str) -> np.ndarray:
+    assert data_url.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))))
+
+
+def when_ready(client: TestClient, url: str, **params: object) -> tuple[list[int], dict]:
+    """GETs an answer drawn from the test set, asking again while the pass runs (202): the
+    statuses seen, and the last body. (A deadline against a hang, not a speed check.)"""
+    statuses = []
+    deadline = time.monotonic() + 300
+    while True:
+        r = client.get(url, params=params)
+        statuses.append(r.status_code)
+        if r.status_code != 202 or time.monotonic() > deadline:
+            return statuses, r.json()
+        time.sleep(0.2)
 
 
 def normalised(x: np.ndarray, card: ClassifierCard) -> torch.Tensor:
@@ -74,9 +97,45 @@ def test_activations_match_forward_hooks(client: TestClient) -> None:
     for layer, expected in zip(body["layers"], captured, strict=True):
         assert layer["shape"] == list(expected.shape[1:])
         np.testing.assert_allclose(layer["values"], expected[0].numpy(), rtol=1e-4, atol=1e-5)
+        assert_tiles_are_the_maps(layer, expected[0].numpy(), shared=False)
     probs = torch.softmax(logits[0].double(), 0).numpy()
     np.testing.assert_allclose(body["probabilities"], probs, rtol=1e-6)
     assert body["label"] == "7"  # and it reads the drawing right
+
+
+def assert_tiles_are_the_maps(layer: dict, out: np.ndarray, *, shared: bool) -> None:
+    """The layer's PNG holds its maps at their own size, one gray pixel per value, each map
+    scaled from its minimum (0) to its maximum (255) (or the layer's, shared), at the place
+    `cols`, `tile` and `gap` say; between them the gap colour."""
+    grid = decoded(layer["png"])
+    assert grid.dtype == np.uint8 and grid.ndim == 2  # gray
+    width = min(32, len(out))  # a vector: in rows of 32 values (fewer: one row), its min after
+    maps = out if out.ndim == 3 else np.concatenate(
+        [out, np.full(-len(out) % width, out.min())]).reshape(1, -1, width)
+    (h, w), gap, cols = layer["tile"], layer["gap"], layer["cols"]
+    assert (h, w) == maps.shape[1:] and cols == min(16, len(maps))
+    rows = -(-len(maps) // cols)
+    assert grid.shape == (rows * (h + gap) - gap, cols * (w + gap) - gap)
+    for c, m in enumerate(maps.astype(np.float64)):
+        lo, hi = (maps.min(), maps.max()) if shared else (m.min(), m.max())
+        want = np.zeros_like(m) if hi == lo else (m - lo) / (hi - lo) * 255
+        r, k = divmod(c, cols)
+        tile = grid[r * (h + gap):r * (h + gap) + h, k * (w + gap):k * (w + gap) + w]
+        assert np.abs(tile - want).max() <= 0.51, f"layer {layer['index']}, map {c}"
+    if gap and cols > 1:
+        assert (grid[:, w:w + gap] == 235).all()  # the gap after the first column
+
+
+def test_shared_scale_tiles_take_the_layers_range(client: TestClient) -> None:
+    picture = drawn_seven()
+    body = client.post(f"/api/v1/models/{MODEL}/activations",
+                       params={"values": True, "scale": "shared"},
+                       json={"pixels": picture.tolist()}).json()
+    for layer in body["layers"][:8]:
+        assert_tiles_are_the_maps(layer, np.asarray(layer["values"], dtype=np.float32),
+                                  shared=True)
+    first = decoded(body["layers"][0]["png"])
+    assert first.max() == 255 and first[first != 235].min() == 0
 
 
 def test_an_upload_gives_the_same_answer_as_its_pixels(client: TestClient) -> None:
@@ -130,9 +189,9 @@ def test_a_unit_shows_the_filter_that_made_it(client: TestClient) -> None:
     (f"/api/v1/models/{MODEL}/predict", {"pixels": [[1]], "example": 3}, 422, "pixels"),
     (f"/api/v1/models/{MODEL}/predict", {"colour": 1}, 422, "colour"),
     ("/api/v1/models/nope/predict", {"example": 1}, 404, "name"),
-    (f"/api/v1/models/{MODEL}/units/99/0", {"example": 1}, 422, "layer"),
-    (f"/api/v1/models/{MODEL}/units/0/16", {"example": 1}, 422, "channel"),
-    (f"/api/v1/models/{MODEL}/units/16/0", {"example": 1}, 422, "layer"),
+    (f"/api/v1/models/{MODEL}/units/99/0", {"example": 1}, 404, "layer"),
+    (f"/api/v1/models/{MODEL}/units/0/16", {"example": 1}, 404, "channel"),
+    (f"/api/v1/models/{MODEL}/units/16/0", {"example": 1}, 404, "layer"),
     (f"/api/v1/models/{MODEL}/gradcam?layer=15", {"example": 1}, 422, "layer"),
 ])
 def test_bad_input_is_refused_with_a_reason(client: TestClient, path: str, body: dict,
@@ -153,8 +212,8 @@ def test_not_an_image_is_415(client: TestClient) -> None:
 @pytest.mark.slow
 @needs_mnist
 def test_shipped_model_reaches_99_percent_on_the_mnist_test_set(client: TestClient) -> None:
-    r = client.get(f"/api/v1/models/{MODEL}/examples", params={"wrong": True, "limit": 5})
-    body = r.json()
+    statuses, body = when_ready(client, f"/api/v1/models/{MODEL}/examples", wrong=True, limit=5)
+    assert statuses[-1] == 200
     assert body["accuracy"] >= 0.99 and body["total"] <= 100
     assert all(e["label"] != e["prediction"] for e in body["examples"])
     confidences = [e["confidence"] for e in body["examples"]]
@@ -163,8 +222,9 @@ def test_shipped_model_reaches_99_percent_on_the_mnist_test_set(client: TestClie
 
 @needs_mnist
 def test_top_examples_are_the_images_that_excite_the_unit_most(client: TestClient) -> None:
-    r = client.get(f"/api/v1/models/{MODEL}/units/6/3/top-examples", params={"k": 5})
-    examples = r.json()["examples"]
+    statuses, body = when_ready(client, f"/api/v1/models/{MODEL}/units/6/3/top-examples", k=5)
+    assert statuses[-1] == 200
+    examples = body["examples"]
     scores = [e["score"] for e in examples]
     assert scores == sorted(scores, reverse=True)
     model, card = independent_model()
@@ -179,3 +239,61 @@ def test_top_examples_are_the_images_that_excite_the_unit_most(client: TestClien
     i = examples[0]["index"]
     if i < 2000:
         assert scores[0] == pytest.approx(float(means[i]), rel=1e-4)
+
+
+@pytest.fixture(scope="module")
+def lazy_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The app with the start-up pass turned off: the first request for a test-set answer
+    begins it."""
+    data = tmp_path_factory.mktemp("data")
+    (data / "mnist.npz").symlink_to(ROOT / "data" / "mnist.npz")
+    with TestClient(create_app(Settings(data_dir=data, precompute_test_sets=False))) as c:
+        yield c
+
+
+@needs_mnist
+def test_until_the_pass_is_done_test_set_answers_are_its_progress(lazy_client: TestClient
+                                                                     ) -> None:
+    m = lazy_client.app.state.inspector.load(MODEL)
+    assert m.test is None and m.evaluation is None  # off at start-up: nothing ran
+    url = f"/api/v1/models/{MODEL}/units/7/2/top-examples"
+    first = lazy_client.get(url, params={"k": 4})
+    assert first.status_code == 202  # the pass takes seconds: it has only just begun
+    body = first.json()
+    assert body["status"] == "pending" and 0 <= body["progress"] < 1 and body["message"]
+    assert int(first.headers["retry-after"]) == body["retry_after"] >= 1
+    statuses, done = when_ready(lazy_client, url, k=4)
+    assert statuses[-1] == 200 and set(statuses[:-1]) <= {202}
+    assert len(done["examples"]) == 4
+    # the mistakes listing came from the same pass: no second one to wait for
+    mistakes = lazy_client.get(f"/api/v1/models/{MODEL}/examples", params={"wrong": True})
+    assert mistakes.status_code == 200 and mistakes.json()["total"] <= 100
+    # the same ranking as the independent model on the whole test set
+    model, card = independent_model()
+    from app.core.datasets import load_mnist
+    test = load_mnist(ROOT / "data" / "mnist.npz").test
+    x = ((torch.from_numpy(test.x).float() / 255) - card.normalization[0][0]) \
+        / card.normalization[1][0]
+    with torch.no_grad():
+        means = torch.cat([nets.layer_outputs(model, x[i:i + 1000])[7][:, 2].mean(dim=(1, 2))
+                           for i in range(0, len(x), 1000)]).numpy()
+    expected = np.argsort(-means, kind="stable")[:4]
+    assert [e["index"] for e in done["examples"]] == expected.tolist()
+    np.testing.assert_allclose([e["score"] for e in done["examples"]], means[expected],
+                               rtol=1e-4)
+
+
+@needs_mnist
+def test_the_pass_begins_at_start_up_unasked_and_stops_when_the_app_closes(tmp_path) -> None:
+    (tmp_path / "mnist.npz").symlink_to(ROOT / "data" / "mnist.npz")
+    with TestClient(create_app(Settings(data_dir=tmp_path))) as c:
+        inspector = c.app.state.inspector
+        m = inspector.load(MODEL)  # the model the start-up pass loads (one copy is kept)
+        deadline = time.monotonic() + 300
+        while m.evaluation is None or m.evaluation.done == 0:  # no request: it began itself
+            assert m.test is None, "the pass ended before the app closed: nothing to stop"
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    worker = inspector._worker
+    assert worker is not None and not worker.is_alive()  # joined at shutdown
+    assert m.test is None  # stopped part-way, not run to the end

@@ -186,3 +186,45 @@ def test_a_body_that_is_not_json_says_so_and_where(client) -> None:
     assert err["message"].startswith("the body is not valid JSON") and "character 15" in \
         err["message"]
     assert "field" not in err  # a character offset is no field
+
+
+def test_a_method_a_route_lacks_says_which_it_has(client) -> None:
+    r = client.put("/api/v1/health")
+    assert r.status_code == 405 and r.headers["allow"] == "GET"
+    assert r.json()["error"]["message"] == "PUT is not allowed on /api/v1/health; allowed: GET"
+
+
+@pytest.mark.parametrize("body", [
+    {"input": [[1]], "kernel": [[1]], "stride": False},  # false is not 0
+    {"input": [[1]], "kernel": [[1]], "stride": "2"},
+    {"input": [[1]], "kernel": [[True]]},
+    {"input": [[1]], "kernel": [[1]], "scale": 0},  # |scale| from 1e-6
+    {"input": [[1]], "kernel": [[1]], "image_id": "sample-digit"},  # one source only
+])
+def test_what_the_schema_forbids_is_refused(client, body: dict) -> None:
+    assert client.post("/api/v1/convolve", json=body).status_code == 422
+
+
+def test_a_whole_number_written_with_a_point_is_a_whole_number(client) -> None:
+    # JSON Schema's "integer" takes 2.0, so the server does too
+    r = client.post("/api/v1/convolve", json={"input": [[1, 2, 3]], "kernel": [[1]],
+                                              "stride": 2.0})
+    assert r.status_code == 200 and r.json()["output"] == [[1, 3]]
+
+
+def test_the_schema_states_the_limits(client) -> None:
+    from app.core.nets import LAYER_TYPES
+    from app.settings import LIMITS
+
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    kernel = schemas["ConvolveRequest"]["properties"]["kernel"]
+    side = LIMITS.kernels.kernel_side
+    assert (kernel["maxItems"], kernel["items"]["maxItems"]) == (side, side)
+    assert kernel["items"]["items"]["maximum"] == LIMITS.kernels.weight
+    assert {"required": ["image_id"]} in schemas["ConvolveRequest"]["oneOf"]
+    layers = schemas["ArchitectureRequest"]["properties"]["layers"]
+    kinds = {k["properties"]["type"]["const"] for k in layers["items"]["oneOf"]}
+    assert kinds == set(LAYER_TYPES) and layers["maxItems"] == LIMITS.nets.layers
+    conv = next(k for k in layers["items"]["oneOf"] if k["title"] == "Conv2d")
+    assert conv["properties"]["kernel_size"]["maximum"] == LAYER_TYPES["conv2d"].setting(
+        "kernel_size").high

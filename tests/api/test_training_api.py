@@ -162,7 +162,7 @@ def test_a_run_streams_its_learning_and_its_model_is_saved(client: TestClient) -
     saved = client.post(f"/api/v1/training-runs/{run['id']}/model", json={"name": "shapes-tiny"})
     assert saved.status_code == 201, saved.text
     again = client.post(f"/api/v1/training-runs/{run['id']}/model", json={"name": "shapes-tiny"})
-    assert again.status_code == 422 and "exists" in again.json()["error"]["message"]
+    assert again.status_code == 409 and "exists" in again.json()["error"]["message"]
     saved = [m["name"] for m in client.get("/api/v1/models").json() if not m["shipped"]]
     assert saved == ["shapes-tiny"]
     card = client.get("/api/v1/models/shapes-tiny").json()
@@ -371,7 +371,7 @@ def test_shipped_models_cannot_be_deleted_or_shadowed(tmp_path: Path) -> None:
                                                     "epochs": 1, "batch_size": 256}).json()
         wait_for(c, run["id"], ("completed",))
         r = c.post(f"/api/v1/training-runs/{run['id']}/model", json={"name": "ours"})
-        assert r.status_code == 422 and "exists" in r.json()["error"]["message"]
+        assert r.status_code == 409 and "exists" in r.json()["error"]["message"]
 
 
 @pytest.mark.slow

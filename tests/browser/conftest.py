@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.servers import scratch_data_dir, served
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -30,48 +27,12 @@ def _chromium() -> str:
     raise RuntimeError("Chromium not found: install Debian's 'chromium' package or set CHROMIUM")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    # runs and saved models of the tests go to a scratch data directory; MNIST comes along
-    # (read-only) when it is set up
-    data_dir = tmp_path_factory.mktemp("data")
-    if (ROOT / "data" / "mnist.npz").exists():
-        (data_dir / "mnist.npz").symlink_to(ROOT / "data" / "mnist.npz")
-    # the prepared sequence data and the kernel lab's photos likewise, file by file, so that
-    # uploads stay in the scratch
-    for folder in ("sequences", "photos"):
-        prepared = ROOT / "data" / folder
-        if prepared.is_dir():
-            (data_dir / folder).mkdir()
-            for f in prepared.iterdir():
-                if f.is_file():
-                    (data_dir / folder / f.name).symlink_to(f)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env={**os.environ, "PLAYGROUND_DATA_DIR": str(data_dir)},
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/api/v1/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        raise RuntimeError("the app did not start within 30 s")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    # runs and saved models of the tests go to a scratch data directory; MNIST, the sequence
+    # data and the photos come along (read-only) where they are set up
+    with served(scratch_data_dir(tmp_path_factory.mktemp("data"))) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

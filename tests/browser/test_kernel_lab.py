@@ -1,4 +1,5 @@
-"""The kernel lab in a real browser: upload, edit a cell, pick a preset, build a bank."""
+"""The kernel lab in a real browser: upload, edit a cell, pick a preset, build a bank, and a
+keystroke in the grid that redraws the image but not the bank."""
 
 from __future__ import annotations
 
@@ -130,6 +131,53 @@ def test_resize_the_kernel_and_build_a_bank(page: Page, base_url: str) -> None:
     expect(maps).to_have_count(count + 1)
     expect(maps.first).to_contain_text("Your kernel")
     screenshot(page, "kernel-lab-bank")
+
+
+def test_a_keystroke_redraws_the_image_not_the_bank(page: Page, base_url: str) -> None:
+    """The page opens with the default bank ticked. Typing in the grid fetches the filtered
+    image alone: no request for the bank, the bank's maps the very same nodes. A change of the
+    stride draws the bank again, at the new size; with "Your kernel" ticked, so does the grid."""
+    bank_posts: list[str] = []
+    page.on("request", lambda r: bank_posts.append(r.post_data or "")
+            if r.method == "POST" and r.url.endswith("/kernels/bank") else None)
+    page.goto(base_url + "/kernels")
+    maps = page.locator(".maps li")
+    expect(maps).to_have_count(8)
+    page.evaluate("window.firstMap = document.querySelector('.maps img')")
+    first_map_src = page.locator(".maps img").first.get_attribute("src")
+
+    src = page.locator("#filtered").get_attribute("src")
+    page.get_by_label("weight row 2 column 2").fill("6")
+    src = _wait_for_new_output(page, src)
+    page.get_by_label("weight row 1 column 2").fill("-2")
+    src = _wait_for_new_output(page, src)
+    _settled(page)
+    assert bank_posts == []
+    assert page.evaluate("document.querySelector('.maps img') === window.firstMap")
+    expect(page.locator(".maps img").first).to_have_attribute("src", first_map_src)
+    screenshot(page, "kernel-lab-keystroke-bank-kept")
+
+    # stride 2: the bank is asked for once, and its maps come back at half the size
+    expect(page.locator(".maps figcaption").first).to_contain_text("256×")
+    page.locator("input[name=stride]").fill("2")
+    expect(page.locator(".maps figcaption").first).to_contain_text("128×", timeout=10_000)
+    src = _wait_for_new_output(page, src)
+    _settled(page)
+    assert len(bank_posts) == 1 and "stride=2" in bank_posts[0]
+    assert not page.evaluate("document.querySelector('.maps img') === window.firstMap")
+
+    # with the grid's kernel in the bank, a keystroke in the grid redraws the bank too
+    page.locator("label.chip", has_text="Your kernel").click()
+    expect(maps).to_have_count(9)
+    expect(maps.first).to_contain_text("Your kernel")
+    _settled(page)
+    before = len(bank_posts)
+    own = page.locator(".maps img").first.get_attribute("src")
+    page.get_by_label("weight row 2 column 2").fill("7")
+    expect(page.locator(".maps img").first).not_to_have_attribute("src", own, timeout=10_000)
+    _settled(page)
+    assert len(bank_posts) == before + 1
+    screenshot(page, "kernel-lab-bank-redrawn")
 
 
 def test_tablet_layout(browser, base_url: str) -> None:

@@ -148,3 +148,76 @@ def test_small_pngs_decode_to_the_same_pixels(shape: tuple[int, ...]) -> None:
     assert data == images.small_png(pixels)  # the direct writer serves small images
     back = np.asarray(Image.open(io.BytesIO(data)))
     assert back.shape == shape and np.array_equal(back, pixels)
+
+
+def _png_filter_bytes(data: bytes, height: int) -> set[int]:
+    """The filter byte that starts each row of a single-IDAT PNG (read with zlib, not Pillow)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat = 8, b""
+    while pos < len(data):
+        (length,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
+        if kind == b"IDAT":
+            idat += data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    stride = len(raw) // height
+    return {raw[r * stride] for r in range(height)}
+
+
+def _pictures() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(7)
+    y, x = np.mgrid[0:300, 0:517]
+    smooth = np.stack([(x + y) % 256, (2 * y) % 256, (x // 3) % 256], -1).astype(np.uint8)
+    noisy = np.clip(smooth + rng.normal(0, 5, smooth.shape), 0, 255).astype(np.uint8)
+    columns = rng.integers(0, 256, (1, 517, 3)) + rng.integers(0, 3, (300, 517, 3))
+    rows = rng.integers(0, 256, (300, 1)) + rng.integers(0, 3, (300, 517))
+    sparse = np.where(rng.random((300, 517, 3)) < 0.03, rng.integers(1, 128, (300, 517, 3)), 0)
+    return {"photo": noisy, "smooth": smooth,
+            "columns": (columns % 256).astype(np.uint8),  # alike down each column: Up
+            "rows": (rows % 256).astype(np.uint8),  # alike along each row: Sub
+            "sparse": sparse.astype(np.uint8),  # an edge map: mostly 0, None
+            "noise": rng.integers(0, 256, (65, 1030, 3), dtype=np.uint8),
+            "one row": rng.integers(0, 256, (1, 20_000), dtype=np.uint8),
+            "one column": rng.integers(0, 256, (4100, 1, 3), dtype=np.uint8)}
+
+
+@pytest.mark.parametrize("name", list(_pictures()))
+def test_large_pngs_decode_to_the_same_pixels(name: str) -> None:
+    pixels = _pictures()[name]
+    assert pixels.size > images.SMALL_PNG_VALUES
+    data = images.encode(pixels, "png")
+    assert data == images.png(pixels)
+    back = Image.open(io.BytesIO(data))
+    assert back.format == "PNG" and back.mode == ("RGB" if pixels.ndim == 3 else "L")
+    assert np.array_equal(np.asarray(back), pixels)  # lossless, whichever filter it chose
+    assert len(_png_filter_bytes(data, pixels.shape[0])) == 1
+
+
+def test_png_filter_follows_the_picture() -> None:
+    """Up where pixels resemble the one above, Sub where they resemble the one to the left,
+    None for sparse maps; and no bigger than Pillow's level-1 PNG, which filters row by row."""
+    pictures = _pictures()
+    chosen = {n: _png_filter_bytes(images.png(pictures[n]), pictures[n].shape[0])
+              for n in ("columns", "rows", "sparse")}
+    assert chosen == {"columns": {2}, "rows": {1}, "sparse": {0}}
+    for name in ("photo", "columns", "rows", "sparse"):
+        pixels = pictures[name]
+        pil = _save(Image.fromarray(pixels), "PNG", compress_level=1)
+        assert len(images.png(pixels)) <= 1.05 * len(pil), name
+
+
+def test_webp_and_jpeg_are_what_is_asked() -> None:
+    pixels = _pictures()["smooth"]
+    for fmt, pil_format in (("webp", "WEBP"), ("jpeg", "JPEG")):
+        data = images.encode(pixels, fmt)
+        im = Image.open(io.BytesIO(data))
+        assert im.format == pil_format and im.size == (517, 300)
+        if fmt == "webp":
+            assert data[:4] == b"RIFF" and data[8:16] == b"WEBPVP8 "  # lossy VP8, one frame
+        back = np.asarray(im.convert("RGB"), dtype=np.float64)
+        assert np.abs(back - pixels).mean() < 4  # lossy, but the same picture
+    gray = pixels[..., 0]
+    back = np.asarray(Image.open(io.BytesIO(images.encode(gray, "webp"))).convert("L"))
+    assert back.shape == gray.shape and np.abs(back.astype(float) - gray).mean() < 4
+    with pytest.raises(ValueError, match="unknown format"):
+        images.encode(pixels, "gif")  # type: ignore[arg-type]

@@ -178,6 +178,77 @@ def test_activations_equal_forward_hooks() -> None:
     assert [a.shape for a in acts][:3] == [(4, 12, 12), (4, 12, 12), (4, 6, 6)]
 
 
+def test_map_grid_places_each_map_at_its_own_size_scaled_to_0_255() -> None:
+    maps = np.array([[[0.0, 1.0, 2.0], [3.0, 4.0, 4.0]],  # 0…4: 0, 64, 128, 191, 255, 255
+                     [[-1.0, -1.0, -1.0], [-1.0, -1.0, -1.0]],  # flat: black
+                     [[10.0, 20.0, 10.0], [20.0, 10.0, 20.0]]], dtype=np.float32)
+    grid, cols = inspect.map_grid(maps, cols=2, gap=1, fill=235)
+    g = 235
+    assert cols == 2
+    np.testing.assert_array_equal(grid, np.array([
+        [0, 64, 128, g, 0, 0, 0],
+        [191, 255, 255, g, 0, 0, 0],
+        [g, g, g, g, g, g, g],
+        [0, 255, 0, g, g, g, g],  # the last row's unused cell is the gap colour
+        [255, 0, 255, g, g, g, g]], dtype=np.uint8))
+    shared, _ = inspect.map_grid(maps, cols=3, gap=0, shared=True)  # one range: -1…20
+    np.testing.assert_array_equal(shared[:, 3:6], np.zeros((2, 3)))  # the layer's minimum
+    np.testing.assert_array_equal(shared[:, 6:], np.rint((maps[2] + 1) / 21 * 255))
+    np.testing.assert_array_equal(shared[:, :3], np.rint((maps[0] + 1) / 21 * 255))
+
+
+def test_map_grid_wraps_a_vector_into_rows() -> None:
+    v = np.arange(70, dtype=np.float32)  # 0…69 in rows of 32: 3 rows, the last 6 values
+    grid, cols = inspect.map_grid(v, width=32)
+    assert cols == 1 and grid.shape == (3, 32) and grid.dtype == np.uint8
+    np.testing.assert_array_equal(grid.reshape(-1)[:70], np.rint(v / 69 * 255))
+    assert (grid.reshape(-1)[70:] == 0).all()  # past the end: the minimum, black
+    short, _ = inspect.map_grid(np.array([1.0, 3.0], dtype=np.float32), width=32)
+    np.testing.assert_array_equal(short, [[0, 255]])
+    with pytest.raises(InputError):
+        inspect.map_grid(np.zeros((2, 2)))
+
+
+def test_dataset_answers_match_the_model_image_by_image() -> None:
+    model = small_model(2).eval()
+    x = torch.randn(23, 1, 12, 12)
+    calls: list[tuple[int, int]] = []
+    probs, means = inspect.dataset_answers(model, x, batch=10,
+                                           progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(10, 23), (20, 23), (23, 23)]
+    assert probs.shape == (23, 5) and len(means) == len(model)
+    seen: list[torch.Tensor] = []
+    handles = [m.register_forward_hook(lambda _m, _i, out: seen.append(out.detach()))
+               for m in model]
+    for i in (0, 14, 22):  # one image at a time, with hooks: the same answers
+        seen.clear()
+        with torch.no_grad():
+            logits = model(x[i:i + 1])
+        np.testing.assert_allclose(probs[i], torch.softmax(logits, 1)[0].numpy(), rtol=1e-5,
+                                   atol=1e-7)
+        for mean, out in zip(means, seen, strict=True):
+            want = out[0].mean(dim=(1, 2)) if out.dim() == 4 else out[0]
+            np.testing.assert_allclose(mean[i], want.numpy(), rtol=1e-4, atol=1e-6)
+    for h in handles:
+        h.remove()
+    assert [m.shape for m in means][:3] == [(23, 4), (23, 4), (23, 4)]
+
+
+def test_dataset_answers_stop_when_progress_raises() -> None:
+    class Stop(Exception):
+        pass
+
+    def stop(done: int, total: int) -> None:
+        calls.append(done)
+        raise Stop
+
+    calls: list[int] = []
+    with pytest.raises(Stop):
+        inspect.dataset_answers(small_model(), torch.randn(30, 1, 12, 12), batch=10,
+                                progress=stop)
+    assert calls == [10]  # after the first batch, none after it
+
+
 # ---------------------------------------------------------------- saliency
 
 

@@ -11,14 +11,14 @@ import torch.nn.functional as F
 
 from app.core import kernels, shapes
 from app.core.kernels import ConvSpec, KernelError
-from app.settings import LIMITS, Settings
+from app.settings import LIMITS
 
 KERNELS = LIMITS.kernels
-GRID_SIDE = Settings().max_grid_side  # what /convolve allows
+GRID_SIDE = KERNELS.grid_side  # what /convolve allows
 
 
 def convolve_grid(values: object, kernel: object, spec: ConvSpec) -> np.ndarray:
-    return kernels.convolve_grid(values, kernel, spec, max_side=GRID_SIDE, limits=KERNELS)
+    return kernels.convolve_grid(values, kernel, spec, limits=KERNELS)
 
 
 def reference(x: torch.Tensor, k: np.ndarray, spec: ConvSpec) -> torch.Tensor:
@@ -180,3 +180,92 @@ def test_a_kernel_may_be_an_array_or_tuples() -> None:
     np.testing.assert_array_equal(kernels.validate_kernel(np.eye(3), KERNELS), np.eye(3))
     with pytest.raises(KernelError, match="2-D list"):
         kernels.validate_kernel(np.ones((2, 2, 2)), KERNELS)
+
+
+def _image(rng: np.random.Generator, c: int, h: int, w: int) -> torch.Tensor:
+    """A float32 image as the app holds it: owned channels_last memory, values 0-255."""
+    x = torch.from_numpy(rng.random((1, c, h, w), dtype=np.float32) * 255)
+    return x.clone(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("c", [1, 3])
+@pytest.mark.parametrize(("h", "w"), [(64, 300), (37, 517)])  # widths 16 strips do not divide
+@pytest.mark.parametrize("halo", [2, 3, 7])
+def test_strips_hold_the_image_and_its_neighbours(c: int, h: int, w: int, halo: int) -> None:
+    x = _image(np.random.default_rng(halo), c, h, w)
+    st = kernels.to_strips(x, halo)
+    assert st is not None and st.data.is_contiguous(memory_format=torch.channels_last)
+    ws = st.strip_width
+    assert kernels.STRIPS * ws >= w and st.data.shape == (1, kernels.STRIPS * c, h, ws + 2 * halo)
+    padded = F.pad(x, (halo, kernels.STRIPS * ws - w + halo))  # zeros past the image's edges
+    for s in range(kernels.STRIPS):
+        strip = st.data[0, s * c:(s + 1) * c]
+        assert torch.equal(strip, padded[0, :, :, s * ws:s * ws + ws + 2 * halo])
+
+
+def test_strips_refuse_what_they_cannot_hold() -> None:
+    rng = np.random.default_rng(0)
+    assert kernels.to_strips(_image(rng, 3, 20, 100), 3) is None  # strips of 7 < 2·halo columns
+    assert kernels.to_strips(_image(rng, 3, 20, 300).double(), 3) is None
+    assert kernels.to_strips(torch.rand(2, 3, 20, 300), 3) is None  # one image at a time
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_strip_path_matches_conv2d(seed: int) -> None:
+    """Kernels larger than 3×3 run on strips: random sizes, ranks (the separable ones take the
+    1-D passes), paddings, channel counts and widths, against the float64 reference."""
+    rng = np.random.default_rng(100 + seed)
+    kh, kw = int(rng.integers(2, 16)), int(rng.integers(4, 16))
+    rank = [1, 2, min(kh, kw)][seed % 3]
+    k = rng.normal(size=(kh, rank)) @ rng.normal(size=(rank, kw))
+    padding = ["same", "valid", int(rng.integers(0, (kw - 1) // 2 + 1))][seed % 3]
+    spec = ConvSpec(padding=padding, scale=float(rng.choice([1, 3])), bias=float(rng.normal()),
+                    flip=bool(seed % 2))
+    x = _image(rng, [1, 3][seed % 2], int(rng.integers(16, 60)), int(rng.integers(500, 900)))
+    asymmetric = padding == "same" and (kh % 2 == 0 or kw % 2 == 0)  # stays on the planes
+    assert (kernels.strip_halo(x, k, spec) is None) == asymmetric
+    got = kernels.convolve(x, k, spec, limits=KERNELS)
+    torch.testing.assert_close(got.double(), reference(x, k, spec), rtol=1e-4, atol=5e-3)
+
+
+@pytest.mark.parametrize("k", [
+    np.random.default_rng(1).normal(size=(7, 7)),  # full rank: one 2-D pass on the strips
+    np.outer([1, 6, 15, 20, 15, 6, 1], [1, 6, 15, 20, 15, 6, 1]) / 4096.0,  # rank 1: 1-D pair
+    np.random.default_rng(2).normal(size=(5, 5)),
+])
+def test_cached_strips_give_the_same_result(k: np.ndarray) -> None:
+    """Strips made beforehand with a wider halo (as the app caches them) give the result that
+    strips made for the call give, and the reference; strips of another image size are not
+    used."""
+    rng = np.random.default_rng(3)
+    x = _image(rng, 3, 50, 520)
+    spec = ConvSpec(padding="same")
+    halo = kernels.strip_halo(x, k, spec)
+    assert halo == k.shape[1] // 2
+    fresh = kernels.convolve(x, k, spec, limits=KERNELS)
+    wide = kernels.to_strips(x, 7)
+    assert kernels.convolve(x, k, spec, limits=KERNELS, strips=wide).shape == fresh.shape
+    torch.testing.assert_close(kernels.convolve(x, k, spec, limits=KERNELS, strips=wide), fresh,
+                               rtol=1e-5, atol=1e-3)
+    other = kernels.to_strips(_image(rng, 3, 50, 600), 7)
+    torch.testing.assert_close(kernels.convolve(x, k, spec, limits=KERNELS, strips=other), fresh)
+    torch.testing.assert_close(fresh.double(), reference(x, k, spec), rtol=1e-4, atol=5e-3)
+    assert fresh.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize(("k", "spec", "shape"), [
+    (np.ones((3, 3)), ConvSpec(padding="same"), (3, 64, 1024)),  # 3×3: the planes are faster
+    (np.ones((7, 7)), ConvSpec(padding="same", stride=2), (3, 64, 1024)),
+    (np.ones((7, 7)), ConvSpec(padding="same", dilation=2), (3, 64, 1024)),
+    (np.ones((7, 7)), ConvSpec(padding="same", padding_mode="reflect"), (3, 64, 1024)),
+    (np.ones((6, 6)), ConvSpec(padding="same"), (3, 64, 1024)),  # 'same' pads 2 left, 3 right
+    (np.ones((7, 7)), ConvSpec(padding="same"), (3, 64, 60)),  # too narrow for 16 strips
+    (np.ones((7, 7)), ConvSpec(padding=6), (3, 64, 1024)),  # wider than the image
+])
+def test_what_stays_on_the_planes(k: np.ndarray, spec: ConvSpec, shape: tuple[int, ...]
+                                  ) -> None:
+    x = _image(np.random.default_rng(4), *shape)
+    assert kernels.strip_halo(x, k, spec) is None
+    got = kernels.convolve(x, k, spec, limits=KERNELS)
+    torch.testing.assert_close(got.double(), reference(x, k, spec), rtol=1e-4, atol=5e-3)
+    assert kernels.strip_halo(x.double(), np.ones((7, 7)), ConvSpec(padding="same")) is None

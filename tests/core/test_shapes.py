@@ -222,3 +222,10 @@ def test_a_large_grid_is_refused_before_its_numbers_are_read() -> None:
     huge = [[float("nan")] * 3] * 10_000  # too tall: the size is the reason, not the NaN
     with pytest.raises(InputError, match="10000×3"):
         _check(huge)
+
+
+@pytest.mark.parametrize("values", [[[1, True]], [[[1.0]], [[False]]]])
+def test_a_grid_of_booleans_is_no_grid_of_numbers(values: list) -> None:
+    # numpy would read true as 1: JSON's true is not a number, and the schema says numbers
+    with pytest.raises(InputError, match="true and false are not"):
+        validate_grid(values, "kernel", max_side=15, value_range=(-9, 9), max_channels=4)

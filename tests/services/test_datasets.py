@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from app.services.datasets import Catalog, CatalogConfig, UnknownDataset
-from app.services.errors import Invalid
+from app.services.errors import Conflict, Invalid
 from tests.core.test_datasets import write_idx_dir
 
 LIMITS = {"max_unpacked_bytes": 10_000_000, "max_files": 1000, "max_image_pixels": 10**6,
@@ -53,9 +53,11 @@ def test_an_upload_is_kept_and_comes_back_the_same(tmp_path: Path) -> None:
         Catalog(config).load("tones")
 
 
-@pytest.mark.parametrize("name", ["mnist", "shapes", "Upper", "a/b", "../x", "", "x" * 41])
-def test_upload_names_are_checked(tmp_path: Path, name: str) -> None:
-    with pytest.raises(Invalid) as err:
+@pytest.mark.parametrize(("name", "error"), [
+    ("mnist", Conflict), ("shapes", Conflict),  # built in: the name is taken
+    ("Upper", Invalid), ("a/b", Invalid), ("../x", Invalid), ("", Invalid), ("x" * 41, Invalid)])
+def test_upload_names_are_checked(tmp_path: Path, name: str, error: type) -> None:
+    with pytest.raises(error) as err:
         Catalog(CatalogConfig(data_dir=tmp_path)).add_upload(name, zip_of_two_classes(), **LIMITS)
     assert err.value.field == "name"
 

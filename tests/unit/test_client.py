@@ -41,6 +41,18 @@ def test_a_grid_convolves_as_conv2d(pg: Playground) -> None:
     np.testing.assert_allclose(bank["neg"], -grid, rtol=1e-6)
 
 
+def test_presets_come_by_key_with_their_matrix_as_an_array(pg: Playground) -> None:
+    presets = pg.kernel_presets()
+    blur = presets["box-blur"]
+    assert isinstance(blur["matrix"], np.ndarray) and blur["matrix"].shape == (3, 3)
+    assert blur["scale"] == blur["matrix"].sum() == 9 and blur["explanation"]
+    # with its scale, a blur keeps a flat grid flat
+    out = pg.convolve(np.full((5, 5), 7.0), blur["matrix"], scale=blur["scale"])
+    np.testing.assert_allclose(out, np.full((3, 3), 7.0))
+    np.testing.assert_array_equal(presets["sobel-x"]["matrix"],
+                                  [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+
+
 def test_an_image_convolves_to_a_picture_of_its_size(pg: Playground, tmp_path: Path) -> None:
     photo = Image.fromarray(np.random.default_rng(1).integers(0, 256, (40, 60, 3), np.uint8))
     sobel = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]

@@ -1,8 +1,10 @@
 """The kernel lab's fragments: the form parsed into the API's ConvolveRequest, each bad value's
-message beside its control, and the picture with its output-size formula otherwise."""
+message beside its control, and the picture with its output-size formula otherwise; the filter
+bank in a fragment of its own, with the sliding settings and without the grid's kernel."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 
@@ -11,8 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from app.core import kernels
 from app.main import create_app
-from app.settings import Settings
+from app.settings import LIMITS, Settings
+from app.web.kernel_lab import DEFAULT_BANK
 from tests.web.conftest import slot
 
 FORM = {"image_id": "sample-shapes", "rows": "3", "cols": "3", "scale": "1", "stride": "1",
@@ -71,7 +75,8 @@ def test_the_page_and_the_api_refuse_with_the_same_words(client: TestClient) -> 
 
 
 def _checked_image(html: str) -> str:
-    found = re.findall(r'<input type="radio" name="image_id" value="([^"]+)" checked>', html)
+    found = re.findall(r'<input type="radio" name="image_id" value="([^"]+)"[^>]* checked[ >]',
+                       html)
     assert len(found) == 1, found
     return found[0]
 
@@ -112,3 +117,102 @@ def test_the_page_opens_on_a_photo_when_the_setup_fetched_them(photo_client: Tes
     form = {k: v for k, v in FORM.items() if k != "image_id"}
     r = photo_client.post("/kernels/render", data={**form, "k": SHARPEN})
     assert "/api/v1/images/sample-astronaut?size=preview" in r.text
+
+
+# ---------------------------------------------------------------- the filter bank, its own fragment
+
+BANK = ["edge-vertical", "sobel-x", "laplacian"]
+
+
+def bank(client: TestClient, **change: object) -> str:
+    data = {**FORM, "k": SHARPEN, "bank": BANK, **change}
+    r = client.post("/kernels/bank", data=data)
+    assert r.status_code == 200, r.text
+    return r.text
+
+
+def _maps(html: str) -> list[tuple[str, str]]:
+    """(filter name, its map's size as captioned) for each map of a bank fragment."""
+    return re.findall(r'alt="Activation map of ([^"]+)".*?<span class="dim">(\d+×\d+)</span>',
+                      html, re.S)
+
+
+def test_a_keystroke_answers_the_result_without_the_bank(client: TestClient) -> None:
+    """The grid's kernel changed, the bank ticked: the answer is the filtered image alone."""
+    html = render(client, bank=BANK, k=["0", "-1", "0", "-1", "6", "-1", "0", "-1", "0"])
+    assert len(set(re.findall(r"/api/v1/results/[\w-]+", html))) == 1  # the filtered image
+    assert 'id="bank-maps"' not in html and "Activation map" not in html
+    assert 'id="error-kernels"' not in html  # the bank's slot is the bank fragment's to answer
+
+
+def test_the_bank_fragment_has_a_map_per_filter_with_the_sliding_settings(client: TestClient
+                                                                          ) -> None:
+    # the shapes sample (512 px) is reduced to 256 px for the bank; same padding keeps the size
+    html = bank(client)
+    assert _maps(html) == [("Vertical edges", "256×256"), ("Sobel x", "256×256"),
+                           ("Laplacian", "256×256")]
+    assert "/api/v1/results/" in html and "Depth 3" in html
+    assert slot(html, "kernels") == ""
+    assert "Red is positive" in html  # clipped values would hide the negative half: diverging
+    # stride 2 with no padding: ⌊(256 − 3) / 2⌋ + 1 = 127 for every map
+    assert {size for _, size in _maps(bank(client, stride="2", padding="valid"))} == {"127×127"}
+    # dilation 2: a 3×3 kernel spans 5 cells, valid padding leaves 252
+    assert {size for _, size in _maps(bank(client, dilation="2", padding="valid"))} == {"252×252"}
+    assert "Red is positive" not in bank(client, display="relu")
+
+
+def test_the_bank_maps_match_the_api_filter_bank(client: TestClient) -> None:
+    """The same maps as POST /api/v1/filter-bank for the same kernels and settings."""
+    page = bank(client, stride="2", padding_mode="reflect", flip="on", bank=["sobel-x"])
+    sobel_x = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]
+    api = client.post("/api/v1/filter-bank", json={
+        "image_id": "sample-shapes", "kernels": [{"name": "s", "kernel": sobel_x}], "stride": 2,
+        "padding": "same", "padding_mode": "reflect", "flip": True, "display": "diverging"})
+    assert api.status_code == 200, api.text
+    url = re.search(r'src="(/api/v1/results/[\w-]+)"', page).group(1)
+    mine = np.asarray(Image.open(io.BytesIO(client.get(url).content)))
+    theirs = np.asarray(Image.open(io.BytesIO(client.get(api.json()["maps"][0]["url"]).content)))
+    assert mine.shape == theirs.shape == (128, 128, 3) and np.array_equal(mine, theirs)
+
+
+def test_the_bank_reads_the_grid_only_when_your_kernel_is_ticked(client: TestClient) -> None:
+    bad = ["1", "x", "1", "1", "1", "1", "1", "1", "1"]
+    assert len(_maps(bank(client, k=bad))) == 3  # the grid is not in the bank: not read
+    html = bank(client, k=SHARPEN, bank_current="on")
+    assert [name for name, _ in _maps(html)] == ["Your kernel", "Vertical edges", "Sobel x",
+                                                  "Laplacian"]
+    html = bank(client, k=bad, bank_current="on")
+    assert _maps(html) == [] and "settings above hold" in html  # the grid's slot says why
+    assert slot(html, "kernels") == ""
+
+
+def test_a_setting_that_does_not_hold_leaves_the_bank_waiting(client: TestClient) -> None:
+    html = bank(client, stride="9")
+    assert _maps(html) == [] and "settings above hold" in html
+    assert slot(html, "kernels") == ""  # the message is beside the stride (the result's)
+
+
+def test_too_many_filters_are_refused_beside_the_bank(client: TestClient) -> None:
+    every = [p.key for p in kernels.PRESETS]
+    assert len(every) + 1 > LIMITS.kernels.bank_kernels
+    html = bank(client, bank=every, bank_current="on")
+    assert _maps(html) == [] and f"at most {LIMITS.kernels.bank_kernels}" in slot(html, "kernels")
+
+
+def test_no_filter_ticked_asks_for_some(client: TestClient) -> None:
+    html = client.post("/kernels/bank", data={**FORM, "k": SHARPEN}).text
+    assert "Tick some filters" in html and _maps(html) == []
+
+
+def test_the_page_opens_with_the_result_and_the_default_bank(client: TestClient) -> None:
+    html = client.get("/kernels").text
+    assert 'id="filtered"' in html
+    assert len(_maps(html)) == len(DEFAULT_BANK)
+    assert 'hx-post="/kernels/bank"' in html  # the bank asks for itself
+
+
+def test_an_upload_redraws_the_result_and_the_bank(client: TestClient) -> None:
+    buf = io.BytesIO()
+    Image.fromarray(np.full((20, 30, 3), 90, np.uint8)).save(buf, format="PNG")
+    r = client.post("/kernels/upload", files={"file": ("a.png", buf.getvalue(), "image/png")})
+    assert r.status_code == 200 and r.headers["HX-Trigger-After-Settle"] == "image-changed"

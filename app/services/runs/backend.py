@@ -51,7 +51,8 @@ def validate(config: RunConfig) -> None:
 class JobBackend(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
-    def submit(self, dataset: str, config: RunConfig) -> RunRecord: ...
+    def submit(self, dataset: str, config: RunConfig, owner: str | None = None
+               ) -> RunRecord: ...
     def get(self, run_id: str) -> RunRecord: ...
     def list(self) -> list[RunRecord]: ...
     def events(self, run_id: str, after: int = 0) -> AsyncIterator[tuple[int, dict]]: ...
@@ -79,16 +80,23 @@ class Capacity:
 
 
 def admit(dataset: str, config: RunConfig, *, running: int, queued: int, room: int,
-          max_queued: int, max_seconds: float, where: str) -> RunRecord:
+          max_queued: int, max_seconds: float, where: str, owner: str | None = None,
+          owner_active: int = 0, per_owner: int = 0) -> RunRecord:
     """A new queued run's record, if there is room: `room` runs train at once and
-    `max_queued` may wait. The run's time limit is capped at the backend's."""
+    `max_queued` may wait, and (shared mode) an owner has at most `per_owner` of them at
+    once (`owner_active` now). The run's time limit is capped at the backend's."""
     validate(config)
+    if owner is not None and per_owner and owner_active >= per_owner:
+        raise Busy(f"you have {owner_active} run(s) queued or training, the most one visitor "
+                   f"may have at once ({per_owner}); the others of the class can still start "
+                   "theirs: wait for one of yours to end, or cancel it",
+                   retry_after=60, field="owner")
     if running + queued >= room + max_queued:
         raise Busy(f"{running} run(s) training {where}(room for {room}) and {queued} waiting, "
                    "the most allowed; try again later", retry_after=30 * (1 + queued))
     config = replace(config, max_seconds=min(config.max_seconds, max_seconds))
     return RunRecord(id=secrets.token_urlsafe(9), status="queued", dataset=dataset,
-                     config=asdict(config), created=time.time())
+                     config=asdict(config), created=time.time(), owner=owner)
 
 
 def delete_finished(store: RunStore, run_id: str, weights_stem: Path) -> None:

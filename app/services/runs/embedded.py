@@ -4,6 +4,8 @@ Each run trains in its own spawned process (killable; a crash cannot take the se
 `torch.set_num_threads` set to its share of the cores. The process sends events over a queue;
 one pump task moves them into a per-run buffer of numbered events and wakes the subscribers. A
 server-sent-event handler only reads that buffer, so a client that leaves never stops a run.
+A run's process never outlives the server: it exits within a second or so of the server's
+death, however that comes (worker.watch_parent); the next start marks its record interrupted.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import multiprocessing as mp
 import os
 import queue as queue_mod
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -45,6 +48,7 @@ class _Live:
     events: Any
     stop: Any
     pause: Any
+    lifeline: Any  # the writing end of the pipe the process watches: closed, it exits
     stop_requested: float | None = None
 
 
@@ -53,8 +57,10 @@ class EmbeddedBackend:
 
     def __init__(self, store: RunStore, catalog: CatalogConfig, runs_dir: Path, *,
                  max_concurrent: int = 1, max_queued: int = 4, max_seconds: float = 1800,
-                 threads: int = 0, corpora: CorporaConfig | None = None) -> None:
+                 threads: int = 0, corpora: CorporaConfig | None = None,
+                 per_owner: int = 0) -> None:
         self.store, self.catalog, self.runs_dir = store, catalog, runs_dir
+        self.per_owner = per_owner  # shared mode: runs one owner may have at once (0: any)
         # the sequence lab's datasets: beside the image datasets unless told otherwise
         self.corpora = corpora or CorporaConfig(catalog.data_dir / "sequences")
         self.max_concurrent, self.max_queued, self.max_seconds = max_concurrent, max_queued, \
@@ -82,6 +88,7 @@ class EmbeddedBackend:
                 await self._pump
         for run_id, live in list(self._live.items()):
             live.process.terminate()
+            live.lifeline.close()  # should SIGTERM not be enough
             live.process.join(timeout=5)
             self.store.update(run_id, status="interrupted", finished=time.time(),
                               message="the app stopped while this run was running")
@@ -92,10 +99,12 @@ class EmbeddedBackend:
         self._queue.clear()
 
     # the interface
-    def submit(self, dataset: str, config: RunConfig) -> RunRecord:
+    def submit(self, dataset: str, config: RunConfig, owner: str | None = None) -> RunRecord:
         record = admit(dataset, config, running=len(self._live), queued=len(self._queue),
                        room=self.max_concurrent, max_queued=self.max_queued,
-                       max_seconds=self.max_seconds, where="")
+                       max_seconds=self.max_seconds, where="", owner=owner,
+                       owner_active=self.store.active_of(owner) if owner else 0,
+                       per_owner=self.per_owner)
         self.store.add(record)
         self._buffers[record.id] = EventBuffer()
         self._queue.append(record.id)
@@ -197,12 +206,21 @@ class EmbeddedBackend:
             args = ChildArgs(run_id=run_id, dataset=record.dataset, catalog=self.catalog,
                              corpora=self.corpora,
                              config=record.config, weights_stem=self.weights_stem(run_id),
-                             threads=self.threads)
+                             threads=self.threads, parent_pid=os.getpid(),
+                             # the kernel's parent-death signal follows the spawning thread:
+                             # only safe from the main one (uvicorn's event loop; a test
+                             # client's loop has a thread of its own)
+                             death_signal=threading.current_thread() is threading.main_thread())
             events, stop, pause = self._ctx.Queue(), self._ctx.Event(), self._ctx.Event()
-            process = self._ctx.Process(target=run_child, args=(args, events, stop, pause),
+            # only this process holds the writing end: the kernel closes it when we die, however
+            # we die, and the child watching the reading end exits
+            watched, lifeline = self._ctx.Pipe(duplex=False)
+            process = self._ctx.Process(target=run_child,
+                                        args=(args, events, stop, pause, watched),
                                         name=f"training-{run_id}", daemon=True)
             process.start()
-            self._live[run_id] = _Live(process, events, stop, pause)
+            watched.close()  # the child has its own copy now
+            self._live[run_id] = _Live(process, events, stop, pause, lifeline)
             self.store.update(run_id, status="running", started=time.time(),
                               node=socket.gethostname())
             self._emit(run_id, {"type": "status", "status": "running"})
@@ -256,6 +274,7 @@ class EmbeddedBackend:
         live = self._live.pop(run_id)
         with contextlib.suppress(Exception):
             live.events.close()
+        live.lifeline.close()  # a process still there (a join that timed out) exits now
         self._finish(run_id, status, message, has_weights)
         self._start_queued()
 

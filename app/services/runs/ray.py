@@ -198,8 +198,10 @@ class RayBackend:
 
     def __init__(self, store: RunStore, catalog: Catalog, runs_dir: Path, *, address: str,
                  cpus_per_run: float = 1, max_queued: int = 4, max_seconds: float = 1800,
-                 poll_s: float = 0.25, corpora: Corpora | None = None) -> None:
+                 poll_s: float = 0.25, corpora: Corpora | None = None, per_owner: int = 0
+                 ) -> None:
         self.store, self.catalog, self.runs_dir = store, catalog, runs_dir
+        self.per_owner = per_owner  # shared mode: runs one owner may have at once (0: any)
         self.corpora = corpora or Corpora(CorporaConfig(catalog.config.data_dir / "sequences"))
         self.address, self.cpus_per_run = address, cpus_per_run
         self.max_queued, self.max_seconds, self.poll_s = max_queued, max_seconds, poll_s
@@ -228,12 +230,14 @@ class RayBackend:
                 await self._monitor
 
     # the interface
-    def submit(self, dataset: str, config: RunConfig) -> RunRecord:
+    def submit(self, dataset: str, config: RunConfig, owner: str | None = None) -> RunRecord:
         active = self.store.active()
         queued = sum(r.status == "queued" for r in active)
         record = admit(dataset, config, running=len(active) - queued, queued=queued,
                        room=self._concurrent(), max_queued=self.max_queued,
-                       max_seconds=self.max_seconds, where="on the cluster ")
+                       max_seconds=self.max_seconds, where="on the cluster ", owner=owner,
+                       owner_active=sum(r.owner == owner for r in active) if owner else 0,
+                       per_owner=self.per_owner)
         ref = self._data_ref(dataset, record.config)
         threads = max(1, int(self.cpus_per_run))
         # The actor first, then the record: a monitor that sees the record finds the actor.

@@ -39,6 +39,7 @@ class RunRecord:
     metrics: dict = field(default_factory=dict)
     has_weights: bool = False
     node: str = ""  # where it runs or ran: a host name (and address, on a cluster)
+    owner: str | None = None  # shared mode: the visitor who started it (app.services.owners)
     queue_position: int | None = None  # 1 = next to start
 
 
@@ -46,7 +47,7 @@ class RunStore:
     """Run records in one SQLite file; safe to call from the event loop and worker threads."""
 
     COLUMNS = ("id", "status", "dataset", "config", "created", "started", "finished", "message",
-               "metrics", "has_weights", "node")
+               "metrics", "has_weights", "node", "owner")
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,10 +62,12 @@ class RunStore:
                 "dataset TEXT NOT NULL, config TEXT NOT NULL, created REAL NOT NULL, started REAL, "
                 "finished REAL, message TEXT NOT NULL DEFAULT '', metrics TEXT NOT NULL "
                 "DEFAULT '{}', has_weights INTEGER NOT NULL DEFAULT 0, "
-                "node TEXT NOT NULL DEFAULT '')")
+                "node TEXT NOT NULL DEFAULT '', owner TEXT)")
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
             if "node" not in columns:  # a records file from before runs had a place
                 self._db.execute("ALTER TABLE runs ADD COLUMN node TEXT NOT NULL DEFAULT ''")
+            if "owner" not in columns:  # …or an owner
+                self._db.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
 
     def add(self, r: RunRecord) -> None:
         with self._lock:
@@ -72,7 +75,8 @@ class RunStore:
                 f"INSERT INTO runs ({', '.join(self.COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(self.COLUMNS))})",
                 (r.id, r.status, r.dataset, json.dumps(r.config), r.created, r.started,
-                 r.finished, r.message, json.dumps(r.metrics), int(r.has_weights), r.node))
+                 r.finished, r.message, json.dumps(r.metrics), int(r.has_weights), r.node,
+                 r.owner))
 
     @staticmethod
     def _assignments(values: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -103,6 +107,14 @@ class RunStore:
                 f"({', '.join('?' * len(ACTIVE))}) ORDER BY created", ACTIVE).fetchall()
         return [self._record(r) for r in rows]
 
+    def active_of(self, owner: str) -> int:
+        """How many runs of this owner are queued, running, paused or stopping."""
+        with self._lock:
+            (n,) = self._db.execute(
+                f"SELECT COUNT(*) FROM runs WHERE owner = ? AND status IN "
+                f"({', '.join('?' * len(ACTIVE))})", (owner, *ACTIVE)).fetchone()
+        return int(n)
+
     def get(self, run_id: str) -> RunRecord:
         with self._lock:
             row = self._db.execute(f"SELECT {', '.join(self.COLUMNS)} FROM runs WHERE id = ?",
@@ -130,7 +142,8 @@ class RunStore:
         with self._lock:
             cur = self._db.execute(
                 "UPDATE runs SET status = 'interrupted', finished = ?, message = "
-                "'the app stopped while this run was queued or running' "
+                "'the app stopped (shut down or killed) while this run was queued or running; "
+                "it did not finish' "
                 f"WHERE status IN ({', '.join('?' * len(ACTIVE))})", (time.time(), *ACTIVE))
         return cur.rowcount
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
+import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
@@ -158,11 +165,72 @@ class ChildArgs:
     config: dict
     weights_stem: Path
     threads: int
+    parent_pid: int  # the server: once it is gone, so is the run
+    death_signal: bool  # spawned from the server's main thread: see `set_death_signal`
 
 
-def run_child(args: ChildArgs, events: Any, stop: Any, pause: Any) -> None:
+# A run's process never outlives its server (DESIGN, "Limits and hardening"): a server killed
+# by the OOM killer or SIGKILL runs no shutdown, and its run would go on training for no one,
+# then block forever on its full event queue. Two watches, either enough on its own: the
+# kernel's parent-death signal (Linux) and a pipe from the server that only closes when the
+# server is gone (everywhere), watched by a thread with the parent's pid.
+PARENT_GONE_EXIT = 75  # EX_TEMPFAIL: the run was not at fault
+WATCH_POLL_S = 1.0  # how often the watcher looks at the parent's pid besides the pipe
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def set_death_signal() -> bool:
+    """Linux only: the kernel SIGKILLs this process once its parent goes, without it doing
+    anything (it may be deep in a torch kernel). The kernel means the parent *thread* (the one
+    that spawned it), so it is only asked for when that was the server's main thread."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def parent_gone(parent_pid: int, lifeline: Any, timeout: float) -> bool:
+    """True once the parent is gone: the pipe's far end closed (the parent never writes on it,
+    so readable means closed), or this process has a new parent (it was reparented)."""
+    if os.getppid() != parent_pid:
+        return True
+    if not wait([lifeline], timeout):
+        return False
+    try:
+        lifeline.recv()
+    except (EOFError, OSError):
+        return True
+    return os.getppid() != parent_pid
+
+
+def watch_parent(parent_pid: int, lifeline: Any, poll_s: float = WATCH_POLL_S) -> None:
+    """A daemon thread that ends this process at once when its parent is gone: nothing waits
+    for its results any more, and a normal exit would wait on the event queue's feeder, which
+    nobody empties (os._exit skips it)."""
+
+    def watch() -> None:
+        while not parent_gone(parent_pid, lifeline, poll_s):
+            pass
+        with contextlib.suppress(Exception):  # best effort: stderr may be gone with it
+            print(f"training process {os.getpid()}: its server (pid {parent_pid}) is gone; "
+                  "exiting", file=sys.stderr, flush=True)
+        os._exit(PARENT_GONE_EXIT)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def run_child(args: ChildArgs, events: Any, stop: Any, pause: Any, lifeline: Any) -> None:
     """The body of an embedded training process. Everything goes back over `events`; the last
-    message is always {"type": "exit", …}."""
+    message is always {"type": "exit", …}. `lifeline` is the reading end of a pipe whose
+    writing end only the server holds."""
+    # first of all, before any work: the parent may already have died while this process
+    # started (the pid check in the watcher closes that gap for the signal too)
+    if args.death_signal:
+        set_death_signal()
+    watch_parent(args.parent_pid, lifeline)
     torch.set_num_threads(args.threads)
     outcome = execute(args.run_id, args.dataset,
                       lambda: load_data(args.dataset, args.config, Catalog(args.catalog),
@@ -172,4 +240,3 @@ def run_child(args: ChildArgs, events: Any, stop: Any, pause: Any) -> None:
         write_weights(args.weights_stem, outcome.weights, outcome.card)
     events.put({"type": "exit", "status": outcome.status, "message": outcome.message,
                 "has_weights": outcome.weights is not None})
-
