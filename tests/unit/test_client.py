@@ -157,7 +157,7 @@ def test_a_tiny_run_streams_to_its_end_and_is_saved(pg: Playground) -> None:
     assert shape["model"] == "client-tiny" and len(shape["probabilities"]) == 6
     with pytest.raises(PlaygroundError) as caught:
         run.save("client-tiny")
-    assert caught.value.status == 422 and "exists" in caught.value.message
+    assert caught.value.status == 409 and "exists" in caught.value.message
     run.delete()
     with pytest.raises(PlaygroundError) as caught:
         run.status()
