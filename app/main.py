@@ -87,7 +87,7 @@ def add_stores(app: FastAPI, settings: Settings) -> None:
     state.templates = Jinja2Templates(directory=settings.templates_dir)
     state.templates.env.globals["limits"] = LIMITS  # the forms' min/max are the checks' own
     # whether the visitor may change a thing (its controls shown); always, off shared mode
-    state.templates.env.globals["mine"] = lambda request, owner: actor_of(request.scope).mine(
+    state.templates.env.globals["mine"] = lambda request, owner: actor_of(request.scope).may_change(
         owner)
     state.templates.env.globals["shared"] = settings.shared
     state.catalog = Catalog(CatalogConfig(

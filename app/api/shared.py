@@ -38,7 +38,7 @@ def errors(*codes: int, **descriptions: str) -> dict[int | str, dict]:
 
 def run_out(record: RunRecord, actor: Actor = LOCAL) -> RunOut:
     return RunOut(**asdict(record), events_url=f"/api/v1/training-runs/{record.id}/events",
-                  yours=actor.mine(record.owner))
+                  yours=actor.may_change(record.owner))
 
 
 def sequence_model_out(model: StoredModel) -> SequenceModelOut:

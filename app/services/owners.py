@@ -31,10 +31,6 @@ class Actor:
         mode, or shipped: only the admin changes those in shared mode)."""
         return not self.shared or self.admin or owner_of == self.owner
 
-    def mine(self, owner_of: str | None) -> bool:
-        """Whether the page should show a thing as this actor's own (its controls shown)."""
-        return self.may_change(owner_of)
-
 
 LOCAL = Actor()  # off shared mode: everyone is the one user of their own laptop
 
