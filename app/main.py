@@ -26,14 +26,19 @@ from app.api import stepper as stepper_api
 from app.api import training as training_api
 from app.http import errors
 from app.http.middleware import BodyLimitMiddleware
-from app.http.owners import OwnerMiddleware, actor_of, listening_beyond_loopback, secret_key
+from app.http.owners import (
+    OwnerMiddleware,
+    listening_beyond_loopback,
+    page_helpers,
+    secret_key,
+)
 from app.services.corpora import Corpora, CorporaConfig
 from app.services.datasets import Catalog, CatalogConfig
 from app.services.generative import GenerativeLab
 from app.services.images import ImageStore, ResultStore
 from app.services.inspector import Inspector
 from app.services.models import ModelStore
-from app.services.runs.backend import JobBackend
+from app.services.runs.backend import JobBackend, run_kind
 from app.services.runs.embedded import EmbeddedBackend
 from app.services.runs.records import RunStore
 from app.services.sequences import SequenceModels
@@ -86,10 +91,9 @@ def add_stores(app: FastAPI, settings: Settings) -> None:
                                 max_files=settings.result_store_items)
     state.templates = Jinja2Templates(directory=settings.templates_dir)
     state.templates.env.globals["limits"] = LIMITS  # the forms' min/max are the checks' own
-    # whether the visitor may change a thing (its controls shown); always, off shared mode
-    state.templates.env.globals["mine"] = lambda request, owner: actor_of(request.scope).may_change(
-        owner)
+    state.templates.env.globals.update(page_helpers())  # mine, yours, admin
     state.templates.env.globals["shared"] = settings.shared
+    state.templates.env.globals["run_kind"] = run_kind  # the admin's list names each run's lab
     state.catalog = Catalog(CatalogConfig(
         data_dir=settings.data_dir, max_datasets=settings.max_datasets,
         idx_dirs=tuple(Path(p) for p in settings.idx_dirs.split(os.pathsep) if p)))
@@ -162,7 +166,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "/api/v1/datasets": settings.max_dataset_upload_bytes,
         "/training/datasets": settings.max_dataset_upload_bytes})
     if settings.shared:  # after the body limit: added last, it runs first
-        app.add_middleware(OwnerMiddleware, key=secret_key(settings.secret_key, settings.data_dir),
+        app.state.owner_key = secret_key(settings.secret_key, settings.data_dir)
+        app.add_middleware(OwnerMiddleware, key=app.state.owner_key,
                            admin_token=settings.admin_token)
     errors.install(app)
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")

@@ -4,6 +4,7 @@ HTML fragments rendered from the run's events."""
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -28,9 +29,11 @@ from app.http.deps import (
 )
 from app.http.errors import INPUT_ERRORS
 from app.http.forms import parse_form
+from app.http.owners import grant_admin, revoke_admin
 from app.services import training
 from app.services.datasets import Catalog
 from app.services.errors import NotFound, as_domain
+from app.services.owners import Actor
 from app.services.runs.backend import JobBackend, run_kind
 from app.services.runs.records import FINISHED
 from app.services.schemas import TrainingRunRequest
@@ -217,8 +220,14 @@ def image_runs(jobs: JobBackend) -> list:
     return [r for r in jobs.list() if run_kind(r.config) in ("classifier", "generative")]
 
 
-def _page_context(catalog: Catalog, jobs: JobBackend, models, selected: str | None = None
-                  ) -> dict:
+def listed_runs(jobs: JobBackend, actor: Actor) -> list:
+    """The runs list: the latest ten image runs; the admin's view of a shared server: every
+    run of every kind, the sequence lab's too, so that the teacher can stop any of them."""
+    return jobs.list() if actor.admin else image_runs(jobs)[:10]
+
+
+def _page_context(catalog: Catalog, jobs: JobBackend, models, actor: Actor,
+                  selected: str | None = None) -> dict:
     infos = catalog.list()
     available = [d.name for d in infos if d.available]
     dataset = selected if selected in available else (
@@ -228,17 +237,18 @@ def _page_context(catalog: Catalog, jobs: JobBackend, models, selected: str | No
     return {"datasets": infos, "dataset": dataset, "info": next(d for d in infos
                                                                  if d.name == dataset),
             "editor": build_editor(layers, shape, k), "presets": nets.PRESETS,
-            "layer_types": nets.LAYER_TYPES, "runs": image_runs(jobs)[:10],
+            "layer_types": nets.LAYER_TYPES, "runs": listed_runs(jobs, actor),
             "backend": jobs.describe(), "models": models.list()}
 
 
 @router.get("/training", response_class=HTMLResponse)
 def training_page(request: Request, templates: TemplatesDep, catalog: CatalogDep, jobs: JobsDep,
-                  models: ModelsDep) -> HTMLResponse:
-    ctx = _page_context(catalog, jobs, models)
-    # the run to show: one still going, else the latest (its final state replays at once)
-    ctx["run"] = next((r for r in ctx["runs"] if r.status not in FINISHED),
-                      ctx["runs"][0] if ctx["runs"] else None)
+                  models: ModelsDep, actor: ActorDep) -> HTMLResponse:
+    ctx = _page_context(catalog, jobs, models, actor)
+    # the run to show: one of the visitor's still going, else their latest (its final state
+    # replays at once); off shared mode every run is the visitor's
+    image = [r for r in image_runs(jobs) if not actor.shared or r.owner == actor.owner]
+    ctx["run"] = next((r for r in image if r.status not in FINISHED), image[0] if image else None)
     return templates.TemplateResponse(request, "training.html", ctx)
 
 
@@ -303,7 +313,8 @@ async def run_panel(run_id: str, request: Request, templates: TemplatesDep, jobs
 
 
 @router.get("/training/runs/{run_id}/stream", response_class=EventSourceResponse)
-async def run_stream(record: ExistingRunDep, templates: TemplatesDep, jobs: JobsDep,
+async def run_stream(record: ExistingRunDep, request: Request, templates: TemplatesDep,
+                     jobs: JobsDep, actor: ActorDep,
                      last_event_id: Annotated[str | None, Header()] = None
                      ) -> AsyncIterator[ServerSentEvent]:
     """The run's events as HTML fragments for htmx's SSE extension (sse-swap by event name).
@@ -318,7 +329,8 @@ async def run_stream(record: ExistingRunDep, templates: TemplatesDep, jobs: Jobs
     last_drawn, last_seq, offered_save = 0.0, seen, False
 
     def fragment(template: str, event: str, **ctx: object) -> ServerSentEvent:
-        html = env.get_template(f"partials/{template}.html").render(view=view, **ctx)
+        html = env.get_template(f"partials/{template}.html").render(view=view, request=request,
+                                                                    **ctx)
         return ServerSentEvent(raw_data=html, event=event, id=str(last_seq))
 
     async for seq, event in jobs.events(run_id, 0):
@@ -329,7 +341,7 @@ async def run_stream(record: ExistingRunDep, templates: TemplatesDep, jobs: Jobs
         if kind == "status":
             record = jobs.get(run_id)
             yield fragment("run_controls", "status", run=record)
-            if record.has_weights and not offered_save:
+            if record.has_weights and not offered_save and actor.may_change(record.owner):
                 offered_save = True
                 yield fragment("save_model", "saveable", run=record, saved=None, error=None)
         elif kind == "snapshot":
@@ -370,14 +382,18 @@ async def run_action(run_id: str, action: str, request: Request, templates: Temp
         training.control(jobs, run_id, "cancel" if action == "stop" else action, actor)
     except INPUT_ERRORS as exc:
         error = as_domain(exc)
-    return templates.TemplateResponse(request, "partials/run_controls.html", {
+    response = templates.TemplateResponse(request, "partials/run_controls.html", {
         "run": jobs.get(run_id), "view": None, "error": error})
+    if error is None:
+        response.headers["HX-Trigger"] = "runs-changed"  # the list shows the new status
+    return response
 
 
 @router.get("/training/runs-list", response_class=HTMLResponse)
-async def runs_list(request: Request, templates: TemplatesDep, jobs: JobsDep) -> HTMLResponse:
-    return templates.TemplateResponse(request, "partials/runs_list.html",
-                                      {"runs": image_runs(jobs)[:10], "backend": jobs.describe()})
+async def runs_list(request: Request, templates: TemplatesDep, jobs: JobsDep, actor: ActorDep
+                    ) -> HTMLResponse:
+    return templates.TemplateResponse(request, "partials/runs_list.html", {
+        "runs": listed_runs(jobs, actor), "backend": jobs.describe()})
 
 
 @router.get("/training/models-list", response_class=HTMLResponse)
@@ -409,7 +425,7 @@ def upload_dataset(request: Request, templates: TemplatesDep, catalog: CatalogDe
         training.add_dataset(catalog, settings, name.strip(), file.file.read(), actor=actor)
     except INPUT_ERRORS as exc:
         error = as_domain(exc)
-    ctx = _page_context(catalog, jobs, models, None if error else name.strip())
+    ctx = _page_context(catalog, jobs, models, actor, None if error else name.strip())
     section = templates.get_template("partials/dataset_section.html").render(
         **ctx, upload_error=error)
     if error:
@@ -417,3 +433,30 @@ def upload_dataset(request: Request, templates: TemplatesDep, catalog: CatalogDe
     # the new dataset is selected: the network follows its image size and classes
     editor = templates.get_template("partials/arch_editor.html").render(**ctx, oob=True)
     return HTMLResponse(section + editor)
+
+
+# ---------------------------------------------------------------- shared mode: the teacher
+
+@router.post("/training/admin", response_class=HTMLResponse)
+def admin_sign_in(request: Request, templates: TemplatesDep, settings: SettingsDep,
+                  token: Annotated[str, Form()] = "") -> HTMLResponse:
+    """The admin token typed into the page: the admin cookie, and the page reloaded (every
+    run listed, every control shown); a wrong token: the form again, saying so."""
+    if not settings.shared or not settings.admin_token:
+        error = ("this server has no admin token (PLAYGROUND_ADMIN_TOKEN, shared mode), so "
+                 "there is no admin view")
+    elif not hmac.compare_digest(token.encode(), settings.admin_token.encode()):
+        error = "that is not the admin token this server was started with"
+    else:
+        response = HTMLResponse("", headers={"HX-Refresh": "true"})
+        grant_admin(response, request.app.state.owner_key, token)
+        return response
+    return templates.TemplateResponse(request, "partials/admin_panel.html",
+                                      {"admin_error": error})
+
+
+@router.post("/training/admin/leave", response_class=HTMLResponse)
+def admin_sign_out() -> HTMLResponse:
+    response = HTMLResponse("", headers={"HX-Refresh": "true"})
+    revoke_admin(response)
+    return response
