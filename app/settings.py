@@ -151,6 +151,11 @@ class Limits:
         input_channels=16,
         input_side=512,  # px, the input image's longer side
     )
+    # the slides' famous networks (core.nets.PRESETS "for_reading"), whose tables one reads and
+    # does not train here: VGG-19 has 45 layers and 144 M parameters, VGG's first layers hold
+    # 3.2 M values per image
+    reading_nets: NetLimits = NetLimits(layers=64, params=200_000_000, layer_values=4_000_000,
+                                        classes=1000, input_channels=16, input_side=512)
     training: TrainLimits = TrainLimits(
         epochs=50,
         batch=1024,  # examples per batch

@@ -120,6 +120,14 @@ class PresetOut(BaseModel):
     title: str
     description: str
     layers: list[dict] = Field(description="the layers as plain data, as a run takes them")
+    input_shape: list[int] = Field(description="[C, H, W] the preset is written for")
+    num_classes: int
+    for_reading: bool = Field(description="one of the slides' famous networks at its real "
+                              "size: its table is for reading; too big to train here")
+    small: str | None = Field(description="for a famous network: the preset of its "
+                              "scaled-down version, which trains on 28×28 digits")
+    table: ArchitectureOut = Field(description="every layer's output shape and parameters at "
+                                   "input_shape")
 
 
 class SettingOut(BaseModel):
@@ -146,9 +154,12 @@ class PresetsOut(BaseModel):
 
 @router.get("/architectures/presets", response_model=PresetsOut, tags=["architectures"])
 def architecture_presets() -> PresetsOut:
-    """Ready-made networks (layers as plain data), and every layer type with its settings."""
+    """Ready-made networks (layers as plain data) with their tables, the slides' famous ones
+    (AlexNet, VGG-16/19, ResNet-18/34 at 224×224 and 1,000 classes, for reading) among them; and
+    every layer type with its settings. A run may name any preset but the famous ones."""
     return PresetsOut.model_validate({
-        "presets": nets.PRESETS,
+        "presets": {name: p | {"table": architecture_out(training.preset_table(name))}
+                    for name, p in nets.PRESETS.items()},
         "layer_types": {k: v.as_dict() for k, v in nets.LAYER_TYPES.items()}})
 
 

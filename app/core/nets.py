@@ -11,8 +11,9 @@ Shapes are per example, without the batch: `(C, H, W)` for images, `(F,)` once f
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -84,6 +85,8 @@ def _pool_settings() -> tuple[Setting, ...]:
         Setting("kernel_size", int, 1, 8, 2, "side of the square window"),
         Setting("stride", int, 1, 8, None, "step between windows; empty: the window's side, "
                 "so windows do not overlap", nullable=True),
+        Setting("padding", int, 0, 4, 0, "cells added on each side (a max-pool's count as −∞, "
+                "an average's as 0); at most half the window"),
     )
 
 
@@ -91,10 +94,24 @@ LAYER_TYPES: dict[str, LayerKind] = {k.name: k for k in (
     LayerKind("conv2d", "Conv2d",
               "Slides out_channels learned k×k filters over all input channels; each output "
               "channel is one filter's response map (plus a bias).",
-              (Setting("out_channels", int, 1, 256, 8, "number of filters (output channels)"),
+              (Setting("out_channels", int, 1, 512, 8, "number of filters (output channels)"),
                Setting("kernel_size", int, 1, 11, 3, "side of the square filter"),
                Setting("stride", int, 1, 4, 1, "step between filter positions"),
-               Setting("padding", int, 0, 5, 0, "zeros added on each side of the input"))),
+               Setting("padding", int, 0, 5, 0, "zeros added on each side of the input"),
+               Setting("bias", int, 0, 1, 1, "1: a learned bias per filter; 0: none (a batch "
+                       "norm right after has its own shift, so ResNet's convolutions have "
+                       "none)"))),
+    LayerKind("residual", "Residual block",
+              "Two 3×3 convolutions with a ReLU between, and the block's input added to their "
+              "output before a last ReLU: y = ReLU(F(x) + x). The added x is the skip "
+              "connection: the gradient reaches earlier layers through it undiminished. When "
+              "the block changes the channels or the size, x first goes through a 1×1 "
+              "convolution with the block's stride (the projection). ResNet's basic block.",
+              (Setting("out_channels", int, 1, 512, 16, "filters of both convolutions"),
+               Setting("stride", int, 1, 2, 1, "the first convolution's (and the "
+                       "projection's) step: 2 halves the map"),
+               Setting("batchnorm", int, 0, 1, 1, "1: a batch norm after each convolution "
+                       "(the convolutions then have no bias), as in ResNet; 0: none"))),
     LayerKind("batchnorm2d", "BatchNorm2d",
               "Normalizes each channel to mean 0 and variance 1 over the batch, then scales and "
               "shifts it by a learned γ and β; steadies and speeds up training."),
@@ -116,6 +133,10 @@ LAYER_TYPES: dict[str, LayerKind] = {k.name: k for k in (
               "While training, zeroes each value with probability p (and scales the rest by "
               "1/(1 − p)) so the net cannot rely on any one unit; does nothing at test time.",
               (Setting("p", float, 0.0, 0.9, 0.5, "probability of zeroing a value"),)),
+    LayerKind("globalavgpool", "Global average pool",
+              "Averages each channel's whole map to one number: a C×H×W block becomes C "
+              "numbers, whatever H and W. ResNet ends this way instead of flattening into a "
+              "huge Linear layer. No parameters."),
     LayerKind("flatten", "Flatten",
               "Lays the C×H×W block out as one vector of C·H·W numbers, the input a Linear "
               "layer needs."),
@@ -128,7 +149,7 @@ LAYER_TYPES: dict[str, LayerKind] = {k.name: k for k in (
               "it by a learned γ and β."),
 )}
 
-_SPATIAL = ("conv2d", "maxpool2d", "avgpool2d", "batchnorm2d")
+_SPATIAL = ("conv2d", "maxpool2d", "avgpool2d", "batchnorm2d", "residual", "globalavgpool")
 
 
 # ---------------------------------------------------------------- normalize
@@ -222,6 +243,7 @@ class LayerRow:
     params: int
     formula: str  # "(5·5·3 + 1)·6 = 456"; "0" for a layer without parameters
     shape_formula: str  # "⌊(28 + 2·0 − 5) / 1⌋ + 1 = 24" for conv/pool, "16·5·5 = 400" for flatten
+    parts: tuple[LayerRow, ...] = ()  # a residual block's inside, each part a row of its own
 
 
 @dataclass(frozen=True)
@@ -363,22 +385,38 @@ def _row(i: int, spec: dict, shape: tuple[int, ...]) -> LayerRow:
                              f"{padded}: use kernel_size ≤ {min(h, w) + 2 * p}, more padding, or "
                              f"fewer pooling layers (or strides) before it", f"{where}.kernel_size")
         oh, ow, how = _window(h, w, ks, s, p)
-        params = (ks * ks * c + 1) * oc
         label = f"Conv2d {c}→{oc}, {ks}×{ks}"
         label += f", stride {s}" if s != 1 else ""
         label += f", pad {p}" if p else ""
-        return row(label, (oc, oh, ow), params, f"({ks}·{ks}·{c} + 1)·{oc} = {num(params)}", how)
+        if spec.get("bias", 1):
+            params = (ks * ks * c + 1) * oc
+            formula = f"({ks}·{ks}·{c} + 1)·{oc} = {num(params)}"
+        else:
+            params = ks * ks * c * oc
+            formula = f"{ks}·{ks}·{c}·{oc} = {num(params)}"
+            label += ", no bias"
+        return row(label, (oc, oh, ow), params, formula, how)
     if t in ("maxpool2d", "avgpool2d"):
         c, h, w = shape
-        ks = spec["kernel_size"]
+        ks, p = spec["kernel_size"], spec.get("padding", 0)
         s = spec["stride"] or ks
-        if min(h, w) < ks:
+        if 2 * p > ks:
+            raise InputError(f"{kind.title}'s padding must be at most half its window: "
+                             f"≤ {ks // 2} for a {ks}×{ks} window, got {p}", f"{where}.padding")
+        if min(h, w) + 2 * p < ks:
             raise InputError(f"{kind.title}'s {ks}×{ks} window is larger than its {h}×{w} "
                              f"input: use kernel_size ≤ {min(h, w)}, or remove a pooling layer "
                              f"(or a stride) before it", f"{where}.kernel_size")
-        oh, ow, how = _window(h, w, ks, s, None)
+        oh, ow, how = _window(h, w, ks, s, p or None)
         name = "MaxPool" if t == "maxpool2d" else "AvgPool"
-        return row(f"{name} {ks}×{ks}, stride {s}", (c, oh, ow), shape_formula=how)
+        return row(f"{name} {ks}×{ks}, stride {s}" + (f", pad {p}" if p else ""), (c, oh, ow),
+                   shape_formula=how)
+    if t == "residual":
+        return _residual_row(i, spec, shape)
+    if t == "globalavgpool":
+        c, h, w = shape
+        return row(f"Global average pool {h}×{w} → 1", (c,),
+                   shape_formula=f"{c}×{h}×{w} → {c} (one mean per channel)")
     if t in ("batchnorm2d", "batchnorm1d"):
         c = shape[0]
         return row(f"{kind.title} ({num(c)})", shape, 2 * c, f"2·{num(c)} = {num(2 * c)}")
@@ -400,6 +438,45 @@ def _row(i: int, spec: dict, shape: tuple[int, ...]) -> LayerRow:
     return row(kind.title, shape)  # relu, tanh, sigmoid: element-wise, no parameters
 
 
+def _residual_parts(spec: dict, c: int) -> tuple[list[dict], list[dict]]:
+    """A residual block's body and shortcut as layer specs (the shortcut empty: identity)."""
+    oc, s, bn = spec["out_channels"], spec["stride"], bool(spec["batchnorm"])
+    norm = [_plain("batchnorm2d")] if bn else []
+    body = [_conv(oc, 3, padding=1, stride=s, bias=int(not bn)), *norm, _plain("relu"),
+            _conv(oc, 3, padding=1, bias=int(not bn)), *copy.deepcopy(norm)]
+    if s == 1 and c == oc:
+        return body, []
+    return body, [_conv(oc, 1, stride=s, bias=int(not bn)), *copy.deepcopy(norm)]
+
+
+def _residual_row(i: int, spec: dict, shape: tuple[int, ...]) -> LayerRow:
+    """One row for the block, its parts (the body's layers, then the shortcut's) inside it."""
+    c, h, w = shape
+    body, shortcut = _residual_parts(spec, c)
+    parts: list[LayerRow] = []
+    at: tuple[int, ...] = shape
+    for part in body:
+        parts.append(_row(i, part, at))
+        at = parts[-1].output_shape
+    out = at
+    at = shape
+    for part in shortcut:
+        r = _row(i, part, at)
+        parts.append(replace(r, label=f"shortcut: {r.label}"))
+        at = r.output_shape
+    if not shortcut:
+        parts.append(LayerRow(i, "identity", "shortcut: x itself (same shape)", shape, 0, "0", ""))
+    parts.append(LayerRow(i, "add", "F(x) + shortcut(x), then ReLU", out, 0, "0", ""))
+    params = sum(r.params for r in parts)
+    counted = [num(r.params) for r in parts if r.params]
+    label = f"Residual {c}→{out[0]}" + (f", stride {spec['stride']}" if spec["stride"] != 1
+                                        else "")
+    label += ", projection" if shortcut else ""
+    return LayerRow(i, "residual", label, out, params,
+                    f"{' + '.join(counted)} = {num(params)}", parts[0].shape_formula,
+                    tuple(parts))
+
+
 # ---------------------------------------------------------------- build
 
 
@@ -418,15 +495,43 @@ def build(layers: object, input_shape: tuple[int, int, int], num_classes: int, *
     return nn.Sequential(*modules)
 
 
+class Residual(nn.Module):
+    """ReLU(body(x) + shortcut(x)): the residual block's module."""
+
+    def __init__(self, body: nn.Sequential, shortcut: nn.Module) -> None:
+        super().__init__()
+        self.body, self.shortcut = body, shortcut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.shortcut(x))
+
+
+def _chain(specs: list[dict], shape: tuple[int, ...]) -> nn.Sequential:
+    modules = []
+    for spec in specs:
+        modules.append(_module(spec, shape))
+        shape = _row(0, spec, shape).output_shape
+    return nn.Sequential(*modules)
+
+
 def _module(spec: dict, shape: tuple[int, ...]) -> nn.Module:
     t = spec["type"]
     if t == "conv2d":
         return nn.Conv2d(shape[0], spec["out_channels"], spec["kernel_size"],
-                         stride=spec["stride"], padding=spec["padding"])
+                         stride=spec["stride"], padding=spec["padding"],
+                         bias=bool(spec.get("bias", 1)))
+    if t == "residual":
+        body, shortcut = _residual_parts(spec, shape[0])
+        return Residual(_chain(body, shape), _chain(shortcut, shape) if shortcut
+                        else nn.Identity())
+    if t == "globalavgpool":
+        return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
     if t == "maxpool2d":
-        return nn.MaxPool2d(spec["kernel_size"], stride=spec["stride"] or spec["kernel_size"])
+        return nn.MaxPool2d(spec["kernel_size"], stride=spec["stride"] or spec["kernel_size"],
+                            padding=spec.get("padding", 0))
     if t == "avgpool2d":
-        return nn.AvgPool2d(spec["kernel_size"], stride=spec["stride"] or spec["kernel_size"])
+        return nn.AvgPool2d(spec["kernel_size"], stride=spec["stride"] or spec["kernel_size"],
+                            padding=spec.get("padding", 0))
     if t == "batchnorm2d":
         return nn.BatchNorm2d(shape[0])
     if t == "batchnorm1d":
@@ -445,13 +550,15 @@ def _module(spec: dict, shape: tuple[int, ...]) -> nn.Module:
 # ---------------------------------------------------------------- presets
 
 
-def _conv(out_channels: int, kernel_size: int = 3, padding: int = 0, stride: int = 1) -> dict:
+def _conv(out_channels: int, kernel_size: int = 3, padding: int = 0, stride: int = 1,
+          bias: int = 1) -> dict:
     return {"type": "conv2d", "out_channels": out_channels, "kernel_size": kernel_size,
-            "stride": stride, "padding": padding}
+            "stride": stride, "padding": padding, "bias": bias}
 
 
-def _pool(kind: str = "maxpool2d", kernel_size: int = 2) -> dict:
-    return {"type": kind, "kernel_size": kernel_size, "stride": None}
+def _pool(kind: str = "maxpool2d", kernel_size: int = 2, stride: int | None = None,
+          padding: int = 0) -> dict:
+    return {"type": kind, "kernel_size": kernel_size, "stride": stride, "padding": padding}
 
 
 def _linear(out_features: int) -> dict:
@@ -462,7 +569,48 @@ def _plain(kind: str) -> dict:
     return {"type": kind}  # a fresh dict each time, so no two layers share one
 
 
-# Each is valid for a (1, 28, 28) input and 10 classes (a unit test builds every one).
+def _relu_conv(out_channels: int, kernel_size: int = 3, padding: int = 1, stride: int = 1
+               ) -> list[dict]:
+    return [_conv(out_channels, kernel_size, padding=padding, stride=stride), _plain("relu")]
+
+
+def _vgg(stages: list[tuple[int, int]], dense: int, classes: int) -> list[dict]:
+    """VGG's pattern: per stage, `n` 3×3 convolutions of `c` filters (padded: the size stays),
+    then a 2×2 max-pool halving it; then two dense layers with dropout, then the classes."""
+    layers: list[dict] = []
+    for c, n in stages:
+        for _ in range(n):
+            layers += _relu_conv(c)
+        layers.append(_pool())
+    dense_block = [_linear(dense), _plain("relu"), {"type": "dropout", "p": 0.5}]
+    return layers + [_plain("flatten"), *dense_block, *copy.deepcopy(dense_block),
+                     _linear(classes)]
+
+
+def _resnet(stem: list[dict], stages: list[tuple[int, int]], classes: int) -> list[dict]:
+    """ResNet's pattern: a stem, then per stage `n` residual blocks of `c` filters (the first
+    block of every stage after the first halves the map, with a projection), then global
+    average pooling and one Linear layer."""
+    layers = list(stem)
+    for k, (c, n) in enumerate(stages):
+        for b in range(n):
+            layers.append({"type": "residual", "out_channels": c,
+                           "stride": 2 if k and not b else 1, "batchnorm": 1})
+    return layers + [_plain("globalavgpool"), _linear(classes)]
+
+
+def _resnet_stem(channels: int) -> list[dict]:
+    """ResNet's ImageNet stem: a 7×7 convolution with stride 2 (no bias: batch norm follows),
+    then a 3×3 max-pool with stride 2: 224 px become 56."""
+    return [_conv(channels, 7, padding=3, stride=2, bias=0), _plain("batchnorm2d"),
+            _plain("relu"), _pool(kernel_size=3, stride=2, padding=1)]
+
+
+IMAGENET = [3, 224, 224]
+# Each preset holds the input and class count it is valid for (a unit test builds every one).
+# Those "for_reading" are the slides' famous networks at their real size: tens of millions of
+# parameters, beyond what a laptop trains here (LIMITS.nets); their table is read under
+# LIMITS.reading_nets, and `small` names a scaled-down version that does train on 28×28.
 PRESETS: dict[str, dict] = {
     "default": {
         "title": "Default CNN",
@@ -504,7 +652,99 @@ PRESETS: dict[str, dict] = {
             _linear(10),
         ],
     },
+    "alexnet-small": {
+        "title": "AlexNet, small",
+        "description": "AlexNet's shape on 28×28 digits: a wide first convolution, overlapping "
+                       "3×3 max-pools with stride 2, three 3×3 convolutions in a row, then two "
+                       "dense layers with dropout. A few minutes on a CPU.",
+        "layers": [
+            *_relu_conv(24, 5, padding=2), _pool(kernel_size=3, stride=2),
+            *_relu_conv(64, 5, padding=2), _pool(kernel_size=3, stride=2),
+            *_relu_conv(96), *_relu_conv(96), *_relu_conv(64), _pool(kernel_size=3, stride=2),
+            _plain("flatten"), _linear(256), _plain("relu"), {"type": "dropout", "p": 0.5},
+            _linear(256), _plain("relu"), {"type": "dropout", "p": 0.5}, _linear(10),
+        ],
+    },
+    "vgg-small": {
+        "title": "VGG, small",
+        "description": "VGG's rule on 28×28 digits: only 3×3 convolutions, padded, two or three "
+                       "in a row, a 2×2 max-pool after each stage, the filters doubling.",
+        "layers": _vgg([(16, 2), (32, 2), (64, 3)], 128, 10),
+    },
+    "resnet-small": {
+        "title": "ResNet, small",
+        "description": "ResNet's plan on 28×28 digits: a 3×3 stem, then residual blocks of 16, "
+                       "32 and 64 filters (two each; the map halves where the filters double), "
+                       "global average pooling and one Linear layer.",
+        "layers": _resnet([_conv(16, 3, padding=1, bias=0), _plain("batchnorm2d"),
+                           _plain("relu")], [(16, 2), (32, 2), (64, 2)], 10),
+    },
+    "alexnet": {
+        "title": "AlexNet (2012)",
+        "description": "Krizhevsky, Sutskever and Hinton, as the slides draw it, the two GPUs' "
+                       "halves merged: 96 filters of 11×11 with stride 4, five convolutions, "
+                       "three max-pools, two dense layers of 4,096 with dropout. On 227×227: "
+                       "with 224 (the paper's figure) (224 − 11)/4 + 1 is not a whole number, "
+                       "and the table ends in 6,400 features instead of 9,216.",
+        "input_shape": [3, 227, 227], "num_classes": 1000, "for_reading": True,
+        "small": "alexnet-small",
+        "layers": [
+            *_relu_conv(96, 11, padding=0, stride=4), _pool(kernel_size=3, stride=2),
+            *_relu_conv(256, 5, padding=2), _pool(kernel_size=3, stride=2),
+            *_relu_conv(384), *_relu_conv(384), *_relu_conv(256), _pool(kernel_size=3, stride=2),
+            _plain("flatten"), {"type": "dropout", "p": 0.5}, _linear(4096), _plain("relu"),
+            {"type": "dropout", "p": 0.5}, _linear(4096), _plain("relu"), _linear(1000),
+        ],
+    },
+    "vgg16": {
+        "title": "VGG-16 (2014)",
+        "description": "Simonyan and Zisserman: 13 convolutions, all 3×3 and padded, in five "
+                       "stages of 64 to 512 filters, each closed by a 2×2 max-pool, then three "
+                       "dense layers. Most of its 138 million parameters are in the first dense "
+                       "layer (7·7·512 inputs × 4,096).",
+        "input_shape": IMAGENET, "num_classes": 1000, "for_reading": True, "small": "vgg-small",
+        "layers": _vgg([(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)], 4096, 1000),
+    },
+    "vgg19": {
+        "title": "VGG-19 (2014)",
+        "description": "VGG-16 with a fourth convolution in each of the last three stages: 16 "
+                       "convolutions and 3 dense layers.",
+        "input_shape": IMAGENET, "num_classes": 1000, "for_reading": True, "small": "vgg-small",
+        "layers": _vgg([(64, 2), (128, 2), (256, 4), (512, 4), (512, 4)], 4096, 1000),
+    },
+    "resnet18": {
+        "title": "ResNet-18 (2015)",
+        "description": "He, Zhang, Ren and Sun: a 7×7 stem, then eight residual blocks (two "
+                       "each of 64, 128, 256, 512 filters), global average pooling and one "
+                       "dense layer: 18 layers with weights, and 12× fewer parameters than VGG-16.",
+        "input_shape": IMAGENET, "num_classes": 1000, "for_reading": True,
+        "small": "resnet-small",
+        "layers": _resnet(_resnet_stem(64), [(64, 2), (128, 2), (256, 2), (512, 2)], 1000),
+    },
+    "resnet34": {
+        "title": "ResNet-34 (2015)",
+        "description": "ResNet-18's plan with 3, 4, 6 and 3 blocks per stage: 34 layers with "
+                       "weights.",
+        "input_shape": IMAGENET, "num_classes": 1000, "for_reading": True,
+        "small": "resnet-small",
+        "layers": _resnet(_resnet_stem(64), [(64, 3), (128, 4), (256, 6), (512, 3)], 1000),
+    },
 }
+for _preset in PRESETS.values():  # the small ones: MNIST-sized digits
+    _preset.setdefault("input_shape", [1, 28, 28])
+    _preset.setdefault("num_classes", 10)
+    _preset.setdefault("for_reading", False)
+    _preset.setdefault("small", None)
+TRAINABLE = tuple(k for k, p in PRESETS.items() if not p["for_reading"])  # what a run may name
+FAMOUS = tuple(k for k, p in PRESETS.items() if p["for_reading"])
+
+
+def preset_table(name: str, limits: NetLimits, reading: NetLimits) -> ArchitectureTable:
+    """A preset's table at its own input size, under the limits it is meant for: `reading` for
+    the famous networks, `limits` (training's) for the others."""
+    p = PRESETS[name]
+    return table(p["layers"], tuple(p["input_shape"]), p["num_classes"],
+                 limits=reading if p["for_reading"] else limits)
 
 
 # ---------------------------------------------------------------- inspection
@@ -549,16 +789,23 @@ def receptive_fields(layers: object) -> list[ReceptiveField | None]:
     flat = False
     for spec in (_normalize_layer(s, i) for i, s in enumerate(_as_list(layers))):
         t = spec["type"]
-        if t in ("flatten", "linear", "batchnorm1d"):
+        if t in ("flatten", "linear", "batchnorm1d", "globalavgpool"):
             flat = True
         if flat:
             out.append(None)
             continue
-        if t in ("conv2d", "maxpool2d", "avgpool2d"):
+        if t == "residual":  # the body's path sees the most: its convolutions, in turn
+            for part in _residual_parts(spec, 0)[0]:
+                if part["type"] == "conv2d":
+                    field_ = _grown(field_, part["kernel_size"], part["stride"], part["padding"])
+        elif t in ("conv2d", "maxpool2d", "avgpool2d"):
             k = spec["kernel_size"]
             s = spec["stride"] if t == "conv2d" else (spec["stride"] or k)
-            p = spec.get("padding", 0)
-            field_ = ReceptiveField(size=field_.size + (k - 1) * field_.jump,
-                                    jump=field_.jump * s, left=field_.left - p * field_.jump)
+            field_ = _grown(field_, k, s, spec.get("padding", 0))
         out.append(field_)
     return out
+
+
+def _grown(f: ReceptiveField, k: int, s: int, p: int) -> ReceptiveField:
+    """The field after a k×k window with stride s and padding p."""
+    return ReceptiveField(size=f.size + (k - 1) * f.jump, jump=f.jump * s, left=f.left - p * f.jump)

@@ -404,6 +404,8 @@ class LayerRowOut(BaseModel):
     params: int
     formula: str
     shape_formula: str
+    parts: list[LayerRowOut] = Field(default_factory=list, description="a residual block's "
+                                     "inside: its body's layers, its shortcut, the addition")
 
 
 class ArchitectureOut(BaseModel):
@@ -415,7 +417,7 @@ class ArchitectureOut(BaseModel):
 
 class TrainingRunRequest(Body):
     dataset: DatasetName = "mnist"
-    architecture: Literal[tuple(nets.PRESETS)] | Layers = Field(  # type: ignore[valid-type]
+    architecture: Literal[nets.TRAINABLE] | Layers = Field(  # type: ignore[valid-type]
         "default", description="an architecture preset's name, or layers")
     optimizer: Literal["adam", "sgd"] = "adam"
     learning_rate: float = Field(1e-3, gt=0, le=TRAINING.learning_rate)

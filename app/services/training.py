@@ -23,14 +23,21 @@ def resolve_layers(architecture: list[dict] | str, num_classes: int) -> list[dic
     Linear layer sized to the dataset's classes (presets are written for 10)."""
     if not isinstance(architecture, str):
         return nets.normalize(architecture, limits=LIMITS.nets)
-    preset = nets.PRESETS.get(architecture)
+    preset = nets.PRESETS.get(architecture) if architecture in nets.TRAINABLE else None
     if preset is None:
-        raise Invalid(f"no architecture preset {architecture!r}; presets: "
-                      f"{', '.join(nets.PRESETS)}", "architecture")
+        small = nets.PRESETS.get(architecture, {}).get("small")
+        why = f": {architecture} is too big to train here, try {small!r}" if small else ""
+        raise Invalid(f"no trainable architecture preset {architecture!r}{why}; presets: "
+                      f"{', '.join(nets.TRAINABLE)}", "architecture")
     layers = [dict(layer) for layer in nets.normalize(preset["layers"], limits=LIMITS.nets)]
     if layers[-1]["type"] == "linear":
         layers[-1]["out_features"] = num_classes
     return layers
+
+
+def preset_table(name: str) -> nets.ArchitectureTable:
+    """A preset's table at its own input (the famous networks' under the reading limits)."""
+    return nets.preset_table(name, LIMITS.nets, LIMITS.reading_nets)
 
 
 def input_of(catalog: Catalog, dataset: str) -> tuple[tuple[int, int, int], int]:

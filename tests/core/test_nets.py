@@ -31,38 +31,52 @@ MNIST = (1, 28, 28)
 
 
 def assert_matches_torch(layers: list[dict], input_shape: tuple[int, int, int],
-                         num_classes: int) -> ArchitectureTable:
+                         num_classes: int, limits: nets.NetLimits = NETS, batch: int = 2
+                         ) -> ArchitectureTable:
     """The oracle: every row's shape and parameter count equal what the built module gives."""
-    tab = table(layers, input_shape, num_classes, limits=NETS)
-    model = build(layers, input_shape, num_classes, limits=NETS).eval()
+    tab = table(layers, input_shape, num_classes, limits=limits)
+    model = build(layers, input_shape, num_classes, limits=limits).eval()
     assert [name for name, _ in model.named_children()] == [str(i) for i in range(len(layers))]
-    outs = layer_outputs(model, torch.zeros(2, *input_shape))
+    outs = layer_outputs(model, torch.zeros(batch, *input_shape))
     assert len(outs) == len(tab.rows) == len(layers)
     for row, layer, out in zip(tab.rows, model, outs, strict=True):
-        assert tuple(out.shape) == (2, *row.output_shape), row
+        assert tuple(out.shape) == (batch, *row.output_shape), row
         assert sum(p.numel() for p in layer.parameters()) == row.params, row
         assert row.formula == "0" if row.params == 0 else row.formula.endswith(f"{row.params:,}")
     assert tab.total_params == sum(p.numel() for p in model.parameters())
     assert tab.total_params == sum(r.params for r in tab.rows)
-    assert tuple(outs[-1].shape) == (2, num_classes)
+    assert tuple(outs[-1].shape) == (batch, num_classes)
     return tab
 
 
 # ---------------------------------------------------------------- presets
 
 
-PRESET_TOTALS = {"default": 20_490, "tiny": 5_874, "lenet5": 61_706, "typical": 218_682}
+# the famous networks' published parameter counts (AlexNet as the slides draw it: the two GPUs'
+# halves as one network, 96 filters first); the small ones as hand-counted when they were made
+PRESET_TOTALS = {"default": 20_490, "tiny": 5_874, "lenet5": 61_706, "typical": 218_682,
+                 "alexnet": 62_378_344, "vgg16": 138_357_544, "vgg19": 143_667_240,
+                 "resnet18": 11_689_512, "resnet34": 21_797_672}
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_presets_match_torch(name: str) -> None:
     preset = PRESETS[name]
     assert preset["title"] and preset["description"]
-    tab = assert_matches_torch(preset["layers"], MNIST, 10)
-    assert tab.total_params == PRESET_TOTALS[name]
+    limits = LIMITS.reading_nets if preset["for_reading"] else NETS
+    tab = assert_matches_torch(preset["layers"], tuple(preset["input_shape"]),
+                               preset["num_classes"], limits, batch=2 - preset["for_reading"])
+    if name in PRESET_TOTALS:
+        assert tab.total_params == PRESET_TOTALS[name]
     # Presets are written out in full and are plain JSON, so the editor can show them as they are.
-    assert normalize(preset["layers"], limits=NETS) == preset["layers"]
+    assert normalize(preset["layers"], limits=limits) == preset["layers"]
     assert json.loads(json.dumps(preset)) == preset
+    if preset["for_reading"]:  # too big to train here; a small version that trains on digits
+        with pytest.raises(InputError, match=f"parameters|values per image|at most {NETS.layers} layers"):
+            table(preset["layers"], tuple(preset["input_shape"]), 1000, limits=NETS)
+        small = PRESETS[preset["small"]]
+        assert not small["for_reading"] and small["input_shape"] == [1, 28, 28]
+        assert table(small["layers"], MNIST, 10, limits=NETS).total_params < NETS.params
 
 
 def test_preset_layers_are_not_shared() -> None:
@@ -335,8 +349,9 @@ def test_normalize_fills_defaults_without_touching_its_input() -> None:
               {"type": "dropout"}, {"type": "linear"}, {"type": "relu"}]
     before = copy.deepcopy(layers)
     assert normalize(layers, limits=NETS) == [
-        {"type": "conv2d", "out_channels": 8, "kernel_size": 3, "stride": 1, "padding": 0},
-        {"type": "maxpool2d", "kernel_size": 2, "stride": None},
+        {"type": "conv2d", "out_channels": 8, "kernel_size": 3, "stride": 1, "padding": 0,
+         "bias": 1},
+        {"type": "maxpool2d", "kernel_size": 2, "stride": None, "padding": 0},
         {"type": "leakyrelu", "negative_slope": 0.01},
         {"type": "dropout", "p": 0.5},
         {"type": "linear", "out_features": 10},
@@ -348,7 +363,8 @@ def test_normalize_fills_defaults_without_touching_its_input() -> None:
     # Whole floats (as JSON may carry them) become ints; ints become floats where floats are meant.
     assert normalize([{"type": "conv2d", "kernel_size": 5.0}, {"type": "dropout", "p": 0}],
                      limits=NETS) == [
-        {"type": "conv2d", "out_channels": 8, "kernel_size": 5, "stride": 1, "padding": 0},
+        {"type": "conv2d", "out_channels": 8, "kernel_size": 5, "stride": 1, "padding": 0,
+         "bias": 1},
         {"type": "dropout", "p": 0.0}]
     assert isinstance(normalize([{"type": "dropout", "p": 0}], limits=NETS)[0]["p"], float)
     assert normalize(({"type": "relu"},), limits=NETS) == [{"type": "relu"}]
@@ -368,7 +384,7 @@ def test_normalize_fills_defaults_without_touching_its_input() -> None:
     ([{"type": "conv2d", "kernel_size": 2.5}], "layers.0.kernel_size", "whole number 1 to 11"),
     ([{"type": "conv2d", "kernel_size": "3"}], "layers.0.kernel_size", "whole number"),
     ([{"type": "conv2d", "stride": True}], "layers.0.stride", "whole number 1 to 4"),
-    ([{"type": "conv2d", "out_channels": 0}], "layers.0.out_channels", "must be 1 to 256, got 0"),
+    ([{"type": "conv2d", "out_channels": 0}], "layers.0.out_channels", "must be 1 to 512, got 0"),
     ([{"type": "conv2d", "kernel_size": 12}], "layers.0.kernel_size", "must be 1 to 11, got 12"),
     ([{"type": "conv2d", "padding": 6}], "layers.0.padding", "must be 0 to 5"),
     ([{"type": "conv2d", "padding": None}], "layers.0.padding", "needs a value for padding"),
@@ -391,7 +407,7 @@ def test_normalize_rejects(layers: object, field: str, says: str) -> None:
 def test_layer_types_describe_themselves() -> None:
     assert set(LAYER_TYPES) == {"conv2d", "batchnorm2d", "relu", "leakyrelu", "tanh", "sigmoid",
                                 "maxpool2d", "avgpool2d", "dropout", "flatten", "linear",
-                                "batchnorm1d"}
+                                "batchnorm1d", "residual", "globalavgpool"}
     for name, kind in LAYER_TYPES.items():
         assert kind.name == name and kind.title and kind.explanation.endswith(".")
         for s in kind.settings:
@@ -401,8 +417,8 @@ def test_layer_types_describe_themselves() -> None:
         assert {s["name"]: s["default"] for s in described["settings"]} == kind.defaults()
         assert normalize([{"type": name}], limits=NETS) == [{"type": name, **kind.defaults()}]
     conv = {s.name: (s.low, s.high, s.default) for s in LAYER_TYPES["conv2d"].settings}
-    assert conv == {"out_channels": (1, 256, 8), "kernel_size": (1, 11, 3), "stride": (1, 4, 1),
-                    "padding": (0, 5, 0)}
+    assert conv == {"out_channels": (1, 512, 8), "kernel_size": (1, 11, 3), "stride": (1, 4, 1),
+                    "padding": (0, 5, 0), "bias": (0, 1, 1)}
 
 
 # ---------------------------------------------------------------- build and inspect
@@ -491,3 +507,122 @@ def test_receptive_fields_match_where_gradients_reach() -> None:
             top, left = f.left + r * f.jump, f.left + c * f.jump
             assert rows.min() == max(top, 0) and rows.max() == min(top + f.size - 1, 31), (i, r)
             assert cols.min() == max(left, 0) and cols.max() == min(left + f.size - 1, 31), (i, c)
+
+
+# ---------------------------------------------------------------- residual blocks, global pooling
+
+
+class BasicBlock(nn.Module):
+    """ResNet's basic block written out here, independently of nets.py: the reference."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.down = None
+        if stride != 1 or c_in != c_out:
+            self.down = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False),
+                                      nn.BatchNorm2d(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        return torch.relu(y + (x if self.down is None else self.down(x)))
+
+
+@pytest.mark.parametrize(("c_in", "c_out", "stride"), [(8, 8, 1), (8, 16, 2), (8, 16, 1),
+                                                       (8, 8, 2)])
+def test_a_residual_block_is_resnets_basic_block(c_in: int, c_out: int, stride: int) -> None:
+    layers = [{"type": "residual", "out_channels": c_out, "stride": stride},
+              {"type": "flatten"}, {"type": "linear", "out_features": 3}]
+    tab = assert_matches_torch(layers, (c_in, 9, 9), 3)
+    block = build(layers, (c_in, 9, 9), 3, limits=NETS)[0]
+    reference = BasicBlock(c_in, c_out, stride)
+    ours = dict(block.named_parameters()) | dict(block.named_buffers())
+    theirs = dict(reference.named_parameters()) | dict(reference.named_buffers())
+    assert len(ours) == len(theirs)  # the same tensors, in the same order: copy them across
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for a, b in zip(ours.values(), theirs.values(), strict=True):
+            assert a.shape == b.shape
+            b.copy_(a.float().uniform_(0.5, 1.5) if a.is_floating_point() else a)
+            a.copy_(b)
+    x = torch.randn(4, c_in, 9, 9)
+    for mode in (True, False):
+        block.train(mode), reference.train(mode)
+        torch.testing.assert_close(block(x), reference(x))
+    row = tab.rows[0]
+    n = 9 * c_in * c_out + 9 * c_out * c_out + 4 * c_out + (
+        c_in * c_out + 2 * c_out if reference.down is not None else 0)
+    assert row.params == n == sum(p.numel() for p in reference.parameters())
+    assert ("projection" in row.label) == (reference.down is not None)
+    assert row.output_shape == (c_out, (9 - 1) // stride + 1, (9 - 1) // stride + 1)
+    assert sum(p.params for p in row.parts) == row.params and row.parts[-1].type == "add"
+
+
+def test_a_residual_block_adds_its_input() -> None:
+    """Hand-worked: with the body's last batch norm at γ = β = 0, F(x) = 0 and the block gives
+    ReLU(x); without batch norm and with the second convolution zeroed, ReLU(x) too."""
+    x = torch.randn(2, 4, 6, 6)
+    for bn in (1, 0):
+        block = build([{"type": "residual", "out_channels": 4, "batchnorm": bn},
+                       {"type": "flatten"}, {"type": "linear", "out_features": 2}],
+                      (4, 6, 6), 2, limits=NETS)[0].eval()
+        with torch.no_grad():
+            for p in block.body[-1].parameters():
+                p.zero_()
+        torch.testing.assert_close(block(x), torch.relu(x))
+
+
+def test_global_average_pooling_is_the_mean_of_each_map() -> None:
+    layers = [{"type": "conv2d", "out_channels": 5}, {"type": "globalavgpool"},
+              {"type": "linear", "out_features": 2}]
+    tab = assert_matches_torch(layers, (3, 10, 7), 2)
+    assert tab.rows[1].output_shape == (5,) and tab.rows[1].params == 0
+    model = build(layers, (3, 10, 7), 2, limits=NETS)
+    x = torch.randn(2, 3, 10, 7)
+    torch.testing.assert_close(model[1](model[0](x)), model[0](x).mean(dim=(2, 3)))
+    assert _error([{"type": "flatten"}, {"type": "globalavgpool"}]).field == "layers.1"
+    assert _error([{"type": "flatten"}, {"type": "residual"}]).field == "layers.1"
+
+
+def test_resnet18_shapes_are_the_papers() -> None:
+    p = PRESETS["resnet18"]
+    tab = table(p["layers"], tuple(p["input_shape"]), 1000, limits=LIMITS.reading_nets)
+    shapes = [r.output_shape for r in tab.rows]
+    # the stem halves twice (224 → 112 → 56), then each stage after the first halves once more
+    assert shapes[0] == (64, 112, 112) and shapes[3] == (64, 56, 56)
+    assert [shapes[i] for i in (5, 7, 9, 11)] == [(64, 56, 56), (128, 28, 28), (256, 14, 14),
+                                                 (512, 7, 7)]
+    assert shapes[-2:] == [(512,), (1000,)]
+
+
+def test_alexnet_needs_227_pixels() -> None:
+    """The well-known slip: at 224, (224 − 11)/4 + 1 = 54.25 rounds down, and the maps shrink
+    to 5×5 where the drawing (and its 9,216-input dense layer) needs 6×6."""
+    p = PRESETS["alexnet"]
+    at_227 = table(p["layers"], (3, 227, 227), 1000, limits=LIMITS.reading_nets)
+    at_224 = table(p["layers"], (3, 224, 224), 1000, limits=LIMITS.reading_nets)
+    assert at_227.rows[0].output_shape == (96, 55, 55)
+    assert at_224.rows[0].output_shape == (96, 54, 54)
+    assert "⌊(224 + 2·0 − 11) / 4⌋ + 1 = 54" in at_224.rows[0].shape_formula
+    flat = next(i for i, r in enumerate(at_227.rows) if r.type == "flatten")
+    assert at_227.rows[flat].output_shape == (9216,) and at_224.rows[flat].output_shape == (6400,)
+    assert at_224.total_params != at_227.total_params == 62_378_344
+
+
+def test_a_residual_blocks_receptive_field_is_its_bodys() -> None:
+    fields = nets.receptive_fields([{"type": "residual", "out_channels": 4},
+                                    {"type": "residual", "out_channels": 8, "stride": 2}])
+    assert fields[0] == nets.ReceptiveField(size=5, jump=1, left=-2)  # two 3×3
+    assert fields[1] == nets.ReceptiveField(size=11, jump=2, left=-5)
+
+
+def test_a_pools_padding_is_at_most_half_its_window() -> None:
+    assert _error([{"type": "maxpool2d", "kernel_size": 3, "padding": 2}]).field == \
+        "layers.0.padding"
+    tab = assert_matches_torch([{"type": "maxpool2d", "kernel_size": 3, "stride": 2,
+                                 "padding": 1}, {"type": "flatten"},
+                                {"type": "linear", "out_features": 2}], (2, 112, 112), 2)
+    assert tab.rows[0].output_shape == (2, 56, 56)
