@@ -286,6 +286,16 @@ def get_model_weights(name: str, models: ModelsDep) -> FileResponse:
                         filename=f"{name}.safetensors")
 
 
+@router.get("/models/{name}/onnx", response_class=Response, tags=["models"],
+            responses={200: {"content": {"application/octet-stream": {}}}, **errors(404)})
+def get_model_onnx(name: str, models: ModelsDep) -> Response:
+    """The model as ONNX (opset 17), for Netron or any ONNX runtime: input `pixels`
+    (N, C, H, W) on the 0-1 scale (the card's normalization is inside the graph), output
+    `logits` (N, classes)."""
+    return Response(training.model_onnx(models.get(name)), media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.onnx"'})
+
+
 @router.delete("/models/{name}", status_code=204, tags=["models"], responses=errors(
     403, 404, 409, _403=NOT_YOURS,
     _409="a shipped model: only the models you saved can be deleted"))

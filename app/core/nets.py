@@ -12,6 +12,7 @@ Shapes are per example, without the batch: `(C, H, W)` for images, `(F,)` once f
 from __future__ import annotations
 
 import copy
+import io
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -545,6 +546,41 @@ def _module(spec: dict, shape: tuple[int, ...]) -> nn.Module:
     simple: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh,
                                           "sigmoid": nn.Sigmoid, "flatten": nn.Flatten}
     return simple[t]()
+
+
+# ---------------------------------------------------------------- export
+
+ONNX_OPSET = 17  # what the TorchScript exporter writes well, and every current runtime reads
+
+
+class _Normalized(nn.Module):
+    """(x − mean) / std per channel, then the net: so an exported model takes plain pixels."""
+
+    def __init__(self, net: nn.Module, mean: list[float], std: list[float]) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self.mean) / self.std)
+
+
+def to_onnx(model: nn.Module, input_shape: tuple[int, int, int],
+            normalization: tuple[list[float], list[float]] | None = None) -> bytes:
+    """The model as an ONNX file, for Netron or any ONNX runtime: input "pixels" (N, C, H, W)
+    on the 0-1 scale, normalised inside the graph as the net saw its training data when
+    `normalization` (per-channel means, stds) is given; output "logits" (N, classes); any batch
+    size. torch's TorchScript exporter, which needs the `onnx` package (not its runtime)."""
+    net = model if normalization is None else _Normalized(model, *normalization)
+    net.eval()
+    buf = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(net, (torch.zeros(1, *input_shape),), buf, dynamo=False,
+                          opset_version=ONNX_OPSET, input_names=["pixels"],
+                          output_names=["logits"],
+                          dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}})
+    return buf.getvalue()
 
 
 # ---------------------------------------------------------------- presets

@@ -35,6 +35,12 @@ def resolve_layers(architecture: list[dict] | str, num_classes: int) -> list[dic
     return layers
 
 
+def model_onnx(model: StoredModel) -> bytes:
+    """A saved or shipped classifier as an ONNX file (core.nets.to_onnx)."""
+    card = model.classifier
+    return nets.to_onnx(model.load(), card.input_shape, card.normalization)
+
+
 def preset_table(name: str) -> nets.ArchitectureTable:
     """A preset's table at its own input (the famous networks' under the reading limits)."""
     return nets.preset_table(name, LIMITS.nets, LIMITS.reading_nets)

@@ -80,8 +80,10 @@ def _layers_from_form(form: FormData) -> list[dict]:
 def _apply_action(layers: list[dict], action: str, form: FormData, num_classes: int
                   ) -> list[dict]:
     verb, _, arg = action.partition(":")
-    if verb == "preset":
-        return training.resolve_layers(str(form.get("preset") or DEFAULT_PRESET), num_classes)
+    if verb == "preset":  # "preset:<name>" (a famous network's small version), or the select's
+        name = arg or str(form.get("preset") or DEFAULT_PRESET)
+        return training.resolve_layers(name if name in nets.TRAINABLE else DEFAULT_PRESET,
+                                       num_classes)
     if verb == "add":
         kind = nets.LAYER_TYPES.get(str(form.get("new_type", "")))
         return layers + ([{"type": kind.name, **kind.defaults()}] if kind else [])
@@ -147,6 +149,38 @@ def _dataset_shape(catalog: Catalog, name: str) -> tuple[tuple[int, int, int], i
         return training.input_of(catalog, name)
     except INPUT_ERRORS:
         return (1, 28, 28), 10  # the editor still works while MNIST is not set up
+
+
+# the editor's "Start from" list: the presets that train here (the famous ones are read below)
+EDITOR_PRESETS = {name: nets.PRESETS[name] for name in nets.TRAINABLE}
+
+
+@dataclass
+class FamousView:
+    """One famous network as the page shows it: its table at its own input and, when that is
+    not the 224×224 usually quoted, the table at 224 (AlexNet's slip)."""
+
+    name: str
+    preset: dict
+    table: nets.ArchitectureTable
+    small_title: str
+    flat: int | None = None  # the first dense layer's inputs (the Flatten's output), if any
+    flat_from: str = ""  # the block it flattens, "256×6×6"
+    slip: FamousView | None = None
+
+
+def famous_view(name: str, input_shape: tuple[int, int, int] | None = None) -> FamousView:
+    preset = nets.PRESETS[name]
+    shape = input_shape or tuple(preset["input_shape"])
+    tab = nets.table(preset["layers"], shape, preset["num_classes"], limits=LIMITS.reading_nets)
+    view = FamousView(name, preset, tab, nets.PRESETS[preset["small"]]["title"])
+    flat = next((i for i, r in enumerate(tab.rows) if r.type == "flatten"), None)
+    if flat is not None:
+        view.flat = tab.rows[flat].output_shape[0]
+        view.flat_from = nets.shape_text(tab.rows[flat - 1].output_shape)
+    if input_shape is None and shape[1:] != (224, 224):
+        view.slip = famous_view(name, (shape[0], 224, 224))
+    return view
 
 
 # ---------------------------------------------------------------- the live view
@@ -236,8 +270,10 @@ def _page_context(catalog: Catalog, jobs: JobBackend, models, actor: Actor,
     layers = training.resolve_layers(DEFAULT_PRESET, k)
     return {"datasets": infos, "dataset": dataset, "info": next(d for d in infos
                                                                  if d.name == dataset),
-            "editor": build_editor(layers, shape, k), "presets": nets.PRESETS,
+            "editor": build_editor(layers, shape, k), "presets": EDITOR_PRESETS,
             "layer_types": nets.LAYER_TYPES, "runs": listed_runs(jobs, actor),
+            "famous": nets.FAMOUS, "presets_all": nets.PRESETS,
+            "famous_net": famous_view(nets.FAMOUS[0]),
             "backend": jobs.describe(), "models": models.list()}
 
 
@@ -267,7 +303,7 @@ async def dataset_changed(request: Request, templates: TemplatesDep, catalog: Ca
     editor = build_editor(layers, shape, k)
     panel = templates.get_template("partials/dataset_panel.html").render(info=info)
     oob = templates.get_template("partials/arch_editor.html").render(
-        editor=editor, presets=nets.PRESETS, layer_types=nets.LAYER_TYPES, oob=True)
+        editor=editor, presets=EDITOR_PRESETS, layer_types=nets.LAYER_TYPES, oob=True)
     return HTMLResponse(panel + oob)
 
 
@@ -278,8 +314,15 @@ async def editor_changed(request: Request, templates: TemplatesDep, catalog: Cat
     shape, k = await run_in_threadpool(_dataset_shape, catalog, str(form.get("dataset", "")))
     layers = _apply_action(_layers_from_form(form), str(form.get("action", "")), form, k)
     return templates.TemplateResponse(request, "partials/arch_editor.html", {
-        "editor": build_editor(layers, shape, k), "presets": nets.PRESETS,
+        "editor": build_editor(layers, shape, k), "presets": EDITOR_PRESETS,
         "layer_types": nets.LAYER_TYPES})
+
+
+@router.get("/training/famous", response_class=HTMLResponse)
+def famous_network(request: Request, templates: TemplatesDep, famous: str = "") -> HTMLResponse:
+    """One famous network's table (the page's select); an unknown name shows the first."""
+    view = famous_view(famous if famous in nets.FAMOUS else nets.FAMOUS[0])
+    return templates.TemplateResponse(request, "partials/famous_net.html", {"view": view})
 
 
 @router.post("/training/runs", response_class=HTMLResponse)

@@ -392,3 +392,29 @@ def test_the_backend_says_where_runs_train_and_how_many_fit(client: TestClient) 
     assert (backend["concurrent"], backend["max_queued"]) == (1, 1)
     page = client.get("/training").text
     assert "Training on <strong>this machine</strong>" in page and "1 run at a time" in page
+
+
+def test_a_model_downloads_as_onnx_that_computes_what_torch_does(client: TestClient) -> None:
+    """The ONNX file is checked by onnx's own checker and run by onnx's reference evaluator (a
+    numpy interpreter, independent of torch): its logits for plain 0-1 pixels equal the shipped
+    model's on the same pixels normalised as the card says."""
+    import onnx  # the exporter's dependency; the tests also read its output with it
+    from onnx.reference import ReferenceEvaluator
+
+    r = client.get("/api/v1/models/mnist-cnn/onnx")
+    assert r.status_code == 200 and 'filename="mnist-cnn.onnx"' in r.headers["content-disposition"]
+    graph = onnx.load_from_string(r.content)
+    onnx.checker.check_model(graph, full_check=True)
+    assert [i.name for i in graph.graph.input] == ["pixels"]
+    pixels = np.random.default_rng(0).random((3, 1, 28, 28), dtype=np.float32)
+    (logits,) = ReferenceEvaluator(graph).run(None, {"pixels": pixels})
+
+    card = client.get("/api/v1/models/mnist-cnn").json()
+    mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in card["normalization"])
+    model = nets.build(card["layers"], tuple(card["input_shape"]), len(card["classes"]),
+                       limits=LIMITS.nets)
+    model.load_state_dict(load_file(ROOT / "models" / "mnist-cnn.safetensors"))
+    with torch.no_grad():
+        expected = model.eval()((torch.from_numpy(pixels) - mean) / std).numpy()
+    np.testing.assert_allclose(logits, expected, atol=1e-4, rtol=1e-4)
+    assert client.get("/api/v1/models/no-such-model/onnx").status_code == 404

@@ -73,3 +73,23 @@ def test_train_watch_it_learn_pause_and_save(page: Page, base_url: str) -> None:
     expect(page.locator("#models-list")).to_contain_text("my-shapes")
     expect(page.locator("#runs-list")).to_contain_text("stopped")
     screenshot(page, "training-done")
+
+
+def test_read_a_famous_network_and_train_its_small_version(page: Page, base_url: str) -> None:
+    page.goto(base_url + "/training")
+    famous = page.locator("#famous-net")
+    expect(famous).to_contain_text("62,378,344")  # AlexNet first
+    expect(page.locator("#famous-slip")).to_contain_text("6,400 inputs instead of 9,216")
+    page.locator("select[name=famous]").select_option("resnet18")
+    expect(page.locator("#famous-total")).to_have_text("11,689,512")
+    block = famous.locator("tr", has_text="Residual 64→128, stride 2, projection")
+    block.locator("summary").click()
+    expect(block.locator("table.parts")).to_contain_text("shortcut: Conv2d 64→128, 1×1")
+    screenshot(page, "training-famous")
+    page.get_by_role("button", name="Load “ResNet, small” into the editor").click()
+    expect(page.locator("#arch-editor tbody tr[data-layer]")).to_have_count(11)
+    expect(page.locator("#arch-editor tfoot")).to_contain_text("10 outputs, one per class")
+    # the shipped model downloads as ONNX beside its weights
+    link = page.locator("#models-list a", has_text="ONNX").first
+    download = page.request.get(base_url + link.get_attribute("href"))
+    assert download.ok and len(download.body()) > 100_000

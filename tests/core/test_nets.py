@@ -72,7 +72,8 @@ def test_presets_match_torch(name: str) -> None:
     assert normalize(preset["layers"], limits=limits) == preset["layers"]
     assert json.loads(json.dumps(preset)) == preset
     if preset["for_reading"]:  # too big to train here; a small version that trains on digits
-        with pytest.raises(InputError, match=f"parameters|values per image|at most {NETS.layers} layers"):
+        too_big = f"parameters|values per image|at most {NETS.layers} layers"
+        with pytest.raises(InputError, match=too_big):
             table(preset["layers"], tuple(preset["input_shape"]), 1000, limits=NETS)
         small = PRESETS[preset["small"]]
         assert not small["for_reading"] and small["input_shape"] == [1, 28, 28]

@@ -100,3 +100,25 @@ def test_a_huge_layer_count_reads_the_layers_there_are(client: TestClient) -> No
     r = client.post("/training/editor", data={**RUN, "layer_count": "99999999999"})
     assert r.status_code == 200
     assert layer_types(r.text) == ["conv2d", "relu", "flatten", "linear"]
+
+
+def test_the_famous_networks_are_read_and_their_small_versions_load(client: TestClient) -> None:
+    page = html.unescape(client.get("/training").text)
+    assert "The slides' famous networks" in page
+    famous = page[page.index('id="famous-net"'):]
+    # AlexNet first, at 227 px, its published count; at 224 the arithmetic does not add up
+    assert "62,378,344" in famous and "⌊(227 + 2·0 − 11) / 4⌋ + 1 = 55" in famous
+    assert "6,400 inputs instead of 9,216" in famous
+    # the editor offers only what trains here
+    start_from = page[page.index('name="preset"'):page.index("</select>", page.index(
+        'name="preset"'))]
+    assert 'value="resnet-small"' in start_from and 'value="vgg16"' not in start_from
+
+    resnet = html.unescape(client.get("/training/famous", params={"famous": "resnet18"}).text)
+    assert "11,689,512" in resnet and "Residual 64→128, stride 2, projection" in resnet
+    assert "inside the block: 8 steps" in resnet and "shortcut: Conv2d 64→128, 1×1" in resnet
+
+    loaded = html.unescape(client.post("/training/editor", data={
+        **RUN, "action": "preset:resnet-small"}).text)
+    assert layer_types(loaded).count("residual") == 6 and "6 outputs, one per class" in loaded
+    assert "inside the block" in loaded and "field-error" not in loaded
