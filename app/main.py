@@ -48,6 +48,7 @@ from app.web import inspector as inspector_pages
 from app.web import kernel_lab as kernel_lab_pages
 from app.web import pages
 from app.web import sequences as sequences_pages
+from app.web import skip as skip_pages
 from app.web import stepper as stepper_pages
 from app.web import training as training_pages
 
@@ -174,7 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # generative first: its slider requests come many a second, and routes match in order
     for module in (generative_api, images_api, kernels_api, stepper_api, training_api,
                    inspector_api, sequences_api, pages,
-                   kernel_lab_pages, stepper_pages, training_pages, inspector_pages,
+                   kernel_lab_pages, stepper_pages, training_pages, skip_pages, inspector_pages,
                    generative_pages, sequences_pages):
         app.include_router(module.router)
     add_docs(app)

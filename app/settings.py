@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from app.core.depth import DepthLimits
 from app.core.generative import GenerativeLimits
 from app.core.kernels import KernelLimits
 from app.core.nets import NetLimits
@@ -156,6 +157,8 @@ class Limits:
     # 3.2 M values per image
     reading_nets: NetLimits = NetLimits(layers=64, params=200_000_000, layer_values=4_000_000,
                                         classes=1000, input_channels=16, input_side=512)
+    # the skip-connection experiment (core.depth): two nets of up to 32 weight layers each
+    depth: DepthLimits = DepthLimits(depth=32, width=32, epochs=5, batch=512, learning_rate=0.1)
     training: TrainLimits = TrainLimits(
         epochs=50,
         batch=1024,  # examples per batch

@@ -38,6 +38,7 @@ from app.services.schemas import (
     ArchitectureRequest,
     BackendOut,
     DatasetOut,
+    DepthRunRequest,
     ModelOut,
     RunOut,
     SaveModelRequest,
@@ -180,6 +181,18 @@ async def create_run(req: TrainingRunRequest, jobs: JobsDep, catalog: CatalogDep
                      actor: ActorDep) -> RunOut:
     """Starts training in the background (or queues it); follow it at `events_url`."""
     return run_out(await training.start_run(req, jobs, catalog, actor), actor)
+
+
+@router.post("/experiments/skip-connections", status_code=201, response_model=RunOut,
+             tags=["training"], responses=errors(404, 422, 429, _429=QUEUE_FULL))
+async def skip_connection_experiment(req: DepthRunRequest, jobs: JobsDep, catalog: CatalogDep,
+                                     actor: ActorDep) -> RunOut:
+    """Starts the skip-connection experiment: a plain and a residual net of `depth` weight
+    layers each (no batch norm: the skip connection is their only difference), trained side by
+    side on the same batches. Its events: start (both tables), progress (each net's loss and
+    accuracy), gradients (every weight layer's ‖∂L/∂W‖, for both nets, first layer first),
+    epoch (each net's validation figures), done. Nothing is kept: a run to watch."""
+    return run_out(await training.start_depth_run(req, jobs, catalog, actor), actor)
 
 
 @router.get("/training-backend", response_model=BackendOut, tags=["training"])

@@ -123,7 +123,7 @@ class TrainConfig:
 
 
 @dataclass
-class _Running:
+class RunningMean:
     """Loss and correct answers summed over some batches."""
 
     loss: float = 0.0
@@ -245,7 +245,7 @@ def train(dataset: Dataset, config: TrainConfig, emit: Emit, should_stop: Should
     clock = RunClock(config.max_seconds)
     last_progress = last_snapshot = clock.start
     step, seen, reason = 0, 0, "completed"
-    window = _Running()  # the batches since the last progress event
+    window = RunningMean()  # the batches since the last progress event
     metrics: dict = {}
 
     def progress(epoch: int) -> None:
@@ -256,12 +256,12 @@ def train(dataset: Dataset, config: TrainConfig, emit: Emit, should_stop: Should
               "images": seen, "train_loss": window.mean_loss, "train_acc": window.accuracy,
               "images_per_s": rate, "elapsed_s": busy,
               "eta_s": (total_steps - step) * config.batch_size / rate if rate else None})
-        window, last_progress = _Running(), time.perf_counter()
+        window, last_progress = RunningMean(), time.perf_counter()
 
     model.train()
     for epoch in range(1, config.epochs + 1):
         order = torch.randperm(n, generator=generator)
-        this_epoch = _Running()
+        this_epoch = RunningMean()
         for b in range(steps_per_epoch):
             idx = order[b * config.batch_size:(b + 1) * config.batch_size]
             if len(idx) == 1 and config.batch_size > 1:

@@ -427,6 +427,22 @@ class TrainingRunRequest(Body):
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
 
 
+class DepthRunRequest(Body):
+    """The skip-connection experiment: a plain and a residual net of the same depth, trained
+    side by side on the same batches (core.depth)."""
+
+    dataset: DatasetName = "mnist"
+    depth: Annotated[int, Field(ge=4, le=LIMITS.depth.depth, multiple_of=2)] = Field(
+        20, description="weight layers of each net (even: the residual net pairs them)")
+    width: Annotated[int, Field(ge=1, le=LIMITS.depth.width)] = 16
+    epochs: Annotated[int, Field(ge=1, le=LIMITS.depth.epochs)] = 1
+    batch_size: Annotated[int, Field(ge=2, le=LIMITS.depth.batch)] = 64
+    learning_rate: float = Field(1e-3, gt=0, le=LIMITS.depth.learning_rate, description="Adam's")
+    batches_per_epoch: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
+        None, description="at most this many batches an epoch (omitted: the whole set)")
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+
+
 class RunOut(BaseModel):
     id: str
     status: str = Field(description="queued, running, paused, stopping, completed, stopped, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from app.core import nets
+from app.core import depth, nets
 from app.core.training import TrainConfig
 from app.services import models as model_store
 from app.services.datasets import Catalog, DatasetInfo
@@ -14,7 +14,7 @@ from app.services.models import ModelStore, StoredModel
 from app.services.owners import LOCAL, Actor, require_owner, upload_caps
 from app.services.runs.backend import JobBackend
 from app.services.runs.records import ACTIVE, RunRecord
-from app.services.schemas import TrainingRunRequest
+from app.services.schemas import DepthRunRequest, TrainingRunRequest
 from app.settings import LIMITS, Settings
 
 
@@ -65,6 +65,16 @@ def architecture_table(layers: list[dict], dataset: str | None, catalog: Catalog
     else:
         shape, k = input_of(catalog, dataset or "mnist")
     return nets.table(layers, shape, k, limits=LIMITS.nets)
+
+
+async def start_depth_run(req: DepthRunRequest, jobs: JobBackend, catalog: Catalog,
+                          actor: Actor = LOCAL) -> RunRecord:
+    """The skip-connection experiment on a dataset's images; one run on the job backend."""
+    await asyncio.to_thread(input_of, catalog, req.dataset)  # a 404 before anything is queued
+    config = depth.DepthConfig(depth=req.depth, width=req.width, epochs=req.epochs,
+                               batch_size=req.batch_size, learning_rate=req.learning_rate,
+                               seed=req.seed, max_batches=req.batches_per_epoch)
+    return jobs.submit(req.dataset, config, owner=actor.owner)
 
 
 async def start_run(req: TrainingRunRequest, jobs: JobBackend, catalog: Catalog,

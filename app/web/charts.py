@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 WIDTH, HEIGHT = 420, 200
@@ -40,8 +41,10 @@ def thin(points: list[tuple[float, float]], most: int = 300) -> list[tuple[float
 
 
 def line_chart(series: list[Series], *, x_label: str, y_label: str,
-               x_range: tuple[float, float], y_range: tuple[float, float] | None = None) -> dict:
-    """Everything templates/partials/chart.html draws."""
+               x_range: tuple[float, float], y_range: tuple[float, float] | None = None,
+               y_tick_label: Callable[[float], str] = _label) -> dict:
+    """Everything templates/partials/chart.html draws (`y_tick_label` writes a tick's value:
+    "1e-8" for a chart of log₁₀ values, say)."""
     ys = [y for s in series for _, y in s.points if math.isfinite(y)]
     if y_range is None:
         y_range = (0.0, max(ys) * 1.08 if ys and max(ys) > 0 else 1.0)
@@ -61,7 +64,7 @@ def line_chart(series: list[Series], *, x_label: str, y_label: str,
         "width": WIDTH, "height": HEIGHT, "margin": MARGIN, "x_label": x_label,
         "y_label": y_label, "plot_w": plot_w, "plot_h": plot_h,
         "x_ticks": [(px(t), _label(t)) for t in _nice_ticks(x0, x1)],
-        "y_ticks": [(py(t), _label(t)) for t in _nice_ticks(y0, y1)],
+        "y_ticks": [(py(t), y_tick_label(t)) for t in _nice_ticks(y0, y1)],
         "series": [{"label": s.label, "colour": s.colour, "dashed": s.dashed, "dots": s.dots,
                     "points": [(px(x), py(y)) for x, y in thin(s.points) if math.isfinite(y)]}
                    for s in series],

@@ -17,6 +17,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.datastructures import FormData
 
 from app.core import nets
+from app.core.depth import DepthConfig
 from app.core.errors import InputError
 from app.http.deps import (
     ActorDep,
@@ -273,7 +274,7 @@ def _page_context(catalog: Catalog, jobs: JobBackend, models, actor: Actor,
             "editor": build_editor(layers, shape, k), "presets": EDITOR_PRESETS,
             "layer_types": nets.LAYER_TYPES, "runs": listed_runs(jobs, actor),
             "famous": nets.FAMOUS, "presets_all": nets.PRESETS,
-            "famous_net": famous_view(nets.FAMOUS[0]),
+            "famous_net": famous_view(nets.FAMOUS[0]), "skip_depth": DepthConfig().depth,
             "backend": jobs.describe(), "models": models.list()}
 
 

@@ -379,7 +379,7 @@ def test_the_inspector_reads_a_run_by_id_once_it_has_weights(client: TestClient)
     run = start(client, epochs=20)
     wait_for_step(client, run["id"], 1)
     early = client.post(f"/api/v1/models/{run['id']}/predict", json={"pixels": [[0, 255]] * 4})
-    assert early.status_code == 422 and "no saved weights yet" in early.json()["error"]["message"]
+    assert early.status_code == 409 and "no saved weights yet" in early.json()["error"]["message"]
     client.post(f"/api/v1/training-runs/{run['id']}/cancel")
     wait_for(client, run["id"], ("stopped",))
     later = client.post(f"/api/v1/models/{run['id']}/predict", json={"pixels": [[0, 255]] * 4})
@@ -418,3 +418,19 @@ def test_a_model_downloads_as_onnx_that_computes_what_torch_does(client: TestCli
         expected = model.eval()((torch.from_numpy(pixels) - mean) / std).numpy()
     np.testing.assert_allclose(logits, expected, atol=1e-4, rtol=1e-4)
     assert client.get("/api/v1/models/no-such-model/onnx").status_code == 404
+
+
+def test_the_skip_connection_experiment_is_a_run_of_both_nets(client: TestClient) -> None:
+    r = client.post("/api/v1/experiments/skip-connections",
+                    json={"dataset": "shapes", "depth": 8, "batches_per_epoch": 4})
+    assert r.status_code == 201, r.text
+    events = read_events(client, r.json()["id"])
+    grads = [d for _, k, d in events if k == "gradients"]
+    assert grads and all(len(g["plain"]) == len(g["residual"]) == 8 for g in grads)
+    start = next(d for _, k, d in events if k == "start")
+    assert start["params"]["plain"] == start["params"]["residual"]
+    assert wait_for(client, r.json()["id"], ("completed",))["status"] == "completed"
+    for body, status in (({"depth": 7}, 422), ({"dataset": "no-such-set"}, 404),
+                         ({"learning_rate": 0}, 422)):
+        assert client.post("/api/v1/experiments/skip-connections", json=body).status_code == \
+            status

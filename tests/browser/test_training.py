@@ -93,3 +93,19 @@ def test_read_a_famous_network_and_train_its_small_version(page: Page, base_url:
     link = page.locator("#models-list a", has_text="ONNX").first
     download = page.request.get(base_url + link.get_attribute("href"))
     assert download.ok and len(download.body()) > 100_000
+
+
+def test_skip_connections_shown(page: Page, base_url: str) -> None:
+    page.goto(base_url + "/training")
+    page.locator("select[name=dataset]").select_option("shapes")
+    panel = page.get_by_role("region", name="Skip connections")
+    panel.locator("select[name=batches]").select_option("100")
+    panel.get_by_role("button", name="▶ Train both").click()
+    finding = page.locator("#skip-finding")
+    expect(finding).to_contain_text("smaller than its last layer's", timeout=60_000)
+    expect(panel.locator(".chart polyline")).to_have_count(6)  # losses, gradients twice
+    expect(page.locator("#skip-val")).to_contain_text("residual", timeout=90_000)
+    ratios = [float(s.replace(",", "")) for s in re.findall(r"([\d,.]+)×", finding.inner_text())]
+    assert ratios[0] > 1000 * ratios[1]  # the plain net's first layer: starved of gradient
+    panel.scroll_into_view_if_needed()
+    screenshot(page, "training-skip-connections")

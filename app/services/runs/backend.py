@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from app.core import generative, recurrent
+from app.core import depth, generative, recurrent
 from app.core import sequences as seq
 from app.core.training import TrainConfig
 from app.services.errors import Busy, Conflict
@@ -21,16 +21,18 @@ from app.services.runs.records import FINISHED, RunRecord, RunStore
 from app.settings import LIMITS
 
 RunConfig = (TrainConfig | generative.GenerativeTrainConfig | seq.SequenceTrainConfig
-             | recurrent.MemoryConfig)
+             | recurrent.MemoryConfig | depth.DepthConfig)
 
 
 def run_kind(config: dict) -> str:
     """What a run trains, from its config: "classifier" (the training page's CNNs), "generative"
-    (a VAE or GAN to watch), "sequence" (the sequence lab's char models and series) or "memory"
-    (the sequence lab's memory task)."""
+    (a VAE or GAN to watch), "sequence" (the sequence lab's char models and series), "memory"
+    (the sequence lab's memory task) or "depth" (the skip-connection experiment)."""
     task = config.get("task")
     if task in ("vae", "gan"):
         return "generative"
+    if task == "depth":
+        return "depth"
     if task in seq.TASKS:
         return "sequence"
     return "memory" if task == "memory" else "classifier"
@@ -40,6 +42,8 @@ def validate(config: RunConfig) -> None:
     """Checks a run's config against its kind's limits: the one place that knows which."""
     if isinstance(config, TrainConfig):
         config.validate(LIMITS.training)
+    elif isinstance(config, depth.DepthConfig):
+        config.validate(LIMITS.depth)
     elif isinstance(config, generative.GenerativeTrainConfig):
         config.validate(LIMITS.generative)
     elif isinstance(config, seq.SequenceTrainConfig):

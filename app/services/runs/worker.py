@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from app.core import generative, nets, recurrent
+from app.core import depth, generative, nets, recurrent
 from app.core import sequences as seq
 from app.core.datasets import Dataset
 from app.core.errors import InputError
@@ -80,6 +80,11 @@ def execute(run_id: str, dataset_name: str, load_dataset: Callable[[], Any], con
             return _execute_sequence(run_id, dataset_name, dataset, config, send, should_stop)
         if kind == "memory":
             return _execute_memory(config, send, should_stop)
+        if kind == "depth":
+            reason = depth.train_pair(dataset, depth.DepthConfig(**config), send, should_stop,
+                                      limits=LIMITS.depth, net_limits=LIMITS.nets)
+            return Outcome("completed" if reason == "completed" else "stopped",
+                           "a run to watch: the experiment keeps no model")
         train_config = TrainConfig(**config)
         result = train(dataset, train_config, send, should_stop, limits=LIMITS.training,
                        net_limits=LIMITS.nets)
