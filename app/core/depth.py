@@ -38,9 +38,9 @@ from app.core.training import (
     ShouldStop,
     TrainingDiverged,
     check_optimizer,
+    epoch_steps,
     evaluate,
-    normalization,
-    to_inputs,
+    tensors,
 )
 
 NETS = ("plain", "residual")
@@ -132,14 +132,9 @@ def train_pair(dataset: Dataset, config: DepthConfig, emit: Emit, should_stop: S
         models[kind] = nets.build(specs[kind], dataset.shape, k, limits=net_limits).train()
     optimizers = {kind: torch.optim.Adam(models[kind].parameters(), lr=config.learning_rate)
                   for kind in NETS}
-    norm = normalization(dataset.train)
-    x_train, x_val = to_inputs(dataset.train.x, norm), to_inputs(dataset.val.x, norm)
-    y_train = torch.from_numpy(dataset.train.y.astype("int64"))
-    y_val = torch.from_numpy(dataset.val.y.astype("int64"))
+    _, x_train, y_train, x_val, y_val = tensors(dataset)
     n = len(x_train)
-    steps_per_epoch = math.ceil(n / config.batch_size)
-    if config.max_batches is not None:
-        steps_per_epoch = min(steps_per_epoch, config.max_batches)
+    steps_per_epoch = epoch_steps(n, config.batch_size, config.max_batches)
     total_steps = steps_per_epoch * config.epochs
     emit({"type": "start", "depth": config.depth, "width": config.width,
           "tables": {kind: asdict(tables[kind]) for kind in NETS},

@@ -208,6 +208,22 @@ def probe_snapshot(model: nn.Sequential, probe: torch.Tensor, table: nets.Archit
     }
 
 
+def tensors(dataset: Dataset) -> tuple[tuple[list[float], list[float]], torch.Tensor,
+                                       torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The training split's normalisation, and the training and validation images (normalised
+    with it) and labels as tensors."""
+    norm = normalization(dataset.train)
+    return (norm, to_inputs(dataset.train.x, norm),
+            torch.from_numpy(dataset.train.y.astype(np.int64)),
+            to_inputs(dataset.val.x, norm), torch.from_numpy(dataset.val.y.astype(np.int64)))
+
+
+def epoch_steps(n: int, batch_size: int, max_batches: int | None) -> int:
+    """Batches in an epoch of n examples (at most max_batches, for dry runs and tests)."""
+    steps = math.ceil(n / batch_size)
+    return steps if max_batches is None else min(steps, max_batches)
+
+
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=config.learning_rate)
@@ -223,17 +239,11 @@ def train(dataset: Dataset, config: TrainConfig, emit: Emit, should_stop: Should
     torch.manual_seed(config.seed)
     model = nets.build(config.layers, dataset.shape, len(dataset.classes), limits=net_limits)
     optimizer = make_optimizer(model, config)
-    norm = normalization(dataset.train)
-    x_train = to_inputs(dataset.train.x, norm)
-    y_train = torch.from_numpy(dataset.train.y.astype(np.int64))
-    x_val = to_inputs(dataset.val.x, norm)
-    y_val = torch.from_numpy(dataset.val.y.astype(np.int64))
+    norm, x_train, y_train, x_val, y_val = tensors(dataset)
     probe = x_val[:1]
     k = len(dataset.classes)
     n = len(x_train)
-    steps_per_epoch = math.ceil(n / config.batch_size)
-    if config.max_batches is not None:
-        steps_per_epoch = min(steps_per_epoch, config.max_batches)
+    steps_per_epoch = epoch_steps(n, config.batch_size, config.max_batches)
     total_steps = steps_per_epoch * config.epochs
     emit({"type": "start", "table": asdict(table), "steps_per_epoch": steps_per_epoch,
           "total_steps": total_steps, "train_size": n, "val_size": len(x_val),
