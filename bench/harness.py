@@ -45,7 +45,10 @@ def start_server(port: int, threads: int | None, log: IO[bytes],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def wait_ready(server: subprocess.Popen, client: httpx.Client, timeout_s: float = 60) -> None:
+def wait_ready(server: subprocess.Popen, client: httpx.Client, timeout_s: float = 60,
+               poll_s: float = 0.1) -> None:
+    """Returns once the server answers /api/v1/health (asked every `poll_s` seconds: a bench
+    that times what follows the start asks often)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -55,7 +58,7 @@ def wait_ready(server: subprocess.Popen, client: httpx.Client, timeout_s: float 
                 return
         except httpx.TransportError:
             pass
-        time.sleep(0.1)
+        time.sleep(poll_s)
     raise SystemExit(f"the server did not answer /api/v1/health within {timeout_s:.0f} s")
 
 

@@ -36,6 +36,7 @@ from bench.harness import (
     serving,
     start_server,
     stop_server,
+    wait_ready,
 )
 
 MODEL = "mnist-cnn"
@@ -89,15 +90,7 @@ def first_answers() -> tuple[float, float, float, int]:
         server = start_server(port, None, log)
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-                while True:  # as harness.wait_ready, but timed
-                    if server.poll() is not None:
-                        raise SystemExit(f"the server exited early ({server.returncode})")
-                    try:
-                        if client.get("/api/v1/health").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    time.sleep(0.02)
+                wait_ready(server, client, poll_s=0.02)  # often: the clock starts at its answer
                 ready = time.perf_counter()
                 pending = 0
                 got: dict[str, float] = {}

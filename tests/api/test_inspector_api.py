@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import torch
@@ -18,7 +22,8 @@ from safetensors.torch import load_file
 
 from app.core import inspect, nets
 from app.main import create_app
-from app.services.models import ClassifierCard, read
+from app.services.models import ClassifierCard, read, write_weights
+from app.services.runs.records import RunRecord
 from app.settings import LIMITS, ROOT, Settings
 from tests.mnist import HAVE_MNIST, needs_mnist
 
@@ -209,6 +214,40 @@ def test_not_an_image_is_415(client: TestClient) -> None:
     assert r.status_code == 415
 
 
+def test_what_exists_but_cannot_be_inspected_is_409(tmp_path: Path) -> None:
+    """A training run's id names a model once the run has saved weights: before, the run
+    exists but cannot be inspected (409, not 404 nor 422); so with a model without a conv
+    layer asked for its filters."""
+    layers = [{"type": "flatten"}, {"type": "linear", "out_features": 10}]
+    flat = nets.build(layers, (1, 28, 28), 10, limits=LIMITS.nets)
+    write_weights(tmp_path / "models" / "flat", flat.state_dict(), ClassifierCard(
+        layers=layers, input_shape=(1, 28, 28), classes=tuple("0123456789"), dataset="shapes"))
+    settings = Settings(data_dir=tmp_path / "data", models_dir=tmp_path / "models",
+                        precompute_test_sets=False)
+    pixels = {"pixels": drawn_seven().tolist()}
+    with TestClient(create_app(settings)) as c:
+        run = "run0000abcd"
+        c.app.state.runs.add(RunRecord(id=run, status="running", dataset="shapes", config={},
+                                       created=time.time()))
+        for r in (c.post(f"/api/v1/models/{run}/predict", json=pixels),
+                  c.post(f"/api/v1/models/{run}/activations", json=pixels),
+                  c.get(f"/api/v1/models/{run}/examples"),
+                  c.get(f"/api/v1/models/{run}/filters")):
+            assert r.status_code == 409, r.text
+            error = r.json()["error"]
+            assert error["field"] == "name" and f"run {run} is running and has no saved " \
+                "weights yet" in error["message"]
+        assert c.post("/api/v1/models/run0000abce/predict", json=pixels).status_code == 404
+        assert c.post("/api/v1/models/flat/predict", json=pixels).status_code == 200
+        r = c.get("/api/v1/models/flat/filters")
+        assert r.status_code == 409 and "no convolution layer" in r.json()["error"]["message"]
+        documented = c.get("/openapi.json").json()["paths"]
+        for path, method in (("/api/v1/models/{name}/predict", "post"),
+                             ("/api/v1/models/{name}/examples", "get"),
+                             ("/api/v1/models/{name}/filters", "get")):
+            assert "409" in documented[path][method]["responses"], path
+
+
 @pytest.mark.slow
 @needs_mnist
 def test_shipped_model_reaches_99_percent_on_the_mnist_test_set(client: TestClient) -> None:
@@ -241,6 +280,93 @@ def test_top_examples_are_the_images_that_excite_the_unit_most(client: TestClien
         assert scores[0] == pytest.approx(float(means[i]), rel=1e-4)
 
 
+@dataclass
+class IndependentAnswers:
+    """The shipped model's answers on the MNIST test set, computed here from its weights alone."""
+
+    labels: np.ndarray
+    predictions: np.ndarray
+    confidence: np.ndarray
+    unit_means: list[np.ndarray]  # per layer with maps (all before Flatten): (N, C)
+
+
+@pytest.fixture(scope="module")
+def independently() -> IndependentAnswers:
+    model, card = independent_model()
+    from app.core.datasets import load_mnist
+    test = load_mnist(ROOT / "data" / "mnist.npz").test
+    x = ((torch.from_numpy(test.x).float() / 255) - card.normalization[0][0]) \
+        / card.normalization[1][0]
+    logits, means = [], []
+    for i in range(0, len(x), 1000):
+        outs = nets.layer_outputs(model, x[i:i + 1000])
+        logits.append(outs[-1])
+        means.append([o.mean(dim=(2, 3)) for o in outs if o.dim() == 4])
+    probs = torch.softmax(torch.cat(logits).double(), dim=1)
+    return IndependentAnswers(labels=test.y, predictions=probs.argmax(1).numpy(),
+                          confidence=probs.max(1).values.numpy(),
+                          unit_means=[torch.cat(m).numpy() for m in zip(*means, strict=True)])
+
+
+def assert_pending(r: httpx.Response) -> None:
+    """A 202 is the pass's progress, in the shape the schema documents for it."""
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert set(body) == {"status", "progress", "retry_after", "message"}
+    assert body["status"] == "pending" and 0 <= body["progress"] < 1 and body["message"]
+    assert int(r.headers["retry-after"]) == body["retry_after"] >= 1
+
+
+def test_the_202_is_documented_with_its_progress_body(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    for path in ("/api/v1/models/{name}/units/{layer}/{channel}/top-examples",
+                 "/api/v1/models/{name}/examples"):
+        pending = schema["paths"][path]["get"]["responses"]["202"]
+        ref = pending["content"]["application/json"]["schema"]["$ref"]
+        assert ref == "#/components/schemas/PendingOut" and "Retry-After" in pending["headers"]
+    body = schema["components"]["schemas"]["PendingOut"]["properties"]
+    assert set(body) == {"status", "progress", "retry_after", "message"}
+
+
+@needs_mnist
+def test_the_pass_begins_at_start_up_without_holding_it_up(
+        tmp_path: Path, independently: IndependentAnswers) -> None:
+    """The start-up pass is held back here until the app has started: the start does not wait
+    for it, the mistakes are its progress (202) meanwhile, then what the model gets wrong."""
+    (tmp_path / "mnist.npz").symlink_to(ROOT / "data" / "mnist.npz")
+    app = create_app(Settings(data_dir=tmp_path))
+    inspector = app.state.inspector
+    begun, go, evaluate = threading.Event(), threading.Event(), inspector._evaluate
+
+    def held(m, ev):
+        begun.set()
+        go.wait(60)
+        return evaluate(m, ev)
+
+    inspector._evaluate = held
+    with TestClient(app) as c:  # started, while the pass waits
+        assert begun.wait(60)  # it began by itself, asked by no request
+        url = f"/api/v1/models/{MODEL}/examples"
+        assert_pending(c.get(url, params={"wrong": True, "limit": 30}))
+        go.set()
+        statuses, body = when_ready(c, url, wrong=True, limit=30)
+    assert set(statuses[:-1]) <= {202} and statuses[-1] == 200
+    want = independently
+    wrong = np.nonzero(want.predictions != want.labels)[0]
+    assert body["total"] == len(wrong) and 0 < len(wrong) <= 100
+    assert body["accuracy"] == pytest.approx((want.predictions == want.labels).mean())
+    # most confident first: the order of the independent confidences (ties too close to call
+    # in float32 aside, so compared as sets and by confidence)
+    listed = [e["index"] for e in body["examples"]]
+    assert set(listed) <= set(wrong.tolist()) and len(listed) == min(30, len(wrong))
+    most_confident = np.sort(want.confidence[wrong])[::-1][:len(listed)]
+    np.testing.assert_allclose([e["confidence"] for e in body["examples"]], most_confident,
+                               rtol=1e-4)
+    for e in body["examples"]:
+        assert e["label"] == str(want.labels[e["index"]])
+        assert e["prediction"] == str(want.predictions[e["index"]]) != e["label"]
+
+
 @pytest.fixture(scope="module")
 def lazy_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """The app with the start-up pass turned off: the first request for a test-set answer
@@ -252,31 +378,21 @@ def lazy_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient
 
 
 @needs_mnist
-def test_until_the_pass_is_done_test_set_answers_are_its_progress(lazy_client: TestClient
-                                                                     ) -> None:
+def test_until_the_pass_is_done_test_set_answers_are_its_progress(
+        lazy_client: TestClient, independently: IndependentAnswers) -> None:
     m = lazy_client.app.state.inspector.load(MODEL)
     assert m.test is None and m.evaluation is None  # off at start-up: nothing ran
     url = f"/api/v1/models/{MODEL}/units/7/2/top-examples"
-    first = lazy_client.get(url, params={"k": 4})
-    assert first.status_code == 202  # the pass takes seconds: it has only just begun
-    body = first.json()
-    assert body["status"] == "pending" and 0 <= body["progress"] < 1 and body["message"]
-    assert int(first.headers["retry-after"]) == body["retry_after"] >= 1
+    assert_pending(lazy_client.get(url, params={"k": 4}))  # this request began the pass
     statuses, done = when_ready(lazy_client, url, k=4)
     assert statuses[-1] == 200 and set(statuses[:-1]) <= {202}
     assert len(done["examples"]) == 4
     # the mistakes listing came from the same pass: no second one to wait for
     mistakes = lazy_client.get(f"/api/v1/models/{MODEL}/examples", params={"wrong": True})
-    assert mistakes.status_code == 200 and mistakes.json()["total"] <= 100
+    assert mistakes.status_code == 200 and mistakes.json()["total"] == int(
+        (independently.predictions != independently.labels).sum())
     # the same ranking as the independent model on the whole test set
-    model, card = independent_model()
-    from app.core.datasets import load_mnist
-    test = load_mnist(ROOT / "data" / "mnist.npz").test
-    x = ((torch.from_numpy(test.x).float() / 255) - card.normalization[0][0]) \
-        / card.normalization[1][0]
-    with torch.no_grad():
-        means = torch.cat([nets.layer_outputs(model, x[i:i + 1000])[7][:, 2].mean(dim=(1, 2))
-                           for i in range(0, len(x), 1000)]).numpy()
+    means = independently.unit_means[7][:, 2]
     expected = np.argsort(-means, kind="stable")[:4]
     assert [e["index"] for e in done["examples"]] == expected.tolist()
     np.testing.assert_allclose([e["score"] for e in done["examples"]], means[expected],

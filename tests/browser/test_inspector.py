@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import screenshot
+from tests.mnist import needs_mnist
+from tests.servers import scratch_data_dir, served
 
 
 def draw(page: Page, strokes: list[list[tuple[float, float]]]) -> None:
@@ -79,3 +82,27 @@ def test_its_mistakes_can_be_inspected(page: Page, base_url: str) -> None:
     page.locator("#examples button").first.click()
     truth, said = label.split("→")
     expect(page.locator("#answer")).to_have_text(re.compile(rf"^{said} "), timeout=20_000)
+
+
+@needs_mnist
+def test_the_page_shows_the_pass_under_way_then_the_digits(
+        page: Page, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A server that does not compute the test set ahead: the page's first ask begins the
+    pass, and the page says how far it got until the digits come."""
+    with served(scratch_data_dir(tmp_path_factory.mktemp("lazy")),
+                PRECOMPUTE_TEST_SETS="0") as url:
+        page.goto(url + "/inspector")
+        expect(page.locator("#layers li")).to_have_count(19, timeout=20_000)
+        # every text the progress line shows, however briefly
+        page.evaluate("""() => {
+          const p = document.querySelector('#examples-progress');
+          window.progressSeen = [];
+          new MutationObserver(() => { if (!p.hidden) window.progressSeen.push(p.textContent); })
+            .observe(p, { attributes: true, childList: true, characterData: true, subtree: true });
+        }""")
+        page.get_by_role("tab", name="Test set").click()
+        expect(page.locator("#examples button")).to_have_count(24, timeout=60_000)
+        expect(page.locator("#examples-progress")).to_be_hidden()
+        seen = page.evaluate("window.progressSeen")
+        assert seen and all(re.fullmatch(r"Running the test set through the model… \d+%", t)
+                            for t in seen), seen

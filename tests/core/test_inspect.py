@@ -209,14 +209,39 @@ def test_map_grid_wraps_a_vector_into_rows() -> None:
         inspect.map_grid(np.zeros((2, 2)))
 
 
-def test_dataset_answers_match_the_model_image_by_image() -> None:
-    model = small_model(2).eval()
-    x = torch.randn(23, 1, 12, 12)
+# every layer that the pass applies in place, after a map and first of all (on the input itself),
+# batch norm with running statistics of its own, dropout passing a map through unchanged
+IN_PLACE_KINDS = [{"type": "relu"}, {"type": "conv2d", "out_channels": 4, "kernel_size": 3},
+                  {"type": "batchnorm2d"}, {"type": "leakyrelu", "negative_slope": 0.2},
+                  {"type": "dropout", "p": 0.5}, {"type": "tanh"},
+                  {"type": "conv2d", "out_channels": 3, "kernel_size": 3},
+                  {"type": "sigmoid"}, {"type": "batchnorm2d"}, {"type": "relu"},
+                  {"type": "flatten"}, {"type": "linear", "out_features": 5}, {"type": "relu"},
+                  {"type": "linear", "out_features": 5}]
+
+
+@pytest.mark.parametrize(("layers", "channels"), [(SMALL, 1), (IN_PLACE_KINDS, 1),
+                                                  (IN_PLACE_KINDS, 3)])
+def test_dataset_answers_match_the_model_image_by_image(layers: list[dict], channels: int
+                                                        ) -> None:
+    model = small_model(2, (channels, 12, 12), layers).train()
+    for bn in (m for m in model if isinstance(m, nn.BatchNorm2d)):  # statistics not 0 and 1
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        nn.init.uniform_(bn.weight, 0.5, 1.5)
+        nn.init.uniform_(bn.bias, -0.3, 0.3)
+    before = copy.deepcopy(model.state_dict())
+    x = torch.randn(23, channels, 12, 12)
+    given = x.clone()
     calls: list[tuple[int, int]] = []
     probs, means = inspect.dataset_answers(model, x, batch=10,
                                            progress=lambda d, t: calls.append((d, t)))
     assert calls == [(10, 23), (20, 23), (23, 23)]
     assert probs.shape == (23, 5) and len(means) == len(model)
+    # the input, the model's weights and its mode as they were (the pass works on copies)
+    assert torch.equal(x, given) and model.training
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    model.eval()
     seen: list[torch.Tensor] = []
     handles = [m.register_forward_hook(lambda _m, _i, out: seen.append(out.detach()))
                for m in model]
@@ -231,7 +256,7 @@ def test_dataset_answers_match_the_model_image_by_image() -> None:
             np.testing.assert_allclose(mean[i], want.numpy(), rtol=1e-4, atol=1e-6)
     for h in handles:
         h.remove()
-    assert [m.shape for m in means][:3] == [(23, 4), (23, 4), (23, 4)]
+    assert [m.shape for m in means] == [(23, out.shape[1]) for out in seen]  # C, or F
 
 
 def test_dataset_answers_stop_when_progress_raises() -> None:
