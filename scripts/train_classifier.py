@@ -1,10 +1,15 @@
-"""Trains the MNIST classifier shipped in models/ (the model inspector's default), reproducibly.
+"""Trains the MNIST classifiers shipped in models/, reproducibly.
 
-    python scripts/train_classifier.py [--epochs 8] [--seed 0] [--threads 2]
+    python scripts/train_classifier.py [mnist-cnn] [--epochs 8] [--seed 0] [--threads 2]
+    python scripts/train_classifier.py mnist-judge            (the generative models' judge)
 
-Same code path as a run started on the training page (app.core.training.train, the "typical"
-architecture preset), on the CPU, from a seed; it writes models/mnist-cnn.safetensors, the card
-models/mnist-cnn.json the app reads, and models/MODEL_CARD.md for people.
+Same code path as a run started on the training page (app.core.training.train, from an
+architecture preset), on the CPU, from a seed. `mnist-cnn` (the "typical" preset) is the model
+inspector's default, and the generative lab's yardstick while its recipes are chosen;
+`mnist-judge` (the "resnet-small" preset, another seed) judges the generative models' samples
+and is never used to choose anything, so that its figures say something the choosing did not
+tune for. Each writes <folder>/<name>.safetensors, the card <name>.json and MODEL_CARD.md for
+people, in models/ (which the app lists) and models/judge/ (which it does not).
 """
 
 from __future__ import annotations
@@ -24,22 +29,38 @@ from app.services.models import ClassifierCard, write_weights
 from app.settings import LIMITS
 
 ROOT = Path(__file__).resolve().parents[1]
-NAME = "mnist-cnn"
-ARCHITECTURE = "typical"
+# name: (architecture preset, epochs, seed, its folder, what the model is for). The judge lives
+# in a folder of its own: a tool for the generative models' cards, not one of the app's models.
+MODELS = {
+    "mnist-cnn": ("typical", 8, 0, ROOT / "models",
+                  "It is the model inspector's default, shipped so that the inspector works on a "
+                  "fresh install, before anyone trains anything. The generative lab's recipes "
+                  "were chosen by how this model reads their samples."),
+    "mnist-judge": ("resnet-small", 4, 7, ROOT / "models" / "judge",
+                    "It judges the generative models' samples beside mnist-cnn. It took no part "
+                    "in choosing anything (architecture, recipe, epochs, seed of any generative "
+                    "model): another architecture, another seed, trained after the choices were "
+                    "made, so that its reading of a sample is independent of them."),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("name", nargs="?", default="mnist-cnn", choices=sorted(MODELS))
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--seed", type=int)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=ROOT / "models")
+    parser.add_argument("--out", type=Path, help="its folder (default: the model's own)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
 
+    architecture, default_epochs, default_seed, folder, purpose = MODELS[args.name]
+    args.out = args.out or folder
+    args.epochs = args.epochs or default_epochs
+    args.seed = default_seed if args.seed is None else args.seed
     dataset = Catalog(CatalogConfig(data_dir=ROOT / "data")).load("mnist")
-    layers = nets.normalize(nets.PRESETS[ARCHITECTURE]["layers"], limits=LIMITS.nets)
+    layers = nets.normalize(nets.PRESETS[architecture]["layers"], limits=LIMITS.nets)
     config = TrainConfig(layers=layers, optimizer="adam", learning_rate=1e-3, batch_size=64,
                          epochs=args.epochs, seed=args.seed, max_seconds=6 * 3600,
                          progress_every=30.0, snapshot_every=1e9)
@@ -58,23 +79,24 @@ def main(argv: list[str] | None = None) -> int:
     table = nets.table(layers, dataset.shape, len(dataset.classes), limits=LIMITS.nets)
     metrics = result.metrics | {"wall_s": wall}
     model_card = ClassifierCard(
-        name=NAME, layers=layers, input_shape=dataset.shape, classes=tuple(dataset.classes),
+        name=args.name, layers=layers, input_shape=dataset.shape, classes=tuple(dataset.classes),
         normalization=tuple(result.normalization), dataset="mnist", metrics=metrics,
         params=table.total_params, history=history,
         trained=time.strftime("%Y-%m-%d", time.gmtime()),
         config={"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64,
                 "epochs": args.epochs, "seed": args.seed, "threads": args.threads},
-        command=f"python scripts/train_classifier.py --epochs {args.epochs} "
+        command=f"python scripts/train_classifier.py {args.name} --epochs {args.epochs} "
                 f"--seed {args.seed} --threads {args.threads}")
     args.out.mkdir(parents=True, exist_ok=True)
-    write_weights(args.out / NAME, result.model.state_dict(), model_card)
-    (args.out / "MODEL_CARD.md").write_text(card(model_card, table))
+    write_weights(args.out / args.name, result.model.state_dict(), model_card)
+    (args.out / "MODEL_CARD.md").write_text(card(model_card, table, architecture, purpose))
     logging.info("test accuracy %.2f%% after %d epochs, %.0f s; written to %s",
-                 100 * metrics["test_acc"], args.epochs, wall, args.out / NAME)
+                 100 * metrics["test_acc"], args.epochs, wall, args.out / args.name)
     return 0
 
 
-def card(c: ClassifierCard, table: nets.ArchitectureTable) -> str:
+def card(c: ClassifierCard, table: nets.ArchitectureTable, architecture: str, purpose: str
+         ) -> str:
     """MODEL_CARD.md: the card's figures, for people."""
     m, config = c.metrics or {}, c.config or {}
     rows = "\n".join(f"| {r.index + 1} | {r.label} | {'×'.join(map(str, r.output_shape))} | "
@@ -85,8 +107,7 @@ def card(c: ClassifierCard, table: nets.ArchitectureTable) -> str:
     return f"""# Model card: `{c.name}`
 
 A small convolutional network that reads 28×28 handwritten digits (MNIST) and gives the
-probability of each of the ten classes. It is the model inspector's default, shipped so that the
-inspector works on a fresh install, before anyone trains anything.
+probability of each of the ten classes. {purpose}
 
 ## Figures
 - **Test accuracy: {100 * m['test_acc']:.2f}%** on the 10,000 MNIST test digits (never seen in
@@ -103,7 +124,7 @@ standardised with the training set's mean {c.normalization[0][0]:.4f} and standa
 {c.normalization[1][0]:.4f}; the card `{c.name}.json` carries these, and the app applies
 them to every input. No augmentation.
 
-## Architecture (the "typical" preset of the training page)
+## Architecture (the "{architecture}" preset of the training page)
 | # | layer | output | parameters |
 |---|---|---|---|
 {rows}
