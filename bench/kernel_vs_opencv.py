@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -41,25 +42,38 @@ TARGET = 1.5
 TARGET_SIZES = (3, 7)
 
 
+def page_faults() -> int:
+    """Minor page faults of this process so far. A 12 MB buffer whose pages glibc handed back to
+    the system costs ~3,000 of them when written again (~1.6 µs each here): a run whose ours
+    shows hundreds a call measures the allocator as much as the convolution."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def timed_blocks(fns: dict[str, Callable[[], object]], warmup: int, repeat: int,
-                 blocks: int) -> dict[str, float]:
+                 blocks: int, faults: dict[str, float] | None = None) -> dict[str, float]:
     """Median milliseconds of each function over `repeat` calls, taken in `blocks` blocks of
     back-to-back calls per function, the functions taking turns block by block (so a slow spell
     on a shared machine hits every contender). Each block starts with `warmup` untimed calls after
     a short pause: PyTorch's OpenMP workers spin-wait for a while after each parallel region, and
     on 2 cores they would otherwise steal OpenCV's CPU time when calls are interleaved one by one
-    (measured: OpenCV 1.4× slower interleaved, unchanged with OMP_WAIT_POLICY=PASSIVE)."""
+    (measured: OpenCV 1.4× slower interleaved, unchanged with OMP_WAIT_POLICY=PASSIVE).
+    `faults`, when given, receives each function's mean page faults per timed call."""
     times: dict[str, list[float]] = {name: [] for name in fns}
+    faulted = dict.fromkeys(fns, 0)
     per_block = [repeat // blocks + (1 if b < repeat % blocks else 0) for b in range(blocks)]
     for n in per_block:
         for name, fn in fns.items():
             time.sleep(0.05)
             for _ in range(warmup):
                 fn()
+            before = page_faults()
             for _ in range(n):
                 t = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - t)
+            faulted[name] += page_faults() - before
+    if faults is not None:
+        faults.update({name: faulted[name] / repeat for name in fns})
     return {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
 
 
@@ -117,13 +131,14 @@ def main() -> int:
           "beforehand (the app caches both per image)")
     print("ours+prep: images.to_planes(uint8, 'rgb') + kernels.convolve (making the strips) "
           "on every call")
+    print("faults:    page faults per call of ours (the memory allocator refetching pages)")
     print(f"slow ms:   ours scaled to the slow machine (× {factor:.2f}); the target is the ratio")
     print(f"target (DESIGN): ours ≤ {TARGET}× opencv for "
           f"{' and '.join(f'{k}×{k}' for k in TARGET_SIZES)}; other sizes are information")
     print()
     header = (f"{'kernel':>7}  {'kind':<9}  {'our path':<18} {'max|diff|':>9} {'rel':>7}  "
               f"{'opencv ms':>9}  {'ours ms':>8} {'slow ms':>8} {'ratio':>6}  {'target':<6}  "
-              f"{'ours+prep ms':>12} {'ratio':>6}")
+              f"{'ours+prep ms':>12} {'ratio':>6}  {'faults':>6}")
     print(header)
     print("-" * len(header))
     verdicts: list[bool] = []
@@ -158,8 +173,9 @@ def main() -> int:
                       f"over a value range of {span:.3g}")
                 return 2
 
+            faults: dict[str, float] = {}
             ms = timed_blocks({"opencv": opencv, "ours": ours, "prep": ours_prep},
-                              args.warmup, args.repeat, args.blocks)
+                              args.warmup, args.repeat, args.blocks, faults)
             ratio, prep_ratio = ms["ours"] / ms["opencv"], ms["prep"] / ms["opencv"]
             if k in TARGET_SIZES:
                 verdicts.append(ratio <= TARGET)
@@ -169,7 +185,7 @@ def main() -> int:
             print(f"{f'{k}×{k}':>7}  {kind:<9}  {path_of(x, kernel, spec):<18} {diff:>9.2e} "
                   f"{diff / span:>7.0e}  {ms['opencv']:>9.2f}  {ms['ours']:>8.2f} "
                   f"{ms['ours'] * factor:>8.2f} {ratio:>5.2f}×  {verdict:<6}  "
-                  f"{ms['prep']:>12.2f} {prep_ratio:>5.2f}×", flush=True)
+                  f"{ms['prep']:>12.2f} {prep_ratio:>5.2f}×  {faults['ours']:>6.0f}", flush=True)
     print()
     if verdicts:
         print(f"target rows: {sum(verdicts)} of {len(verdicts)} PASS (ours ≤ {TARGET}× opencv, "

@@ -231,16 +231,18 @@ STRIPS = 16  # strips side by side: C·16 channels fill oneDNN's 16-float (AVX-5
 class Strips:
     """A (1, C, H, W) float32 image cut into STRIPS vertical strips of `strip_width` columns,
     laid side by side on the channel axis, each with `halo` columns of its neighbours on both
-    sides (zeros past the image's edges): `data` is (1, STRIPS·C, H, strip_width + 2·halo),
-    channels_last, its channel s·C + c channel c of strip s.
+    sides and `halo` rows of zeros above and below (zeros past the image's edges): `data` is
+    (1, STRIPS·C, H + 2·halo, strip_width + 2·halo), channels_last, its channel s·C + c channel
+    c of strip s.
 
     Why: oneDNN's depthwise convolution works on channels_last vectors of 16 channels, so the
     planes of an RGB image fill 3 of its 16 lanes and strips fill all of them. Measured here
     (1024² RGB, 7×7, one thread): the convolution on strips takes a quarter of its time on the
     planes, the copy that puts the strips back together as many milliseconds again, and making
     the strips as much (so the app makes them once per image, beside its planes: a kernel change
-    pays for the convolution and the copy back). Any kernel up to 2·halo + 1 columns wide runs
-    on them (stride 1, dilation 1, zero padding, the same padding left and right)."""
+    pays for the convolution and the copy back). Any kernel up to 2·halo + 1 cells wide and
+    high runs on them (stride 1, dilation 1, zero padding, the same on opposite sides); with the
+    zero rows in place the convolution pads nothing itself, which oneDNN does faster."""
 
     data: torch.Tensor
     channels: int
@@ -260,7 +262,10 @@ def to_strips(x: torch.Tensor, halo: int) -> Strips | None:
         return None
     src = x.contiguous(memory_format=torch.channels_last)[0].permute(1, 2, 0)  # (H, W, C) view
     with torch.inference_mode():
-        data = torch.empty((h, ws + 2 * halo, STRIPS, c), dtype=x.dtype)
+        rows = torch.empty((h + 2 * halo, ws + 2 * halo, STRIPS, c), dtype=x.dtype)
+        rows[:halo] = 0
+        rows[halo + h:] = 0
+        data = rows[halo:halo + h]
         # strips 1 … STRIPS−2 lie inside the image, halos included: one strided copy
         data[:, :, 1:-1] = src.as_strided((h, ws + 2 * halo, STRIPS - 2, c),
                                           (src.stride(0), c, ws * c, 1),
@@ -271,12 +276,20 @@ def to_strips(x: torch.Tensor, halo: int) -> Strips | None:
         start = (STRIPS - 1) * ws - halo  # the image column of the last strip's column 0
         last[:, :w - start] = src[:, start:]
         last[:, w - start:] = 0
-    return Strips(data.view(1, h, ws + 2 * halo, STRIPS * c).permute(0, 3, 1, 2), c, h, w, ws,
-                  halo)
+    return Strips(rows.view(1, h + 2 * halo, ws + 2 * halo, STRIPS * c).permute(0, 3, 1, 2),
+                  c, h, w, ws, halo)
 
 
-STRIP_MIN_TAPS = 10  # 3×3 kernels run faster on the planes: the copy back costs more (measured)
-STRIP_PASS_TAPS = 28  # one pass over the strips costs about as much as 28 more taps (measured)
+# 3×3 kernels run faster on the planes. Measured (1024² RGB, 2 threads): a 3×3 on the strips
+# takes 2.0-2.3 ms against 2.6-3.0 on the planes, but putting the strips back together costs
+# 3.3-3.6 ms however it is done (a strided copy, index_select, embedding, channel_shuffle, a
+# oneDNN transpose): its unit is one 12-byte pixel. Banded, the strips took 6.4 ms, the planes 3.4.
+STRIP_MIN_TAPS = 10
+# One pass over the strips costs about as much as 48 more taps. Measured with the zero rows in
+# place (1024² RGB, 2 threads, a Gaussian): at 7×7 one 2-D pass beats its pair of 1-D passes
+# (4.0-4.8 vs 5.3-7.7 ms), at 9×9 they tie, from 11×11 the pair wins; 48 splits 35 and 63, the
+# values that would flip 7×7 and 9×9.
+STRIP_PASS_TAPS = 48
 
 
 def strip_halo(x: torch.Tensor, kernel: np.ndarray, spec: ConvSpec) -> int | None:
@@ -290,7 +303,7 @@ def strip_halo(x: torch.Tensor, kernel: np.ndarray, spec: ConvSpec) -> int | Non
     pad = padding_for(h, w, kh, kw, spec)
     if pad.top != pad.bottom or pad.left != pad.right:
         return None
-    halo = max(pad.left, kw - 1 - pad.left)
+    halo = max(pad.left, kw - 1 - pad.left, pad.top, kh - 1 - pad.top)
     ws = -(-w // STRIPS)
     if (ws < max(2 * halo, 8) or (STRIPS - 1) * ws + halo > w
             or w + 2 * pad.left - kw + 1 > STRIPS * ws):  # to_strips's limits; Wo fits
@@ -309,35 +322,66 @@ def _strip_factors(kernel: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]] | 
     return factors
 
 
-def _on_strips(st: Strips, kernel: np.ndarray, pad: Padding) -> torch.Tensor:
-    """The kernel on every strip (one 2-D pass, or r pairs of 1-D passes where they cost less),
-    put back together as one (1, C, Ho, Wo) channels_last image."""
+# The strip output is computed and put back a band of rows at a time, ~3 MB of it a band, so
+# the process never holds two image-sized buffers (strip output and result) at once: with two,
+# glibc often handed the freed pair back to the system and every call refaulted 500-6,000 pages
+# at ~1.6 µs each. Measured (1024² RGB, 7×7, 2 threads, one process): the whole image at once
+# 15.4 ms (4,800 faults a call), 3 MB bands 6.7 ms (460), 1 MB bands 7.5 ms (more conv calls);
+# with glibc told to keep freed memory, whole and banded both ~6.9 ms: the gain is the faults.
+STRIP_BAND_BYTES = 3 << 20
+
+
+def _depthwise_weight(k: np.ndarray, shape: tuple[int, int], groups: int, dtype: torch.dtype
+                      ) -> torch.Tensor:
+    """`k` (a kernel or one of its 1-D factors) as the (groups, 1, *shape) weight of a depthwise
+    conv2d, the same for every channel (copied: torch refuses a flipped kernel's strides)."""
+    return torch.tensor(k.copy(), dtype=dtype).view(1, 1, *shape).expand(
+        groups, 1, *shape).contiguous()
+
+
+def _strip_passes(kernel: np.ndarray, groups: int, dtype: torch.dtype
+                  ) -> list[list[torch.Tensor]]:
+    """The depthwise weights of each pass over the strips: [[k×k]] for one 2-D pass, or
+    [[1×kw, kh×1], …] for r pairs of 1-D passes (summed)."""
     kh, kw = kernel.shape
-    c, ws, g = st.channels, st.strip_width, STRIPS * st.channels
-    dtype = st.data.dtype
     factors = _strip_factors(kernel)
     if factors is None:
-        weight = torch.tensor(kernel.copy(), dtype=dtype).expand(g, 1, kh, kw).contiguous()
-        y = F.conv2d(st.data, weight, padding=(pad.top, 0), groups=g)
-    else:
-        y = None
-        for col, row in factors:
-            wr = torch.tensor(row, dtype=dtype).view(1, 1, 1, kw).expand(g, 1, 1, kw)
-            wc = torch.tensor(col, dtype=dtype).view(1, 1, kh, 1).expand(g, 1, kh, 1)
-            t = F.conv2d(st.data, wr.contiguous(), groups=g)
-            t = F.conv2d(t, wc.contiguous(), padding=(pad.top, 0), groups=g)
-            y = t if y is None else y.add_(t)
-    ho, wo = y.shape[2], st.width + pad.left + pad.right - kw + 1
-    # output column j of strip s is the image's output column s·ws − halo + left + j
-    first = st.halo - pad.left
-    parts = (y[0].permute(1, 2, 0).view(ho, y.shape[3], STRIPS, c)[:, first:first + ws]
-             .permute(0, 2, 1, 3))  # (Ho, STRIPS, ws, C), a view
-    out = torch.empty((1, c, ho, wo), dtype=dtype, memory_format=torch.channels_last)
+        return [[_depthwise_weight(kernel, (kh, kw), groups, dtype)]]
+    return [[_depthwise_weight(row, (1, kw), groups, dtype),
+             _depthwise_weight(col, (kh, 1), groups, dtype)] for col, row in factors]
+
+
+def _on_strips(st: Strips, kernel: np.ndarray, pad: Padding) -> torch.Tensor:
+    """The kernel on every strip (one 2-D pass, or r pairs of 1-D passes where they cost less),
+    put back together as one (1, C, Ho, Wo) channels_last image, a band of rows at a time."""
+    kh, kw = kernel.shape
+    c, ws, g = st.channels, st.strip_width, STRIPS * st.channels
+    ho = st.height + pad.top + pad.bottom - kh + 1
+    wo = st.width + pad.left + pad.right - kw + 1
+    wy = st.data.shape[3] - kw + 1  # output columns of each strip
+    passes = _strip_passes(kernel, g, st.data.dtype)
+    out = torch.empty((1, c, ho, wo), dtype=st.data.dtype, memory_format=torch.channels_last)
     hwc = out[0].permute(1, 2, 0)  # (Ho, Wo, C) view
-    full = wo // ws
-    hwc[:, :full * ws].view(ho, full, ws, c).copy_(parts[:, :full])
-    if full * ws < wo:
-        hwc[:, full * ws:].copy_(parts[:, full, :wo - full * ws])
+    band = max(1, STRIP_BAND_BYTES // (wy * g * st.data.element_size()))
+    top = st.halo - pad.top  # the strips' row that output row 0 reads first
+    first = st.halo - pad.left  # strip s's output column j is the result's s·ws + j − first
+    full = wo // ws  # strips whose columns all lie in the output
+    for r0 in range(0, ho, band):
+        r1 = min(ho, r0 + band)
+        x = st.data[:, :, top + r0:top + r1 + kh - 1]  # the rows the band reads (a view)
+        y = None
+        for weights in passes:
+            t = x
+            for w in weights:
+                t = F.conv2d(t, w, groups=g)
+            y = t if y is None else y.add_(t)
+        assert y is not None
+        parts = (y[0].permute(1, 2, 0).view(r1 - r0, wy, STRIPS, c)[:, first:first + ws]
+                 .permute(0, 2, 1, 3))  # (rows, STRIPS, ws, C), a view
+        dst = hwc[r0:r1]
+        dst[:, :full * ws].view(r1 - r0, full, ws, c).copy_(parts[:, :full])
+        if full * ws < wo:
+            dst[:, full * ws:].copy_(parts[:, full, :wo - full * ws])
     return out
 
 
@@ -389,16 +433,14 @@ def _on_planes(x: torch.Tensor, kernel: np.ndarray, pad: Padding, spec: ConvSpec
     s, d = spec.stride, spec.dilation
     factors = _low_rank_factors(kernel)
     if factors is None:
-        weight = torch.tensor(kernel.copy(), dtype=x.dtype).expand(c, 1, kh, kw).contiguous()
+        weight = _depthwise_weight(kernel, (kh, kw), c, x.dtype)
         return F.conv2d(x, weight, stride=s, padding=conv_pad, dilation=d, groups=c)
     y = None
     for col, row in factors:
-        wr = torch.tensor(row, dtype=x.dtype).view(1, 1, 1, kw).expand(c, 1, 1, kw)
-        wc = torch.tensor(col, dtype=x.dtype).view(1, 1, kh, 1).expand(c, 1, kh, 1)
-        t = F.conv2d(x, wr.contiguous(), stride=(1, s), padding=(0, conv_pad[1]),
-                     dilation=d, groups=c)  # (N, C, H', Wo)
-        t = F.conv2d(t, wc.contiguous(), stride=(s, 1), padding=(conv_pad[0], 0),
-                     dilation=d, groups=c)  # (N, C, Ho, Wo)
+        t = F.conv2d(x, _depthwise_weight(row, (1, kw), c, x.dtype), stride=(1, s),
+                     padding=(0, conv_pad[1]), dilation=d, groups=c)  # (N, C, H', Wo)
+        t = F.conv2d(t, _depthwise_weight(col, (kh, 1), c, x.dtype), stride=(s, 1),
+                     padding=(conv_pad[0], 0), dilation=d, groups=c)  # (N, C, Ho, Wo)
         y = t if y is None else y.add_(t)
     return y
 

@@ -196,8 +196,9 @@ def test_strips_hold_the_image_and_its_neighbours(c: int, h: int, w: int, halo: 
     st = kernels.to_strips(x, halo)
     assert st is not None and st.data.is_contiguous(memory_format=torch.channels_last)
     ws = st.strip_width
-    assert kernels.STRIPS * ws >= w and st.data.shape == (1, kernels.STRIPS * c, h, ws + 2 * halo)
-    padded = F.pad(x, (halo, kernels.STRIPS * ws - w + halo))  # zeros past the image's edges
+    assert kernels.STRIPS * ws >= w
+    assert st.data.shape == (1, kernels.STRIPS * c, h + 2 * halo, ws + 2 * halo)
+    padded = F.pad(x, (halo, kernels.STRIPS * ws - w + halo, halo, halo))  # zeros past the edges
     for s in range(kernels.STRIPS):
         strip = st.data[0, s * c:(s + 1) * c]
         assert torch.equal(strip, padded[0, :, :, s * ws:s * ws + ws + 2 * halo])
@@ -269,3 +270,26 @@ def test_what_stays_on_the_planes(k: np.ndarray, spec: ConvSpec, shape: tuple[in
     got = kernels.convolve(x, k, spec, limits=KERNELS)
     torch.testing.assert_close(got.double(), reference(x, k, spec), rtol=1e-4, atol=5e-3)
     assert kernels.strip_halo(x.double(), np.ones((7, 7)), ConvSpec(padding="same")) is None
+
+
+@pytest.mark.parametrize("band_bytes", [1, 40_000, 10 ** 9])  # one row a band, a few rows, all
+@pytest.mark.parametrize(("k", "shape", "padding"), [
+    (np.random.default_rng(5).normal(size=(7, 7)), (3, 37, 517), "same"),  # one 2-D pass
+    (np.outer(np.arange(1, 12), np.ones(11)), (3, 29, 700), "same"),  # rank 1: a 1-D pair
+    (np.random.default_rng(6).normal(size=(5, 9)), (1, 23, 640), "same"),  # not square
+    (np.random.default_rng(7).normal(size=(4, 7)), (3, 31, 520), "valid"),  # even height
+    (np.random.default_rng(8).normal(size=(7, 5)), (3, 33, 530), 1),  # less than the halo
+])
+def test_strips_in_bands_of_rows(monkeypatch: pytest.MonkeyPatch, band_bytes: int,
+                                 k: np.ndarray, shape: tuple[int, int, int],
+                                 padding: str | int) -> None:
+    """The strip output is computed and put back a band of rows at a time: any band height,
+    including a last band shorter than the others, gives the reference."""
+    monkeypatch.setattr(kernels, "STRIP_BAND_BYTES", band_bytes)
+    x = _image(np.random.default_rng(9), *shape)
+    spec = ConvSpec(padding=padding)  # type: ignore[arg-type]
+    assert kernels.strip_halo(x, k, spec) is not None
+    assert (kernels._strip_factors(k) is None) == (np.linalg.matrix_rank(k) > 1)
+    got = kernels.convolve(x, k, spec, limits=KERNELS, strips=kernels.to_strips(x, 7))
+    torch.testing.assert_close(got.double(), reference(x, k, spec), rtol=1e-4, atol=5e-3)
+    assert got.is_contiguous(memory_format=torch.channels_last)
