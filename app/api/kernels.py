@@ -51,9 +51,10 @@ def convolve(req: ConvolveRequest, store: ImagesDep, results: ResultsDep,
     if req.input is not None:
         out = kernel_lab.convolve_grid(req)
         return GridResult(output=out.tolist(), shape=list(out.shape))
-    r = kernel_lab.convolve_image(req, store, results)
-    if req.response == "image":
+    if req.response == "image":  # the picture is the answer: nothing kept to fetch later
+        r = kernel_lab.convolve_image(req, store, None)
         return Response(r.data, media_type=r.media_type)
+    r = kernel_lab.convolve_image(req, store, results)
     return ImageResult(url=f"/api/v1/results/{r.result_id}", media_type=r.media_type,
                        shape=list(r.shape), input_shape=list(r.input_shape),
                        padding=[r.padding.top, r.padding.bottom, r.padding.left, r.padding.right],

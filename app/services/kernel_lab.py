@@ -37,15 +37,16 @@ def convolve_grid(req: ConvolveRequest) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Rendered:
-    """A filtered image: the picture (display-mapped, encoded, stored) and its numbers."""
+    """A filtered image: the picture (display-mapped, encoded, stored) and its numbers. Asked
+    for without a result store, the picture alone: no result_id, no stats."""
 
-    result_id: str
+    result_id: str | None
     media_type: str
     data: bytes
     shape: tuple[int, int]
     input_shape: tuple[int, int]
     padding: kernels.Padding
-    stats: images.ValueStats
+    stats: images.ValueStats | None
 
 
 def _planes(store: ImageStore, image_id: str, s: ConvSettings, max_side: int | None
@@ -58,20 +59,27 @@ def _planes(store: ImageStore, image_id: str, s: ConvSettings, max_side: int | N
     return img.planes(s.channels)
 
 
-def render(x: torch.Tensor, kernel: np.ndarray, s: ConvSettings, results: ResultStore,
+def render(x: torch.Tensor, kernel: np.ndarray, s: ConvSettings, results: ResultStore | None,
            strips: kernels.Strips | None = None) -> Rendered:
+    """The kernel on x, mapped for display and encoded; filed in `results` with its stats, or
+    (None) the picture alone, for an answer that is the picture: a result nobody can ask for
+    by id would cost a file write and push out one that a page still shows."""
     spec = conv_spec(s)
     pad = kernels.check_fits(x.shape[2], x.shape[3], *kernel.shape, spec)
     y = kernels.convolve(x, kernel, spec, limits=LIMITS.kernels, strips=strips)  # (1, C, Ho, Wo)
-    stats = images.value_stats(y)
+    stats = None if results is None else images.value_stats(y)
     data = images.encode(images.to_display(y, s.display, stats), s.format)
     media_type = images.MEDIA_TYPES[s.format]
-    return Rendered(result_id=results.put(data, media_type), media_type=media_type, data=data,
+    result_id = None if results is None else results.put(data, media_type)
+    return Rendered(result_id=result_id, media_type=media_type, data=data,
                     shape=(int(y.shape[2]), int(y.shape[3])),
                     input_shape=(int(x.shape[2]), int(x.shape[3])), padding=pad, stats=stats)
 
 
-def convolve_image(req: ConvolveRequest, store: ImageStore, results: ResultStore) -> Rendered:
+def convolve_image(req: ConvolveRequest, store: ImageStore, results: ResultStore | None
+                   ) -> Rendered:
+    """req's kernel on its image (the preview's planes and strips cached beside it); `results`
+    as for render."""
     assert req.image_id is not None
     kernel = kernels.validate_kernel(req.kernel, LIMITS.kernels)
     x = _planes(store, req.image_id, req, None)

@@ -107,6 +107,22 @@ def test_image_json_gray_and_formats(client, image_id: str) -> None:
         assert r.headers["content-type"] == media
 
 
+def test_a_picture_answer_is_not_kept_a_json_answer_is(client, image_id: str) -> None:
+    """response='image' answers with the picture itself: nothing is filed under an id that no
+    one was told (it would only push out results that pages still show)."""
+    shelf = client.app.state.settings.data_dir / "results"
+    before = set(shelf.iterdir())
+    body = {"image_id": image_id, "kernel": [[0, 1, 0], [1, -4, 1], [0, 1, 0]]}
+    for fmt in ("png", "jpeg", "webp"):
+        r = client.post("/api/v1/convolve", json={**body, "format": fmt})
+        assert r.status_code == 200 and r.headers["content-type"] == f"image/{fmt}"
+    assert set(shelf.iterdir()) == before
+    r = client.post("/api/v1/convolve", json={**body, "response": "json"})
+    new = set(shelf.iterdir()) - before
+    assert [p.stem for p in new] == [r.json()["url"].rsplit("/", 1)[1]]
+    assert client.get(r.json()["url"]).content == next(iter(new)).read_bytes()
+
+
 def test_filter_bank(client, image_id: str) -> None:
     kernels = [{"name": "id", "kernel": [[1]]}, {"kernel": [[1, -1]]}]
     r = client.post("/api/v1/filter-bank", json={"image_id": image_id, "kernels": kernels})

@@ -138,8 +138,11 @@ def test_a_keystroke_redraws_the_image_not_the_bank(page: Page, base_url: str) -
     image alone: no request for the bank, the bank's maps the very same nodes. A change of the
     stride draws the bank again, at the new size; with "Your kernel" ticked, so does the grid."""
     bank_posts: list[str] = []
+    renders: list[str] = []
     page.on("request", lambda r: bank_posts.append(r.post_data or "")
             if r.method == "POST" and r.url.endswith("/kernels/bank") else None)
+    page.on("request", lambda r: renders.append(r.post_data or "")
+            if r.method == "POST" and r.url.endswith("/kernels/render") else None)
     page.goto(base_url + "/kernels")
     maps = page.locator(".maps li")
     expect(maps).to_have_count(8)
@@ -165,6 +168,44 @@ def test_a_keystroke_redraws_the_image_not_the_bank(page: Page, base_url: str) -
     _settled(page)
     assert len(bank_posts) == 1 and "stride=2" in bank_posts[0]
     assert not page.evaluate("document.querySelector('.maps img') === window.firstMap")
+
+    # so do the padding and the dilation, each once, at the size the core counts: 256 wide,
+    # stride 2, no padding → (256 − 3) // 2 + 1 = 127; dilated by 2 the kernel spans 5 → 126
+    page.locator("select[name=padding]").select_option("valid")
+    expect(page.locator(".maps figcaption").first).to_contain_text("127×", timeout=10_000)
+    _settled(page)
+    page.locator("input[name=dilation]").fill("2")
+    expect(page.locator(".maps figcaption").first).to_contain_text("126×", timeout=10_000)
+    _settled(page)
+    assert len(bank_posts) == 3 and "padding=valid" in bank_posts[1]
+    assert "dilation=2" in bank_posts[2]
+
+    # one edit, one render: typing a cell and leaving it (its `change`) draws the result once
+    expect(page.locator("#filtered")).to_have_attribute("data-dilation", "2")
+    _settled(page)
+    before = len(renders)
+    page.get_by_label("weight row 3 column 3").click()
+    page.keyboard.type("3")
+    src = _wait_for_new_output(page, src)
+    page.keyboard.press("Tab")
+    page.wait_for_timeout(500)  # a second render would have been sent by now
+    _settled(page)
+    assert len(renders) == before + 1
+
+    # ticking a filter adds its map (and draws the bank once more); the result is left alone
+    expect(page.locator("#filtered")).to_have_attribute("data-dilation", "2")
+    _settled(page)
+    src = page.locator("#filtered").get_attribute("src")
+    page.locator("label.chip", has_text="Box blur").click()
+    expect(maps).to_have_count(9)
+    expect(page.locator(".maps figcaption", has_text="Box blur")).to_contain_text("126×")
+    _settled(page)
+    assert len(bank_posts) == 4 and "bank=box-blur" in bank_posts[3]
+    expect(page.locator("#filtered")).to_have_attribute("src", src)
+    page.locator("label.chip", has_text="Box blur").click()
+    expect(maps).to_have_count(8)
+    _settled(page)
+    assert len(bank_posts) == 5
 
     # with the grid's kernel in the bank, a keystroke in the grid redraws the bank too
     page.locator("label.chip", has_text="Your kernel").click()

@@ -119,6 +119,22 @@ def test_display_modes_match_numpy() -> None:
     assert images.to_display(y, "relu").tolist() == relu.tolist()
 
 
+@pytest.mark.parametrize("layout", ["channels_last", "contiguous"])
+def test_display_of_colour_planes_is_a_contiguous_picture(layout: str) -> None:
+    """(1, 3, H, W) in either memory layout → (H, W, 3) uint8 in C order, as Pillow and png()
+    read it; halves round to even, as numpy rounds."""
+    rng = np.random.default_rng(4)
+    v = rng.normal(128, 120, (3, 37, 41)).astype(np.float32)
+    v[0, 0, :6] = [0.5, 1.5, 2.5, 253.5, 254.5, -0.5]
+    y = torch.from_numpy(v)[None]
+    if layout == "channels_last":
+        y = y.contiguous(memory_format=torch.channels_last)
+    got = images.to_display(y, "clip")
+    assert got.dtype == np.uint8 and got.flags["C_CONTIGUOUS"] and got.shape == (37, 41, 3)
+    assert np.array_equal(got, np.clip(np.round(v), 0, 255).transpose(1, 2, 0))
+    assert got[0, :6, 0].tolist() == [0, 2, 2, 254, 254, 0]
+
+
 def test_diverging_colormap_ends() -> None:
     t = torch.tensor([[-1.0, 0.0, 1.0]])
     blue, white, red = images.diverging_colormap(t)[0].tolist()
@@ -191,6 +207,42 @@ def test_large_pngs_decode_to_the_same_pixels(name: str) -> None:
     assert back.format == "PNG" and back.mode == ("RGB" if pixels.ndim == 3 else "L")
     assert np.array_equal(np.asarray(back), pixels)  # lossless, whichever filter it chose
     assert len(_png_filter_bytes(data, pixels.shape[0])) == 1
+
+
+def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """(kind, data) of every chunk, each chunk's CRC checked with zlib."""
+    pos, chunks = 8, []
+    while pos < len(data):
+        (length,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
+        body = data[pos + 8:pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])
+        assert crc == zlib.crc32(kind + body), kind
+        chunks.append((kind, body))
+        pos += 12 + length
+    return chunks
+
+
+@pytest.mark.parametrize("name", ["columns", "rows", "sparse"])  # Up, Sub, None
+def test_png_bands_join_into_one_stream(name: str) -> None:
+    """A large picture is filtered and deflated in bands, one per compute thread: whatever the
+    count, one valid zlib stream (zlib checks its Adler-32) of the same filtered rows, and
+    the same pixels back in Pillow."""
+    small = _pictures()[name]
+    pixels = np.concatenate([small] * -(-4 * images.PNG_BAND_BYTES // small.nbytes))  # 4 bands
+    threads = torch.get_num_threads()
+    encoded, raw = {}, {}
+    try:
+        for n in (1, 2, 3, 4):
+            torch.set_num_threads(n)
+            encoded[n] = images.png(pixels)
+            chunks = _png_chunks(encoded[n])
+            assert [k for k, _ in chunks] == [b"IHDR", b"IDAT", b"IEND"]
+            raw[n] = zlib.decompress(chunks[1][1])
+            assert np.array_equal(np.asarray(Image.open(io.BytesIO(encoded[n]))), pixels)
+    finally:
+        torch.set_num_threads(threads)
+    assert raw[1] == raw[2] == raw[3] == raw[4]  # the filter runs on across band edges
+    assert len(set(encoded.values())) == 4  # and the bands were really deflated apart
 
 
 def test_png_filter_follows_the_picture() -> None:
