@@ -173,6 +173,9 @@ class Limits:
         # largest pre-activation is ~6e11, float32 holds 3e38); beyond it, refused
         latent_value=1e6,
         manifold_side=30,  # the manifold picture: at most 30×30 digits
+        # a map spans at most ±100 a side: a VAE's digits lie within ±3, the plain
+        # autoencoder's where it put them (ae-2d's card says how far)
+        map_range=100,
         latent=128,  # a run to watch: its latent size…
         run_epochs=20,  # …its epochs (a run to watch, not to ship)…
         run_batch=512,  # …its batch size

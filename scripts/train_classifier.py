@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import platform
+import textwrap
 import time
 from pathlib import Path
 
@@ -106,8 +107,9 @@ def card(c: ClassifierCard, table: nets.ArchitectureTable, architecture: str, pu
                        for h in c.history or [])
     return f"""# Model card: `{c.name}`
 
-A small convolutional network that reads 28×28 handwritten digits (MNIST) and gives the
-probability of each of the ten classes. {purpose}
+{textwrap.fill("A small convolutional network that reads 28×28 handwritten digits (MNIST) "
+                "and gives the probability of each of the ten classes. " + purpose, 96,
+                break_on_hyphens=False)}
 
 ## Figures
 - **Test accuracy: {100 * m['test_acc']:.2f}%** on the 10,000 MNIST test digits (never seen in

@@ -88,13 +88,15 @@ class Out(BaseModel):
 
 class GenerativeModelOut(Out):
     name: str
-    kind: Literal["vae", "gan"]
+    kind: Literal["vae", "ae", "gan"] = Field(description="vae, ae (a plain autoencoder: no "
+                                              "prior to sample from) or gan")
     latent: int = Field(description="latent dimensions")
     image_shape: list[int]
     summary: str
     metrics: dict
-    has_encoder: bool = Field(description="a VAE: it can encode digits")
-    has_map: bool = Field(description="a 2-D VAE: it has a manifold and a latent map")
+    has_encoder: bool = Field(description="a VAE or an autoencoder: it can encode digits")
+    has_map: bool = Field(description="a 2-D one with an encoder: it has a manifold, a latent "
+                          "map and holes")
 
 
 class DecodeOut(Out):
@@ -119,13 +121,25 @@ class InterpolateOut(Out):
 
 
 class EncodeOut(Out):
-    mean: list[float]
-    log_var: list[float]
-    std: list[float]
+    mean: list[float] = Field(description="the latent Gaussian's mean (an autoencoder: its point)")
+    log_var: list[float] | None = Field(description="null for an autoencoder: a point, no "
+                                        "spread")
+    std: list[float] = Field(description="exp(log_var / 2); zeros for an autoencoder")
     input_png: str = Field(description=f"the input as prepared, {PNG}")
     reconstruction_png: str = Field(description=f"decoded from the mean, {PNG}")
     clipped: int = Field(description=CLIPPED + ": the reconstruction is decoded from the mean "
                          "so clipped (`mean` is the encoder's own)")
+
+
+class HolesOut(Out):
+    size: int
+    extent: float
+    threshold: float = Field(description="a point whose decoded digit the shipped classifier "
+                             "reads below this confidence is a hole")
+    share: float = Field(description="of the grid's points that are holes")
+    confidence: list[list[float]] = Field(description="size × size, row by row from the top "
+                                          "(z₂ high), z₁ growing to the right, as the manifold")
+    digits: list[list[int]] = Field(description="the digit read at each point")
 
 
 class LatentMapOut(Out):
@@ -149,7 +163,7 @@ class ArithmeticOut(Out):
 
 @router.get("/models", response_model=list[GenerativeModelOut])
 def list_models(lab: GenerativeDep) -> list[GenerativeModelOut]:
-    """The shipped generative models: name, kind (vae or gan), latent size, image shape."""
+    """The shipped generative models: name, kind (vae, ae or gan), latent size, image shape."""
     return [GenerativeModelOut.model_validate(m) for m in service.list_models(lab)]
 
 
@@ -211,7 +225,9 @@ async def decode_live(websocket: WebSocket, model: str, lab: GenerativeDep) -> N
         await websocket.send_bytes(frame)
 
 
-@router.post("/{model}/sample", response_model=SampleOut, responses=ERRORS)
+@router.post("/{model}/sample", response_model=SampleOut, responses=errors(
+    404, 409, 422, _404="no such model", _409="a plain autoencoder: no prior to sample from",
+    _422="invalid settings"))
 def sample(model: str, req: SampleRequest, lab: GenerativeDep) -> SampleOut:
     """`count` points from the prior (seeded), decoded: a grid picture and the latents used."""
     return SampleOut.model_validate(service.sample(lab, model, req.count, req.seed))
@@ -229,8 +245,9 @@ def interpolate(model: str, req: InterpolateRequest, lab: GenerativeDep) -> Inte
                               _409="the model is a GAN (no encoder)", _422="invalid input"))
 def encode(model: str, source: SourceDep, lab: GenerativeDep, inspector: InspectorDep
            ) -> EncodeOut:
-    """A digit (drawing, image or MNIST test example) → its latent Gaussian (VAE only): mean and
-    log-variance, the input as prepared, and the reconstruction decoded from the mean."""
+    """A digit (drawing, image or MNIST test example) → its latent Gaussian (a VAE: mean and
+    log-variance) or point (the autoencoder), the input as prepared, and the reconstruction
+    decoded from the mean."""
     return EncodeOut.model_validate(service.encode(lab, inspector, model, source.values))
 
 
@@ -238,18 +255,31 @@ def encode(model: str, source: SourceDep, lab: GenerativeDep, inspector: Inspect
     200: {"content": {"image/png": {}}}, **VAE_ERRORS})
 def manifold(model: str, lab: GenerativeDep,
              size: Annotated[int, Query(ge=2, le=GEN.manifold_side)] = 15,
-             range_: Annotated[float, Query(alias="range", gt=0, le=GEN.prior_bound)] = 3.0
+             range_: Annotated[float, Query(alias="range", gt=0, le=GEN.map_range)] = 3.0
              ) -> Response:
-    """The 2-D VAE's latent plane as a size × size grid of decoded digits over
-    [−range, range]²: z₁ grows to the right, z₂ upwards."""
+    """A 2-D model's latent plane as a size × size grid of decoded digits over
+    [−range, range]²: z₁ grows to the right, z₂ upwards (a VAE's digits lie within ±3; ae-2d's
+    card gives its `latent_extent`)."""
     return Response(service.manifold(lab, model, size, range_), media_type="image/png",
                     headers={"Cache-Control": "max-age=3600"})
+
+
+@router.get("/{model}/holes", response_model=HolesOut, responses=VAE_ERRORS)
+def holes(model: str, lab: GenerativeDep,
+          size: Annotated[int, Query(ge=2, le=GEN.manifold_side)] = 24,
+          range_: Annotated[float, Query(alias="range", gt=0, le=GEN.map_range)] = 3.0
+          ) -> HolesOut:
+    """Where a 2-D model's plane decodes to no digit: a size × size grid over
+    [−range, range]², each point decoded and read by the shipped classifier (mnist-cnn), a
+    hole where its confidence is under 0.5. A plain autoencoder's plane has many; a VAE's,
+    whose prior it was trained to fill, few."""
+    return HolesOut.model_validate(service.holes(lab, model, size, range_))
 
 
 @router.get("/{model}/latent-map", response_model=LatentMapOut, responses=VAE_ERRORS)
 def latent_map(model: str, lab: GenerativeDep,
                count: Annotated[int, Query(ge=10, le=10_000)] = 2000) -> LatentMapOut:
-    """Where the MNIST test digits land in a 2-D VAE's latent plane: [z₁, z₂, digit] each.
+    """Where the MNIST test digits land in a 2-D model's latent plane: [z₁, z₂, digit] each.
     (A plain `def`: the first call for a model encodes the test set, on a worker thread.)"""
     return LatentMapOut.model_validate(service.latent_map(lab, model, count))
 

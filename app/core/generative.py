@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -30,6 +31,7 @@ class GenerativeLimits:
     prior_bound: float  # |z| beyond this lies far outside the prior: decoded, and said so
     latent_value: float  # |z| beyond this is refused (a sanity bound, far below float32 overflow)
     manifold_side: int  # the manifold picture is at most this many digits a side
+    map_range: float  # a map (the manifold, the holes) spans at most ±this a side
     latent: int  # latent size of a run to watch
     run_epochs: int
     run_batch: int
@@ -42,6 +44,14 @@ class VAEConfig:
     hidden: int = 512
 
     kind: Literal["vae"] = "vae"
+
+
+@dataclass(frozen=True)
+class AEConfig:
+    latent: int = 2
+    hidden: int = 512
+
+    kind: Literal["ae"] = "ae"
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,38 @@ class VAE(nn.Module):
         mean, log_var = self.encode(x)
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)  # reparameterisation
         return self.decode_logits(z), mean, log_var
+
+
+class Autoencoder(nn.Module):
+    """A plain autoencoder with the VAE's shapes: the encoder gives each image one point (no
+    spread, and nothing pulls the points towards a prior), the decoder is the VAE's. Trained to
+    reconstruct alone, it may scatter the digits anywhere over the plane and leave the space
+    between them unused: points there decode to no digit (the "holes")."""
+
+    def __init__(self, config: AEConfig) -> None:
+        super().__init__()
+        self.config = config
+        h = config.hidden
+        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(784, h), nn.ReLU(),
+                                     nn.Linear(h, h // 2), nn.ReLU(),
+                                     nn.Linear(h // 2, config.latent))
+        self.decoder = nn.Sequential(nn.Linear(config.latent, h // 2), nn.ReLU(),
+                                     nn.Linear(h // 2, h), nn.ReLU(), nn.Linear(h, 784))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)  # (B, latent)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decoder(z)).view(-1, 1, 28, 28)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encode(x)).view(-1, 1, 28, 28)  # logits
+
+
+def ae_loss(model: Autoencoder, x: torch.Tensor) -> torch.Tensor:
+    """The reconstruction error per image, in nats: the Bernoulli negative log-likelihood of
+    the pixels, the same term as the VAE's reconstruction."""
+    return F.binary_cross_entropy_with_logits(model(x), x, reduction="sum") / len(x)
 
 
 def vae_loss(model: VAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -161,16 +203,18 @@ class Discriminator(nn.Module):
 
 
 def build(config: dict) -> nn.Module:
-    """The decoding model from a card's config: a VAE or a GAN generator."""
+    """The decoding model from a card's config: a VAE, an autoencoder or a GAN generator."""
     kind = config.get("kind")
     if kind == "vae":
         return VAE(VAEConfig(**config))
+    if kind == "ae":
+        return Autoencoder(AEConfig(**config))
     if kind == "gan":
         return Generator(GANConfig(**config))
     raise ValueError(f"unknown generative model kind {kind!r}")
 
 
-def config_dict(config: VAEConfig | GANConfig) -> dict:
+def config_dict(config: VAEConfig | AEConfig | GANConfig) -> dict:
     return asdict(config)
 
 
@@ -264,7 +308,7 @@ class NumpyDecoder:
         # The same pixels, but where float32 rounding of the sigmoid lands on the other side
         # of a step (a rare pixel, by one), and no overflow however large x is.
         p = (np.arange(1, 256) - 0.5) / 255
-        self.steps = np.log(p / (1 - p))
+        self.steps = float32_steps(np.log(p / (1 - p)))
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         """(B, latent) float32 → (B, 28, 28) uint8, the same pixels as `decode`."""
@@ -274,8 +318,18 @@ class NumpyDecoder:
             h += b
             if i < len(self.weights) - 1:
                 np.maximum(h, 0, out=h)
-        pixels = np.searchsorted(self.steps, h, side="right")  # steps ≤ x: the pixel
+        pixels = self.steps.searchsorted(h, side="right")  # steps ≤ x: the pixel
         return pixels.astype(np.uint8).reshape(-1, 28, 28)
+
+
+def float32_steps(steps: np.ndarray) -> np.ndarray:
+    """Each step as the smallest float32 at or above it: a float32 x lies at or above the one
+    exactly when it lies at or above the other, so searching float32 outputs among these gives
+    the same counts, without casting every output to float64 first."""
+    rounded = steps.astype(np.float32)
+    below = rounded < steps
+    rounded[below] = np.nextafter(rounded[below], np.float32(np.inf))
+    return rounded
 
 
 def draw_prior(latent: int, count: int, seed: int) -> torch.Tensor:
@@ -316,9 +370,12 @@ def interpolate(start: torch.Tensor, end: torch.Tensor, steps: int,
 
 
 @torch.no_grad()
-def encode(model: VAE, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Images (B, 1, 28, 28) in [0, 1] → the mean and log-variance of their latent Gaussians."""
+def encode(model: VAE | Autoencoder, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+    """Images (B, 1, 28, 28) in [0, 1] → the mean and log-variance of their latent Gaussians
+    (a VAE), or their points and None (an autoencoder: no spread)."""
     model.eval()
+    if isinstance(model, Autoencoder):
+        return model.encode(x).numpy(), None
     mean, log_var = model.encode(x)
     return mean.numpy(), log_var.numpy()
 
@@ -328,11 +385,36 @@ def manifold_latents(size: int, extent: float, *, limits: GenerativeLimits) -> t
     picture of the decoded grid has z₁ to the right and z₂ up, like the latent map's axes."""
     if not 2 <= size <= limits.manifold_side:
         raise InputError(f"size must be 2 to {limits.manifold_side}", "size")
-    if not 0 < extent <= limits.prior_bound:
-        raise InputError(f"range must be above 0 and at most {limits.prior_bound:g}", "range")
+    if not 0 < extent <= limits.map_range:
+        raise InputError(f"range must be above 0 and at most {limits.map_range:g}", "range")
     v = torch.linspace(-extent, extent, size)
     z1, z2 = torch.meshgrid(v, v.flip(0), indexing="xy")
     return torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)
+
+
+HOLE_CONFIDENCE = 0.5  # a decoded point the classifier reads below this is "no digit"
+
+
+@dataclass(frozen=True)
+class HoleMap:
+    """A decoded size × size grid over a 2-D latent plane (rows from the top, z₂ high, as
+    `manifold_latents` lays them), read by a classifier."""
+
+    confidence: np.ndarray  # (size, size): the classifier's top probability
+    digits: np.ndarray  # (size, size): the class it reads
+    share: float  # of the grid points read below HOLE_CONFIDENCE: the holes
+
+
+def holes(decode: Callable[[torch.Tensor], np.ndarray],
+          classify: Callable[[np.ndarray], np.ndarray], size: int, extent: float, *,
+          limits: GenerativeLimits) -> HoleMap:
+    """Where a 2-D latent plane decodes to no digit: `decode` turns (N, 2) points into
+    (N, 28, 28) uint8 digits, `classify` those into (N, classes) probabilities."""
+    z = manifold_latents(size, extent, limits=limits)
+    p = classify(decode(z))
+    confidence = p.max(axis=1).reshape(size, size)
+    return HoleMap(confidence=confidence, digits=p.argmax(axis=1).reshape(size, size),
+                   share=float((confidence < HOLE_CONFIDENCE).mean()))
 
 
 def tile(images: np.ndarray, cols: int, gap: int = 2) -> np.ndarray:
@@ -348,15 +430,16 @@ def tile(images: np.ndarray, cols: int, gap: int = 2) -> np.ndarray:
 
 # ---------------------------------------------------------------- training steps
 
-def vae_epoch(model: VAE, x: torch.Tensor, optimizer: torch.optim.Optimizer, batch: int,
-              generator: torch.Generator) -> float:
-    """One pass over x (N, 1, 28, 28) in [0, 1]; the mean negative ELBO of its batches."""
+def vae_epoch(model: VAE | Autoencoder, x: torch.Tensor, optimizer: torch.optim.Optimizer,
+              batch: int, generator: torch.Generator) -> float:
+    """One pass over x (N, 1, 28, 28) in [0, 1]; the mean loss of its batches: the negative
+    ELBO of a VAE, the reconstruction error of an autoencoder (nats per image)."""
     model.train()
     order = torch.randperm(len(x), generator=generator)
     total = 0.0
     for i in range(0, len(x), batch):
         xb = x[order[i:i + batch]]
-        loss, _, _ = vae_loss(model, xb)
+        loss = ae_loss(model, xb) if isinstance(model, Autoencoder) else vae_loss(model, xb)[0]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -448,6 +531,28 @@ def test_elbo(model: VAE, x: torch.Tensor, batch: int = 1000) -> dict[str, float
         totals += np.array([float(loss), float(recon), float(kl)]) * len(xb)
     neg_elbo, recon, kl = totals / len(x)
     return {"neg_elbo": neg_elbo, "reconstruction": recon, "kl": kl}
+
+
+@torch.no_grad()
+def test_reconstruction(model: VAE | Autoencoder, x: torch.Tensor, batch: int = 1000
+                        ) -> float:
+    """Mean reconstruction error per image (nats) on held-out images, decoded from the point
+    the encoder gives (a VAE: its mean, no sampling)."""
+    model.eval()
+    total = 0.0
+    for i in range(0, len(x), batch):
+        xb = x[i:i + batch]
+        z = model.encode(xb) if isinstance(model, Autoencoder) else model.encode(xb)[0]
+        logits = model.decoder(z).view(-1, 1, 28, 28)
+        total += float(F.binary_cross_entropy_with_logits(logits, xb, reduction="sum"))
+    return total / len(x)
+
+
+def latent_extent(points: np.ndarray) -> float:
+    """A square's half-side that holds the encoded digits of a 2-D map, for drawing it: the
+    99th percentile of |z| over both axes, with a tenth more room, rounded up to a whole
+    number (a VAE's is about 3: its prior's; an autoencoder's is whatever it chose)."""
+    return float(math.ceil(np.quantile(np.abs(points), 0.99) * 1.1))
 
 
 # ---------------------------------------------------------------- a run you can watch

@@ -41,9 +41,9 @@ CLASSES = [str(d) for d in range(10)]
 class GenModel:
     stored: StoredModel
     decoder: torch.nn.Module
-    fast: gen.NumpyDecoder | None = None  # the VAEs' slider path
+    fast: gen.NumpyDecoder | None = None  # the slider path of the VAEs and the autoencoder
     lock: threading.Lock = field(default_factory=threading.Lock)
-    points: np.ndarray | None = None  # test digits' latent means (N, latent), VAE
+    points: np.ndarray | None = None  # test digits' latent means (N, latent), with an encoder
     labels: np.ndarray | None = None
     class_means: np.ndarray | None = None  # (10, latent)
 
@@ -62,15 +62,23 @@ class GenModel:
         return self.stored.generative.kind
 
     @property
+    def has_encoder(self) -> bool:
+        return self.kind in ENCODERS
+
+    @property
     def latent(self) -> int:
         return self.stored.generative.latent
 
 
 def load_decoder(stored: StoredModel) -> torch.nn.Module:
-    """A stored VAE or GAN generator, built from its card's config, in eval mode."""
+    """A stored VAE, autoencoder or GAN generator, built from its card's config, in eval
+    mode."""
     decoder = gen.build(stored.generative.config)
     decoder.load_state_dict(load_file(stored.weights))
     return decoder.eval()
+
+
+ENCODERS = ("vae", "ae")  # the kinds with an encoder: a GAN has none
 
 
 class GenerativeLab:
@@ -78,6 +86,7 @@ class GenerativeLab:
         self.dir, self.catalog = directory, catalog
         self._loaded: dict[str, GenModel] = {}
         self._lock = threading.Lock()
+        self._reader: tuple[torch.nn.Module, tuple] | None = None  # the shipped classifier
 
     def names(self) -> list[str]:
         return sorted(p.parent.name for p in self.dir.glob("*/model.json"))
@@ -94,19 +103,20 @@ class GenerativeLab:
         stored = replace(model_store.read(self.dir / name / "model"), name=name, shipped=True)
         decoder = load_decoder(stored)
         m = GenModel(stored=stored, decoder=decoder,
-                     fast=gen.NumpyDecoder(decoder) if isinstance(decoder, gen.VAE) else None)
+                     fast=gen.NumpyDecoder(decoder)
+                     if isinstance(decoder, (gen.VAE, gen.Autoencoder)) else None)
         with self._lock:
             return self._loaded.setdefault(name, m)
 
-    def require_vae(self, m: GenModel, what: str) -> gen.VAE:
-        if m.kind != "vae":
+    def require_encoder(self, m: GenModel, what: str) -> gen.VAE | gen.Autoencoder:
+        if not m.has_encoder:
             raise Conflict(f"{m.name} is a GAN: it has no encoder, so it cannot {what}; "
-                           "use a VAE", "model")
+                           "use a VAE or the autoencoder", "model")
         return m.decoder  # type: ignore[return-value]
 
     def test_points(self, m: GenModel) -> tuple[np.ndarray, np.ndarray]:
-        """The latent means of the MNIST test digits, and their labels (VAE only)."""
-        vae = self.require_vae(m, "place the test digits in its latent space")
+        """The latent points (a VAE: means) of the MNIST test digits, and their labels."""
+        vae = self.require_encoder(m, "place the test digits in its latent space")
         with m.lock:
             if m.points is None:
                 test = self.catalog.load("mnist").test
@@ -122,7 +132,7 @@ class GenerativeLab:
         with m.lock:
             if m.class_means is not None:
                 return m.class_means
-        if m.kind == "vae":
+        if m.has_encoder:
             points, labels = self.test_points(m)
         else:
             points, labels = self._labelled_samples(m)
@@ -132,14 +142,21 @@ class GenerativeLab:
             m.class_means = means.astype(np.float32)
         return m.class_means
 
+    def read_digits(self, pictures: np.ndarray) -> np.ndarray:
+        """The shipped classifier's probabilities (N, 10) for digits (N, 28, 28) uint8."""
+        with self._lock:
+            if self._reader is None:
+                stored = model_store.read(self.dir.parent / "mnist-cnn")
+                self._reader = (stored.load(), stored.classifier.normalization)
+            model, norm = self._reader
+        with torch.no_grad():
+            return torch.softmax(model(to_inputs(pictures[:, None], norm)), dim=1).numpy()
+
     def _labelled_samples(self, m: GenModel) -> tuple[np.ndarray, np.ndarray]:
-        stored = model_store.read(self.dir.parent / "mnist-cnn")
-        model, norm = stored.load(), stored.classifier.normalization
         zs, ys = [], []
         for seed in range(16):  # 4,096 samples, 256 at a time
             z = gen.sample_latents(m.latent, 256, seed=seed, limits=LIMITS.generative)
-            with torch.no_grad():
-                p = torch.softmax(model(to_inputs(m.decode(z)[:, None], norm)), dim=1)
+            p = torch.from_numpy(self.read_digits(m.decode(z)))
             conf, label = p.max(dim=1)
             keep = conf >= 0.9
             zs.append(z[keep].numpy())
@@ -166,7 +183,7 @@ def describe(m: GenModel) -> ModelInfo:
     card = m.stored.generative
     return ModelInfo(name=m.name, kind=m.kind, latent=m.latent, image_shape=[1, 28, 28],
                      summary=card.summary or "", metrics=card.metrics or {},
-                     has_encoder=m.kind == "vae", has_map=m.kind == "vae" and m.latent == 2)
+                     has_encoder=m.has_encoder, has_map=m.has_encoder and m.latent == 2)
 
 
 def list_models(lab: GenerativeLab) -> list[ModelInfo]:
@@ -243,6 +260,10 @@ def sample(lab: GenerativeLab, model: str, count: int, seed: int) -> Sample:
     """`count` points from the prior (seeded), clamped to ±prior_bound (how many coordinates
     were is said), decoded into one grid, 8 a row."""
     m = lab.get(model)
+    if m.kind == "ae":
+        raise Conflict(f"{m.name} is a plain autoencoder: it has no prior to draw from, and a "
+                       "random point of its plane may decode to no digit (the holes, "
+                       "…/holes); decode points of its latent map instead", "model")
     z, clipped = gen.clip_to_prior(gen.draw_prior(m.latent, count, seed),
                                    limits=LIMITS.generative)
     return Sample(latents=z.tolist(), png=png_data_url(gen.tile(m.decode(z), min(count, 8))),
@@ -277,9 +298,9 @@ def interpolate(lab: GenerativeLab, model: str, start: list[float], end: list[fl
 
 @dataclass
 class Encoding:
-    mean: list[float]
-    log_var: list[float]
-    std: list[float]
+    mean: list[float]  # the point (a VAE: its Gaussian's mean)
+    log_var: list[float] | None  # None for an autoencoder: a point, no spread
+    std: list[float]  # zeros for an autoencoder
     input_png: str
     reconstruction_png: str
     clipped: int  # coordinates of the mean clamped to ±prior_bound for the reconstruction
@@ -287,16 +308,21 @@ class Encoding:
 
 def encode(lab: GenerativeLab, inspector: Inspector, model: str, source: dict) -> Encoding:
     """A digit (see `Inspector.prepare` for `source`; examples are MNIST's test set) → its
-    latent Gaussian (VAE only), and the reconstruction decoded from the mean."""
+    latent Gaussian (a VAE) or point (the autoencoder, which has no prior to clamp to), and
+    the reconstruction decoded from its centre."""
     m = lab.get(model)
-    vae = lab.require_vae(m, "encode a digit")
+    encoder = lab.require_encoder(m, "encode a digit")
     # the inspector makes inputs the way it does for classifiers
     x = inspector.prepare((1, 28, 28), lambda: lab.catalog.load("mnist").test, **source)[0]
-    mean, log_var = gen.encode(vae, torch.from_numpy(x).float()[None, None] / 255)
-    centre, clipped = gen.clip_to_prior(torch.from_numpy(mean), limits=LIMITS.generative)
+    mean, log_var = gen.encode(encoder, torch.from_numpy(x).float()[None, None] / 255)
+    centre, clipped = torch.from_numpy(mean), 0
+    if log_var is not None:
+        centre, clipped = gen.clip_to_prior(centre, limits=LIMITS.generative)
     recon = m.decode(centre)
-    return Encoding(mean=mean[0].tolist(), log_var=log_var[0].tolist(),
-                    std=np.exp(0.5 * log_var[0]).tolist(), input_png=png_data_url(x),
+    return Encoding(mean=mean[0].tolist(),
+                    log_var=None if log_var is None else log_var[0].tolist(),
+                    std=np.zeros(m.latent).tolist() if log_var is None
+                    else np.exp(0.5 * log_var[0]).tolist(), input_png=png_data_url(x),
                     reconstruction_png=png_data_url(recon[0]), clipped=clipped)
 
 
@@ -305,9 +331,32 @@ def manifold(lab: GenerativeLab, model: str, size: int, extent: float) -> bytes:
     m = lab.get(model)
     if m.latent != 2:
         raise Conflict(f"{m.name} has {m.latent} latent dimensions; the manifold is drawn for "
-                       "a 2-D latent space (vae-2d)", "model")
+                       "a 2-D latent space (vae-2d, ae-2d)", "model")
     z = gen.manifold_latents(size, extent, limits=LIMITS.generative)
     return images.encode(gen.tile(m.decode(z), size, gap=0))
+
+
+@dataclass
+class Holes:
+    size: int
+    extent: float
+    threshold: float
+    share: float  # of the grid's points that decode to no digit
+    confidence: list[list[float]]  # rows from the top (z₂ high), as the manifold's picture
+    digits: list[list[int]]
+
+
+def holes(lab: GenerativeLab, model: str, size: int, extent: float) -> Holes:
+    """Where a 2-D model's plane decodes to no digit: a size × size grid over
+    [−extent, extent]², each point decoded and read by the shipped classifier, a hole where
+    its confidence is under 0.5."""
+    m = lab.get(model)
+    if m.latent != 2:
+        raise Conflict(f"{m.name} has {m.latent} latent dimensions; the holes are measured on "
+                       "a 2-D latent plane (vae-2d, ae-2d)", "model")
+    found = gen.holes(m.decode, lab.read_digits, size, extent, limits=LIMITS.generative)
+    return Holes(size=size, extent=extent, threshold=gen.HOLE_CONFIDENCE, share=found.share,
+                 confidence=found.confidence.round(4).tolist(), digits=found.digits.tolist())
 
 
 @dataclass
@@ -320,7 +369,7 @@ def latent_map(lab: GenerativeLab, model: str, count: int) -> LatentMap:
     The first call for a model encodes the whole test set: call it off the event loop."""
     m = lab.get(model)
     if m.latent != 2:
-        raise Conflict("the latent map is for a 2-D latent space (vae-2d)", "model")
+        raise Conflict("the latent map is for a 2-D latent space (vae-2d, ae-2d)", "model")
     points, labels = lab.test_points(m)
     step = max(1, len(points) // count)
     return LatentMap(points=[[round(float(p[0]), 4), round(float(p[1]), 4), int(y)]
@@ -352,7 +401,8 @@ def arithmetic(lab: GenerativeLab, model: str, plus: list[str], minus: list[str]
     means = lab.class_means(m)
     z = sum(means[CLASSES.index(d)] for d in plus) - sum(
         (means[CLASSES.index(d)] for d in minus), np.zeros(m.latent))
-    bound = LIMITS.generative.prior_bound
+    # a VAE's sum is clamped to its prior's bound; the autoencoder has no prior
+    bound = LIMITS.generative.prior_bound if m.kind != "ae" else np.inf
     clipped = int(np.sum(np.abs(z) > bound))
     z = np.clip(z, -bound, bound)
     digits = plus + minus

@@ -131,14 +131,18 @@ class ClassifierCard:
         return _to_json(self)
 
 
+GENERATIVE_KINDS = ("vae", "ae", "gan")
+
+
 @dataclass(frozen=True, kw_only=True)
 class GenerativeCard:
-    """A VAE's or a GAN generator's card: `config` is the model's config dataclass as a dict
-    (`app.core.generative.config_dict`; `build` makes the model from it). None: not said."""
+    """A VAE's, a plain autoencoder's or a GAN generator's card: `config` is the model's config
+    dataclass as a dict (`app.core.generative.config_dict`; `build` makes the model from it).
+    None: not said."""
 
-    kind: Literal["vae", "gan"]
+    kind: Literal["vae", "ae", "gan"]
     name: str | None = None
-    config: dict  # VAEConfig or GANConfig as a dict, its "kind" included
+    config: dict  # VAEConfig, AEConfig or GANConfig as a dict, its "kind" included
     summary: str | None = None
     dataset: str | None = None
     image_shape: tuple[int, int, int] | None = None
@@ -155,8 +159,8 @@ class GenerativeCard:
     extra: dict = field(default_factory=dict)  # keys of the JSON this class does not know
 
     def __post_init__(self) -> None:
-        if self.kind not in ("vae", "gan"):
-            raise ValueError(f"a generative model is a vae or a gan, not {self.kind!r}")
+        if self.kind not in GENERATIVE_KINDS:
+            raise ValueError(f"a generative model is a vae, an ae or a gan, not {self.kind!r}")
         _check_extra(self)
 
     @property
@@ -215,7 +219,7 @@ def card_from_json(data: dict) -> Card:
     kind = data.get("kind") if isinstance(data, dict) else None
     if kind is None:
         return ClassifierCard.from_json(data)
-    if kind in ("vae", "gan"):
+    if kind in GENERATIVE_KINDS:
         return GenerativeCard.from_json(data)
     if kind == "sequence":
         return SequenceCard.from_json(data)

@@ -7,7 +7,10 @@ import { makePad } from "./pad.js";
 const COLOURS = ["#e6194b", "#3cb44b", "#d4a017", "#4363d8", "#f58231", "#911eb4", "#0fa3b1",
   "#f032e6", "#6b8e23", "#8b4513"];
 const SHOWN = 16; // sliders shown before "show all"
-const RANGE = 3; // the latent map and the sliders span −3 … 3
+// the latent map and the sliders span −range … range: a VAE's ±3 (its prior's), the plain
+// autoencoder's as far as its card says its digits lie
+const VAE_RANGE = 3;
+const range = () => state.model?.metrics?.plane?.latent_extent ?? VAE_RANGE;
 const state = { watch: null, models: [], model: null, z: [], ends: {}, frames: [], timer: null, showAll: false, map: null };
 
 const api = (path) => `/api/v1/generative/${state.model.name}${path}`;
@@ -74,7 +77,7 @@ function buildSliders() {
   const list = state.z.map((v, i) => {
     const li = el("li", "", undefined, { hidden: i >= SHOWN && !state.showAll });
     const label = el("label", "inline", `z${i + 1}`);
-    const input = el("input", "", undefined, { type: "range", min: -RANGE, max: RANGE, step: 0.01, value: v });
+    const input = el("input", "", undefined, { type: "range", min: -range(), max: range(), step: 0.01, value: v });
     input.setAttribute("aria-label", `latent dimension ${i + 1}`);
     input.dataset.i = i;
     label.append(input, el("output", "", round(v).toFixed(2)));
@@ -86,7 +89,7 @@ function buildSliders() {
   $("#more").textContent = state.showAll ? `Show the first ${SHOWN}` : `Show all ${n} dimensions`;
 }
 function setPoint(z) {
-  state.z = z.map((v) => Math.max(-RANGE, Math.min(RANGE, v)));
+  state.z = z.map((v) => Math.max(-range(), Math.min(range(), v)));
   $$("#sliders input").forEach((input, i) => {
     input.value = state.z[i];
     input.nextElementSibling.textContent = round(state.z[i]).toFixed(2);
@@ -103,9 +106,16 @@ async function loadMap() {
   const panel = $("#map-panel");
   panel.hidden = !(state.model.has_map);
   if (panel.hidden) { state.map = null; return; }
-  $("#manifold").src = api(`/manifold?size=20&range=${RANGE}`);
-  const data = await fetchJSON(api("/latent-map?count=2500"));
+  $("#manifold").src = api(`/manifold?size=20&range=${range()}`);
+  const [data, holes] = await Promise.all([fetchJSON(api("/latent-map?count=2500")),
+                                           fetchJSON(api(`/holes?size=20&range=${range()}`))]);
   state.map = data.points;
+  state.holes = holes;
+  $("#holes-line").textContent = `Holes: ${(100 * holes.share).toFixed(0)}% of this square ` +
+    `decodes to no digit (the shipped classifier reads it with under ${100 * holes.threshold}% ` +
+    `confidence; hatched).` + (state.model.kind === "ae" ? " A plain autoencoder: no prior " +
+    "told it where to put its digits, and it cannot be sampled." : " The VAE's prior " +
+    "asked it to fill this disc.");
   $("#map-dots").dataset.points = data.points.length;
   $("#legend").replaceChildren(...COLOURS.map((c, d) => {
     const swatch = el("span");
@@ -121,8 +131,17 @@ function drawMap() {
   const canvas = $("#map-dots");
   const ctx = canvas.getContext("2d");
   const s = canvas.width;
-  const px = (v) => ((v + RANGE) / (2 * RANGE)) * s; // z₁ right, z₂ up
+  const R = range();
+  const px = (v) => ((v + R) / (2 * R)) * s; // z₁ right, z₂ up
   ctx.clearRect(0, 0, s, s);
+  const holes = state.holes;
+  if (holes) { // the cells that decode to no digit, hatched
+    const cell = s / holes.size;
+    ctx.fillStyle = "rgba(220, 38, 38, 0.35)";
+    holes.confidence.forEach((row, i) => row.forEach((c, j) => {
+      if (c < holes.threshold) ctx.fillRect(j * cell, i * cell, cell, cell);
+    }));
+  }
   for (const [z1, z2, d] of state.map || []) {
     ctx.fillStyle = COLOURS[d];
     ctx.globalAlpha = 0.55;
@@ -191,8 +210,10 @@ async function selectModel(name) {
   const wide = state.model.metrics.sample_quality_wide;
   const q = wide ? { confident_share: wide.confident_share_mean } : state.model.metrics.sample_quality;
   const t = state.model.metrics.test;
+  const plane = state.model.metrics.plane;
   $("#model-summary").textContent = `${state.model.summary} ${state.model.latent} latent dimensions.` +
     (t ? ` Test −ELBO ${t.neg_elbo.toFixed(1)} nats.` : "") +
+    (!t && plane ? ` Test reconstruction error ${plane.reconstruction.toFixed(1)} nats.` : "") +
     (q ? ` ${(100 * q.confident_share).toFixed(0)}% of its samples are read with ≥ 90% confidence by the shipped classifier.` : "");
   $$("[data-needs-encoder]").forEach((e) => { e.hidden = !state.model.has_encoder; });
   state.z = new Array(state.model.latent).fill(0);
@@ -224,8 +245,8 @@ async function start() {
   $$("[data-model]").forEach((t) => t.addEventListener("click", () => selectModel(t.dataset.model)));
   $("#map-dots").addEventListener("click", (e) => {
     const r = e.target.getBoundingClientRect();
-    const z1 = ((e.clientX - r.left) / r.width) * 2 * RANGE - RANGE;
-    const z2 = RANGE - ((e.clientY - r.top) / r.height) * 2 * RANGE;
+    const z1 = ((e.clientX - r.left) / r.width) * 2 * range() - range();
+    const z2 = range() - ((e.clientY - r.top) / r.height) * 2 * range();
     setPoint([z1, z2]);
   });
   $$("[data-set]").forEach((b) => b.addEventListener("click", () => {
@@ -258,7 +279,8 @@ async function start() {
     if (state.watch) fetch(`/api/v1/training-runs/${state.watch.id}/cancel`, { method: "POST" });
   });
   // the 2-D VAE first: it is the one with a map
-  selectModel((state.models.find((m) => m.has_map) || state.models[0]).name);
+  // the 2-D VAE first (its plane, and a prior for the random point)
+  selectModel((state.models.find((m) => m.has_map && m.kind === "vae") || state.models[0]).name);
 }
 
 // ------------------------------------------------------------------ watch one train

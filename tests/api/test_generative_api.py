@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 
 from app.core import generative as gen
 from app.core.training import to_inputs
+from app.services.datasets import Catalog, CatalogConfig
 from app.services.models import read
 from app.settings import LIMITS, ROOT
 from tests.mnist import needs_mnist
@@ -35,9 +36,11 @@ def decoder(name: str) -> torch.nn.Module:
     return model.eval()
 
 
-def test_the_three_models_are_listed(client: TestClient) -> None:
+def test_the_four_models_are_listed(client: TestClient) -> None:
     models = {m["name"]: m for m in client.get("/api/v1/generative/models").json()}
-    assert set(models) == {"vae-2d", "vae-16d", "dcgan"}
+    assert set(models) == {"vae-2d", "vae-16d", "ae-2d", "dcgan"}
+    assert (models["ae-2d"]["kind"], models["ae-2d"]["latent"]) == ("ae", 2)
+    assert models["ae-2d"]["has_encoder"] and models["ae-2d"]["has_map"]
     assert (models["vae-2d"]["kind"], models["vae-2d"]["latent"]) == ("vae", 2)
     assert models["vae-16d"]["latent"] == 16 and models["dcgan"]["kind"] == "gan"
     assert models["dcgan"]["latent"] in (32, 64) and models["vae-2d"]["has_map"]
@@ -319,3 +322,62 @@ def test_watch_one_train_streams_samples_and_losses(client: TestClient) -> None:
     assert final["status"] == "completed" and not final["has_weights"]
     bad = client.post("/api/v1/generative/training-runs", json={"task": "vae", "epochs": 99})
     assert bad.status_code == 422
+
+
+
+# ---------------------------------------------------------------- the plain autoencoder
+
+
+def test_the_autoencoder_encodes_a_point_and_has_no_prior(client: TestClient) -> None:
+    ae = decoder("ae-2d")
+    r = client.post("/api/v1/generative/ae-2d/encode", json={"example": 0})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["log_var"] is None and out["std"] == [0.0, 0.0] and out["clipped"] == 0
+    digit = client.app.state.catalog.load("mnist").test.x[0]
+    point, _ = gen.encode(ae, torch.from_numpy(digit).float()[None] / 255)
+    np.testing.assert_allclose(out["mean"], point[0], rtol=1e-5, atol=1e-5)
+    # the point decodes as the decoder says, however far from the origin it lies
+    decoded = client.post("/api/v1/generative/ae-2d/decode",
+                          json={"z": out["mean"], "format": "json"}).json()["images"][0]
+    assert np.array_equal(decoded, gen.decode(ae, torch.tensor([out["mean"]]))[0])
+    refused = client.post("/api/v1/generative/ae-2d/sample", json={"count": 4})
+    assert refused.status_code == 409 and "no prior" in refused.json()["error"]["message"]
+
+
+@needs_mnist
+def test_the_autoencoders_card_figures_are_measured_again(client: TestClient) -> None:
+    """ae-2d's card: its and vae-2d's test reconstruction error, recomputed here from the
+    weights, the square their encoded digits fill, and their holes, measured again through
+    the API."""
+    card = read(GENERATIVE / "ae-2d" / "model").generative.metrics
+    test = Catalog(CatalogConfig(data_dir=ROOT / "data")).load("mnist").test
+    x = torch.from_numpy(test.x).float().div_(255)
+    for name, figures in (("ae-2d", card["plane"]), ("vae-2d", card["vae_2d"])):
+        assert gen.test_reconstruction(decoder(name), x) == pytest.approx(
+            figures["reconstruction"], rel=1e-4)
+        points, _ = gen.encode(decoder(name), x)
+        extent = figures["latent_extent"]
+        assert np.quantile(np.abs(points), 0.99) * 1.1 <= extent  # the square holds them
+        measured = client.get(f"/api/v1/generative/{name}/holes",
+                              params={"size": figures["holes"]["grid"], "range": extent}).json()
+        assert measured["share"] == pytest.approx(figures["holes"]["share"], abs=1e-9)
+    # the autoencoder chose its own range; the VAE's prior kept its digits near the origin
+    assert card["plane"]["latent_extent"] > 2 * card["vae_2d"]["latent_extent"]
+
+
+def test_the_holes_are_where_the_classifier_reads_no_digit(client: TestClient) -> None:
+    r = client.get("/api/v1/generative/ae-2d/holes", params={"size": 6, "range": 5})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    conf = np.array(out["confidence"])
+    assert conf.shape == (6, 6) and out["share"] == pytest.approx((conf < 0.5).mean())
+    # each point again, by hand: the manifold's grid decoded and read by mnist-cnn
+    z = gen.manifold_latents(6, 5, limits=LIMITS.generative)
+    clf = read(ROOT / "models" / "mnist-cnn")
+    with torch.no_grad():
+        p = torch.softmax(clf.load()(to_inputs(gen.decode(decoder("ae-2d"), z)[:, None],
+                                                clf.classifier.normalization)), dim=1)
+    np.testing.assert_allclose(conf.ravel(), p.max(dim=1).values.numpy(), atol=1e-4)
+    for name in ("dcgan", "vae-16d"):  # not a plane
+        assert client.get(f"/api/v1/generative/{name}/holes").status_code == 409

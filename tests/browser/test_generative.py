@@ -72,3 +72,18 @@ def test_latent_arithmetic_is_a_fragment_htmx_fetches(page: Page, base_url: str)
     expect(result.get_by_text("result")).to_be_visible()
     expect(result.locator("img").last).to_have_attribute("src", re.compile("^data:image/png"))
     screenshot(page, "generative-arithmetic")
+
+
+def test_the_two_planes_and_their_holes(page: Page, base_url: str) -> None:
+    page.goto(base_url + "/generative")
+    holes = page.locator("#holes-line")
+    expect(holes).to_contain_text("prior asked it to fill", timeout=30_000)
+    assert re.search(r"Holes: \d+%", holes.inner_text())
+    page.locator("[data-model='ae-2d']").click()
+    expect(holes).to_contain_text("plain autoencoder", timeout=30_000)
+    assert re.search(r"Holes: \d+%", holes.inner_text())
+    # the map spans the autoencoder's own range, as its card gives it
+    expect(page.locator("#manifold")).to_have_attribute("src", re.compile(r"range=27"))
+    expect(page.locator("#model-summary")).to_contain_text("reconstruction error")
+    page.locator("#map-panel").scroll_into_view_if_needed()
+    screenshot(page, "generative-ae-2d-holes", full_page=False)

@@ -155,6 +155,23 @@ def test_the_numpy_decoder_draws_the_same_pixels() -> None:
     assert (fast == slow).mean() > 0.99  # rounding of float32 sums may differ in a rare pixel
 
 
+def test_float32_steps_count_like_the_float64_ones() -> None:
+    """Searching float32 outputs among the float32 steps gives numpy's float64 counts, also for
+    the float32 values nearest each step (where a plain rounding of the steps would not)."""
+    p = (np.arange(1, 256) - 0.5) / 255
+    exact = np.log(p / (1 - p))
+    near = exact.astype(np.float32)[:, None] + np.arange(-3, 4, dtype=np.float32) * np.spacing(
+        np.abs(exact).astype(np.float32))[:, None]
+    x = np.concatenate([near.ravel(), np.float32([-np.inf, -1e30, 0, 1e30, np.inf])])
+    steps = gen.float32_steps(exact)
+    assert steps.dtype == np.float32 and np.all(steps >= exact)
+    counts = steps.searchsorted(x, side="right")
+    np.testing.assert_array_equal(counts, np.searchsorted(exact, x.astype(np.float64),
+                                                          side="right"))
+    rounded = exact.astype(np.float32)  # the plain rounding miscounts some: the test can fail
+    assert np.any(rounded.searchsorted(x, side="right") != counts)
+
+
 def test_the_weight_average_follows_by_its_formula() -> None:
     """average ← d·average + (1 − d)·model for weights; batch-norm statistics are copied."""
     torch.manual_seed(0)
@@ -248,3 +265,52 @@ def test_the_rates_fall_in_equal_steps_over_the_last_epochs() -> None:
     shares = [gen.rate_share(e, 10, 4) for e in range(1, 11)]
     assert shares == pytest.approx([1, 1, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25])
     assert [gen.rate_share(e, 10, 0) for e in range(1, 11)] == [1.0] * 10
+
+
+# ---------------------------------------------------------------- the plain autoencoder, holes
+
+
+def test_the_autoencoder_has_the_vaes_shapes_and_one_point_per_digit() -> None:
+    ae, vae = gen.Autoencoder(gen.AEConfig()), gen.VAE(gen.VAEConfig())
+    assert [p.shape for p in ae.decoder.parameters()] == [p.shape for p in vae.decoder.parameters()]
+    x = torch.rand(5, 1, 28, 28)
+    points, spread = gen.encode(ae, x)
+    assert points.shape == (5, 2) and spread is None
+    # its loss is the reconstruction term alone: the pixels' Bernoulli log-likelihood, by hand
+    logits = ae(x).view(5, -1)
+    p, target = torch.sigmoid(logits), x.view(5, -1)
+    by_hand = -(target * torch.log(p) + (1 - target) * torch.log(1 - p)).sum() / 5
+    torch.testing.assert_close(gen.ae_loss(ae, x), by_hand, rtol=1e-4, atol=1e-3)
+    ae.eval()
+    assert gen.test_reconstruction(ae, x, batch=2) == pytest.approx(float(by_hand), rel=1e-4)
+    # a model from a card's config is the same kind again
+    assert isinstance(gen.build(gen.config_dict(gen.AEConfig())), gen.Autoencoder)
+
+
+def test_holes_on_a_tiny_model() -> None:
+    """Hand-worked: a decoder that draws a digit right of z₁ = 0 and nothing left of it, and a
+    reader sure of a lit image and unsure of a dark one: the left half is holes."""
+    def decode(z: torch.Tensor) -> np.ndarray:
+        lit = (z[:, 0] > 0).numpy()
+        return np.where(lit[:, None, None], 200, 0).astype(np.uint8) * np.ones((1, 28, 28),
+                                                                                 np.uint8)
+
+    def classify(pictures: np.ndarray) -> np.ndarray:
+        sure = np.full(10, 0.01)
+        sure[3] = 0.91
+        return np.stack([sure if p.mean() > 100 else np.full(10, 0.1) for p in pictures])
+
+    found = gen.holes(decode, classify, 4, 1.0, limits=LIMITS.generative)
+    assert found.share == 0.5
+    # columns run left to right with z₁: the two left ones are the holes, in every row
+    assert (found.confidence[:, :2] == pytest.approx(0.1)) and (found.confidence[:, 2:] ==
+                                                                pytest.approx(0.91))
+    assert (found.digits[:, 2:] == 3).all()
+    assert gen.HOLE_CONFIDENCE == 0.5
+
+
+def test_a_maps_extent_holds_its_digits() -> None:
+    points = np.random.default_rng(0).normal(0, 1, (10_000, 2))
+    # the 99th percentile of |z| for a standard normal is 2.58; +10%: 2.83, rounded up to 3
+    assert gen.latent_extent(points) == 3.0
+    assert gen.latent_extent(points * 7) == 20.0  # 2.58·7·1.1 = 19.9
