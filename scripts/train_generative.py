@@ -195,27 +195,24 @@ def main(argv: list[str] | None = None) -> int:
     g = torch.Generator().manual_seed(args.seed)
     history: list[dict] = []
     started = time.time()
-    if isinstance(config, gen.AEConfig):
-        model = gen.Autoencoder(config)
+    if isinstance(config, (gen.AEConfig, gen.VAEConfig)):
+        ae = isinstance(config, gen.AEConfig)
+        model = gen.Autoencoder(config) if ae else gen.VAE(config)
+        what = "reconstruction" if ae else "neg_elbo"  # what the epoch's loss is
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         for epoch in range(1, epochs + 1):
             loss = gen.vae_epoch(model, x, opt, args.batch, g)
-            history.append({"epoch": epoch, "train_reconstruction": loss})
-            logging.info("epoch %d: train reconstruction %.2f nats", epoch, loss)
-        vae = load_decoder(read(args.out / "vae-2d" / "model"))
-        metrics = {"plane": plane_figures(model, x_test), "vae_2d": plane_figures(vae, x_test)}
+            history.append({"epoch": epoch, f"train_{what}": loss})
+            logging.info("epoch %d: train %s %.2f nats", epoch, what, loss)
         decoder: torch.nn.Module = model
-    elif isinstance(config, gen.VAEConfig):
-        model = gen.VAE(config)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        for epoch in range(1, epochs + 1):
-            loss = gen.vae_epoch(model, x, opt, args.batch, g)
-            history.append({"epoch": epoch, "train_neg_elbo": loss})
-            logging.info("epoch %d: train −ELBO %.2f nats", epoch, loss)
-        metrics = {"test": gen.test_elbo(model, x_test)}
-        if config.latent == 2:
+        if ae:
+            vae = load_decoder(read(args.out / "vae-2d" / "model"))
+            metrics = {"plane": plane_figures(model, x_test),
+                       "vae_2d": plane_figures(vae, x_test)}
+        else:
+            metrics = {"test": gen.test_elbo(model, x_test)}
+        if not ae and config.latent == 2:
             metrics["plane"] = plane_figures(model, x_test)
-        decoder = model
     else:
         trained, disc = gen.Generator(config), gen.Discriminator(config)
         decoder = copy.deepcopy(trained)  # the weights' moving average: what we ship

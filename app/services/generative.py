@@ -326,12 +326,18 @@ def encode(lab: GenerativeLab, inspector: Inspector, model: str, source: dict) -
                     reconstruction_png=png_data_url(recon[0]), clipped=clipped)
 
 
-def manifold(lab: GenerativeLab, model: str, size: int, extent: float) -> bytes:
-    """A PNG of the 2-D latent plane: size × size decoded digits over [−extent, extent]²."""
+def plane(lab: GenerativeLab, model: str, what: str) -> GenModel:
+    """The model, if its latent space is a plane (Conflict otherwise, saying `what` needs one)."""
     m = lab.get(model)
     if m.latent != 2:
-        raise Conflict(f"{m.name} has {m.latent} latent dimensions; the manifold is drawn for "
-                       "a 2-D latent space (vae-2d, ae-2d)", "model")
+        raise Conflict(f"{m.name} has {m.latent} latent dimensions; {what} a 2-D latent "
+                       "space (vae-2d, ae-2d)", "model")
+    return m
+
+
+def manifold(lab: GenerativeLab, model: str, size: int, extent: float) -> bytes:
+    """A PNG of the 2-D latent plane: size × size decoded digits over [−extent, extent]²."""
+    m = plane(lab, model, "the manifold is drawn for")
     z = gen.manifold_latents(size, extent, limits=LIMITS.generative)
     return images.encode(gen.tile(m.decode(z), size, gap=0))
 
@@ -350,10 +356,7 @@ def holes(lab: GenerativeLab, model: str, size: int, extent: float) -> Holes:
     """Where a 2-D model's plane decodes to no digit: a size × size grid over
     [−extent, extent]², each point decoded and read by the shipped classifier, a hole where
     its confidence is under 0.5."""
-    m = lab.get(model)
-    if m.latent != 2:
-        raise Conflict(f"{m.name} has {m.latent} latent dimensions; the holes are measured on "
-                       "a 2-D latent plane (vae-2d, ae-2d)", "model")
+    m = plane(lab, model, "the holes are measured on")
     found = gen.holes(m.decode, lab.read_digits, size, extent, limits=LIMITS.generative)
     return Holes(size=size, extent=extent, threshold=gen.HOLE_CONFIDENCE, share=found.share,
                  confidence=found.confidence.round(4).tolist(), digits=found.digits.tolist())
