@@ -100,7 +100,7 @@ def test_skip_connections_shown(page: Page, base_url: str) -> None:
     page.locator("select[name=dataset]").select_option("shapes")
     panel = page.get_by_role("region", name="Skip connections")
     panel.locator("select[name=batches]").select_option("100")
-    panel.get_by_role("button", name="▶ Train both").click()
+    panel.get_by_role("button", name="▶ Run the experiment").click()
     finding = page.locator("#skip-finding")
     expect(finding).to_contain_text("smaller than its last layer's", timeout=60_000)
     expect(panel.locator(".chart polyline")).to_have_count(6)  # losses, gradients twice
