@@ -4,6 +4,7 @@ save a run as a model, describe a network for a dataset, add an uploaded dataset
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from app.core import depth, nets
 from app.core.training import TrainConfig
@@ -41,6 +42,7 @@ def model_onnx(model: StoredModel) -> bytes:
     return nets.to_onnx(model.load(), card.input_shape, card.normalization)
 
 
+@functools.cache  # the presets are constants: each table is walked once per process
 def preset_table(name: str) -> nets.ArchitectureTable:
     """A preset's table at its own input (the famous networks' under the reading limits)."""
     return nets.preset_table(name, LIMITS.nets, LIMITS.reading_nets)

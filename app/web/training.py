@@ -4,6 +4,7 @@ HTML fragments rendered from the run's events."""
 
 from __future__ import annotations
 
+import functools
 import hmac
 import time
 from collections.abc import AsyncIterator
@@ -170,6 +171,7 @@ class FamousView:
     slip: FamousView | None = None
 
 
+@functools.cache  # a constant of the page, made on its first view (templates only read it)
 def famous_view(name: str, input_shape: tuple[int, int, int] | None = None) -> FamousView:
     preset = nets.PRESETS[name]
     shape = input_shape or tuple(preset["input_shape"])
