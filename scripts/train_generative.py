@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from app.core import generative as gen
+from app.core.datasets import Dataset
 from app.core.training import to_inputs
 from app.services.datasets import Catalog, CatalogConfig
 from app.services.generative import load_decoder
@@ -52,6 +53,10 @@ MODELS = {
     "dcgan": (gen.GANConfig(latent=64, width=64, refine=2, minibatch_std=True, disc_layers=3), 80,
               "A DCGAN: a generator that learned, against a discriminator, to draw digits "
               "from 64 random numbers."),
+    "cgan": (gen.GANConfig(latent=64, width=64, refine=2, minibatch_std=True, disc_layers=3,
+                           classes=10), 30,
+             "A class-conditional DCGAN: dcgan's nets, told which digit to draw (and to judge), "
+             "so it draws the digit you ask for from 64 random numbers."),
 }
 
 
@@ -67,38 +72,58 @@ def classifier(name: str = YARDSTICK) -> tuple[torch.nn.Module, tuple]:
     return clf.load().eval(), clf.classifier.normalization
 
 
-def sample_quality(images: np.ndarray, judge: str = YARDSTICK) -> dict:
-    """What a shipped classifier makes of generated digits (N, 28, 28) uint8."""
+def sample_quality(images: np.ndarray, judge: str = YARDSTICK,
+                   asked: np.ndarray | None = None) -> dict:
+    """What a shipped classifier makes of generated digits (N, 28, 28) uint8; for a
+    conditional GAN's, also how many it reads as the digit that was `asked` (N,)."""
     model, normalization = classifier(judge)
     with torch.no_grad():
         p = torch.softmax(model(to_inputs(images[:, None], normalization)), dim=1)
     conf, label = p.max(dim=1)
     counts = np.bincount(label.numpy(), minlength=10)
-    return {"samples": len(images), "confident_share": float((conf >= 0.9).float().mean()),
-            "class_shares": (counts / len(images)).round(4).tolist(),
-            "smallest_class_share": float(counts.min() / len(images))}
+    out = {"samples": len(images), "confident_share": float((conf >= 0.9).float().mean()),
+           "class_shares": (counts / len(images)).round(4).tolist(),
+           "smallest_class_share": float(counts.min() / len(images))}
+    if asked is not None:
+        out["asked_share"] = float((label.numpy() == asked).mean())
+    return out
+
+
+def asked_digits(decoder: torch.nn.Module, count: int) -> np.ndarray | None:
+    """The digits a conditional GAN's figures ask for: 0-9 in turn (None: unconditional)."""
+    classes = getattr(decoder.config, "classes", 0)  # a VAE's config has none
+    return np.arange(count) % classes if classes else None
+
+
+def draw(decoder: torch.nn.Module, latent: int, count: int, seed: int
+         ) -> tuple[np.ndarray, np.ndarray | None]:
+    """`count` prior samples (seeded) decoded, and the digits asked for (a conditional GAN)."""
+    digits = asked_digits(decoder, count)
+    z = gen.sample_latents(latent, count, seed=seed, limits=LIMITS.generative)
+    return gen.decode(decoder, z, None if digits is None else torch.from_numpy(digits)), digits
 
 
 def wide_quality(decoder: torch.nn.Module, latent: int, judge: str = YARDSTICK) -> dict:
     """The same reading over 10,000 more prior samples (seeds 1-10, 1,000 each): one set of
     1,000 moves the confident share by ±1.5 points, so the card shows the spread too."""
-    runs = [sample_quality(gen.decode(decoder, gen.sample_latents(
-                latent, 1000, seed=seed, limits=LIMITS.generative)), judge)
-            for seed in range(1, 11)]
+    runs = [sample_quality(images, judge, digits)
+            for images, digits in (draw(decoder, latent, 1000, seed) for seed in range(1, 11))]
     shares = [r["confident_share"] for r in runs]
-    return {"samples": 10_000, "confident_share_mean": float(np.mean(shares)),
-            "confident_share_min": min(shares), "confident_share_max": max(shares),
-            "smallest_class_share_min": min(r["smallest_class_share"] for r in runs)}
+    out = {"samples": 10_000, "confident_share_mean": float(np.mean(shares)),
+           "confident_share_min": min(shares), "confident_share_max": max(shares),
+           "smallest_class_share_min": min(r["smallest_class_share"] for r in runs)}
+    if "asked_share" in runs[0]:
+        out["asked_share_mean"] = float(np.mean([r["asked_share"] for r in runs]))
+    return out
 
 
 def quality_figures(decoder: torch.nn.Module, latent: int) -> dict:
     """Both sample-quality figures of a card: its own 1,000 samples (seed 12345) and the
     10,000 more."""
-    samples = gen.decode(decoder, gen.sample_latents(latent, 1000, seed=12345,
-                                                     limits=LIMITS.generative))
-    return {"sample_quality": sample_quality(samples),
+    samples, digits = draw(decoder, latent, 1000, 12345)
+    return {"sample_quality": sample_quality(samples, asked=digits),
             "sample_quality_wide": wide_quality(decoder, latent),
-            "judge": {"name": JUDGE, "sample_quality": sample_quality(samples, JUDGE),
+            "judge": {"name": JUDGE, "sample_quality": sample_quality(samples, JUDGE, digits),
                       "sample_quality_wide": wide_quality(decoder, latent, JUDGE)}}
 
 
@@ -109,27 +134,52 @@ def read_probabilities(pictures: np.ndarray) -> np.ndarray:
         return torch.softmax(model(to_inputs(pictures[:, None], normalization)), dim=1).numpy()
 
 
+SAMPLED = 2000  # draws for the sampled-holes figure
+
+
 def plane_figures(model: gen.VAE | gen.Autoencoder, x_test: torch.Tensor) -> dict:
     """A 2-D model's test reconstruction error (decoded from the encoder's point), the square
-    its encoded test digits fill, and the share of that square's 24 × 24 grid that decodes to
-    no digit (mnist-cnn's confidence under 0.5: the holes)."""
-    points, _ = gen.encode(model, x_test)
+    its encoded test digits fill, and three readings of its holes (mnist-cnn's confidence
+    under 0.5: no digit): the share of that square's 24 × 24 grid that decodes to no digit;
+    the share of its cells that no test digit lands in (unused); and the share of 2,000
+    draws that decode to no digit, drawn from the prior (a VAE) or from the Gaussian fitted
+    to the encoded digits (an autoencoder: its nearest thing to a prior)."""
+    points, log_var = gen.encode(model, x_test)
     extent = gen.latent_extent(points)
     found = gen.holes(lambda z: gen.decode(model, z), read_probabilities, 24, extent,
                       limits=LIMITS.generative)
+    draws = (gen.draw_prior(2, SAMPLED, seed=0).numpy() if log_var is not None
+             else gen.fitted_gaussian_draws(points, SAMPLED, seed=0))
+    confidence = read_probabilities(gen.decode(model, torch.from_numpy(draws))).max(axis=1)
     return {"reconstruction": gen.test_reconstruction(model, x_test), "latent_extent": extent,
-            "holes": {"grid": 24, "share": found.share, "threshold": gen.HOLE_CONFIDENCE}}
+            "holes": {"grid": 24, "share": found.share, "threshold": gen.HOLE_CONFIDENCE},
+            "empty": {"grid": 24, "share": gen.empty_share(points, 24, extent)},
+            "sampled": {"draws": SAMPLED, "from": "prior" if log_var is not None else
+                        "fitted Gaussian",
+                        "share": float((confidence < gen.HOLE_CONFIDENCE).mean())}}
+
+
+def mnist_set() -> Dataset:
+    return Catalog(CatalogConfig(data_dir=ROOT / "data")).load("mnist")
 
 
 def recard(name: str, out: Path) -> int:
     """Measures shipped weights again and rewrites their figures and card, without training
     (the weights stay as they are): for a card written before a figure was added."""
     stored = read(out / name / "model")
-    old = stored.generative
-    new = replace(old, metrics=(old.metrics or {}) | quality_figures(load_decoder(stored),
-                                                                      old.latent))
+    old, decoder = stored.generative, load_decoder(stored)
+    if old.kind == "ae":
+        x_test = torch.from_numpy(mnist_set().test.x).float().div_(255)
+        figures = {"plane": plane_figures(decoder, x_test),
+                   "vae_2d": plane_figures(load_decoder(read(out / "vae-2d" / "model")), x_test)}
+    else:
+        figures = quality_figures(decoder, old.latent)
+        if old.kind == "vae" and old.latent == 2:
+            x_test = torch.from_numpy(mnist_set().test.x).float().div_(255)
+            figures["plane"] = plane_figures(decoder, x_test)
+    new = replace(old, metrics=(old.metrics or {}) | figures)
     write_meta(out / name / "model", new)
-    (out / name / "MODEL_CARD.md").write_text(card(new))
+    (out / name / "MODEL_CARD.md").write_text((ae_card if old.kind == "ae" else card)(new))
     logging.info("%s: %s", name, new.metrics)
     return 0
 
@@ -181,8 +231,9 @@ def main(argv: list[str] | None = None) -> int:
                      "DCGAN settings")
     config = replace(config, **changes)
 
-    mnist = Catalog(CatalogConfig(data_dir=ROOT / "data")).load("mnist")
+    mnist = mnist_set()
     x = torch.from_numpy(mnist.train.x[:args.limit]).float().div_(255)  # (N, 1, 28, 28), 0-1
+    y = torch.from_numpy(mnist.train.y[:args.limit]).long()  # a conditional GAN's digits
     command = (f"python scripts/train_generative.py {args.name} --epochs {epochs} "
                f"--batch {args.batch} --seed {args.seed} --threads {args.threads}"
                + "".join(f" --{k.replace('_', '-')} {v}" for k, v in changes.items())
@@ -218,8 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         decoder = copy.deepcopy(trained)  # the weights' moving average: what we ship
         opt_g = torch.optim.Adam(trained.parameters(), lr=args.lr_g, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr_d, betas=(0.5, 0.999))
-        # not the card's seed
-        check = gen.sample_latents(config.latent, 1000, seed=54321, limits=LIMITS.generative)
+        check_seed = 54321  # the samples read after each epoch: not the card's seed
         parts = {"generator": trained, "discriminator": disc, "average": decoder,
                  "opt_g": opt_g, "opt_d": opt_d}
         first = 1
@@ -242,16 +292,18 @@ def main(argv: list[str] | None = None) -> int:
                      if args.top_k else None)
             g_loss, d_loss = gen.gan_epoch(trained, disc, x, opt_g, opt_d, args.batch, g,
                                            average=decoder, loss=args.loss, r1=args.r1,
-                                           top_k=top_k)
-            q = sample_quality(gen.decode(decoder, check))
+                                           top_k=top_k, labels=y if config.classes else None)
+            images, digits = draw(decoder, config.latent, 1000, check_seed)
+            q = sample_quality(images, asked=digits)
             history.append({"epoch": epoch, "generator_loss": g_loss,
                             "discriminator_loss": d_loss,
                             "confident_share": q["confident_share"],
-                            "smallest_class_share": q["smallest_class_share"]})
+                            "smallest_class_share": q["smallest_class_share"]}
+                           | ({"asked_share": q["asked_share"]} if "asked_share" in q else {}))
             logging.info("epoch %d: generator %.3f, discriminator %.3f; confident %.3f, "
-                         "rarest class %.3f (%.0f s)", epoch, g_loss, d_loss,
+                         "rarest class %.3f, read as asked %s (%.0f s)", epoch, g_loss, d_loss,
                          q["confident_share"], q["smallest_class_share"],
-                         time.time() - started)
+                         q.get("asked_share", "-"), time.time() - started)
             if args.checkpoint:
                 state = {key: part.state_dict() for key, part in parts.items()}
                 state |= {"rng": g.get_state(), "history": history, "epoch": epoch,
@@ -314,6 +366,16 @@ def judge_line(metrics: dict) -> str:
             "fairer figure.")
 
 
+def asked_line(metrics: dict) -> str:
+    """A conditional GAN's figure: how often each classifier reads the digit asked."""
+    j = metrics["judge"]
+    return (f"- **The digit asked**: its samples ask for 0 to 9 in turn; `{YARDSTICK}` reads "
+            f"**{100 * metrics['sample_quality']['asked_share']:.1f}%** of them as the digit "
+            f"asked, `{j['name']}` {100 * j['sample_quality']['asked_share']:.1f}% (over the "
+            f"10,000 more: {100 * metrics['sample_quality_wide']['asked_share_mean']:.1f}% "
+            f"and {100 * j['sample_quality_wide']['asked_share_mean']:.1f}%).\n")
+
+
 def wide_line(metrics: dict) -> str:
     w = metrics.get("sample_quality_wide")
     if not w:
@@ -339,6 +401,17 @@ def card(g: GenerativeCard) -> str:
         figures = (f"- **Test −ELBO: {t['neg_elbo']:.2f} nats** per image (reconstruction "
                    f"{t['reconstruction']:.2f} + KL {t['kl']:.2f}), on the 10,000 MNIST test "
                    "digits, one sample of z per image.\n")
+        if "plane" in m:
+            pl = m["plane"]
+            figures += (f"- **Its plane**: reconstruction error {pl['reconstruction']:.2f} nats "
+                        f"(decoded from each test digit's mean); the test digits fill "
+                        f"±{pl['latent_extent']:g}; of a {pl['holes']['grid']}² grid over that "
+                        f"square {100 * pl['holes']['share']:.1f}% decodes to no digit "
+                        f"(`mnist-cnn` under {pl['holes']['threshold']:g} confidence), "
+                        f"{100 * pl['empty']['share']:.1f}% of its cells hold no test digit, "
+                        f"and {100 * pl['sampled']['share']:.1f}% of "
+                        f"{pl['sampled']['draws']:,} prior draws decode to no digit "
+                        "(`ae-2d`'s card sets these beside the plain autoencoder's).\n")
         rows = "\n".join(f"| {h['epoch']} | {h['train_neg_elbo']:.2f} |" for h in g.history or [])
         table = "| epoch | train −ELBO (nats) |\n|---|---|\n" + rows
     else:
@@ -349,11 +422,16 @@ def card(g: GenerativeCard) -> str:
             d_convs.append(f"conv {4 * w} (3×3, stride 2)")
         norm = {"batch": "batch norm after each but the first", "spectral": "spectral norm",
                 "none": "no normalisation"}[c.get("disc_norm", "batch")]
-        arch = (f"Generator: z ({c['latent']}) → linear → {2 * w}×7×7 → transposed conv → "
+        classes = c.get("classes", 0)
+        told = f" and the digit asked (one-hot, {classes})" if classes else ""
+        arch = (f"Generator: z ({c['latent']}){told} → linear → {2 * w}×7×7 → transposed conv → "
                 f"{w}×14×14"
                 + (f" → {refine} × (3×3 conv, {w} channels)" if refine else "")
                 + " → transposed conv → 1×28×28 (batch norm and ReLU between, tanh at the end). "
-                f"Discriminator: {' → '.join(d_convs)}"
+                "Discriminator: "
+                + (f"the image and the digit judged, as {classes} one-hot planes → "
+                   if classes else "")
+                + " → ".join(d_convs)
                 + (" → the batch's spread as one more channel" if c.get("minibatch_std") else "")
                 + f" → linear, LeakyReLU 0.2, {norm}. "
                 + (g.recipe or "Non-saturating GAN loss with real labels smoothed to 0.9; "
@@ -361,7 +439,7 @@ def card(g: GenerativeCard) -> str:
                 + f", batch {g.batch}."
                 + (" The shipped weights are the exponential moving average (decay 0.999) of "
                    "the generator's weights over training." if g.averaged else ""))
-        figures = ""
+        figures = asked_line(m) if classes else ""
         rows = "\n".join(
             f"| {h['epoch']} | {h['generator_loss']:.3f} | {h['discriminator_loss']:.3f} | "
             + (f"{100 * h['confident_share']:.1f}% | {100 * h['smallest_class_share']:.1f}% |"
@@ -413,22 +491,36 @@ def ae_card(g: GenerativeCard) -> str:
          f"{ours['latent_extent']:g}", f"{vae['latent_extent']:g}"),
         (f"holes: share of a {grid}×{grid} grid over that square that decodes to no digit "
          f"(`mnist-cnn` under {threshold:g} confidence)",
-         f"**{100 * ours['holes']['share']:.1f}%**", f"{100 * vae['holes']['share']:.1f}%")))
+         f"**{100 * ours['holes']['share']:.1f}%**", f"{100 * vae['holes']['share']:.1f}%"),
+        (f"unused: share of the {grid}×{grid} cells of that square no test digit lands in",
+         f"**{100 * ours['empty']['share']:.1f}%**", f"{100 * vae['empty']['share']:.1f}%"),
+        (f"sampled holes: of {ours['sampled']['draws']:,} draws (ae-2d: from the Gaussian "
+         "fitted to its encoded digits; vae-2d: from its prior), the share that decodes to no "
+         "digit", f"**{100 * ours['sampled']['share']:.1f}%**",
+         f"{100 * vae['sampled']['share']:.1f}%")))
     rows = "\n".join(f"| {h['epoch']} | {h['train_reconstruction']:.2f} |"
                      for h in g.history or [])
-    more = ours["holes"]["share"] > vae["holes"]["share"]
+    def pct(figures: dict, what: str) -> str:
+        return f"{100 * figures[what]['share']:.1f}%"
+
+    def verdict(what: str) -> str:
+        return "more" if ours[what]["share"] > vae[what]["share"] else "fewer"
+
     finding = textwrap.fill(
         "The slides say a plain autoencoder leaves holes in its latent space, points that "
-        "decode to no digit, where a VAE's prior fills the space. Measured this way, on this "
-        "pair, " + ("it does: " if more else "it does not: ")
-        + f"{100 * ours['holes']['share']:.1f}% of ae-2d's square against "
-        f"{100 * vae['holes']['share']:.1f}% of vae-2d's. "
-        + ("" if more else "A 2-D autoencoder's decoder draws readable digits between its "
-           "clusters too (the classifier is sure of them), so the measure finds few holes. ")
-        + f"What the prior surely changes is where the digits lie: vae-2d's within ±"
-        f"{vae['latent_extent']:g}, the prior's disc; ae-2d's across ±{ours['latent_extent']:g}, "
-        "a range of its own choosing, so a draw from a standard normal lands in a small patch "
-        "of its plane. It has no prior to sample from, and the app refuses to (409).", 96)
+        "decode to no digit, where a VAE's prior fills the space. Three readings of it on this "
+        f"pair. Over the square each model's digits fill, ae-2d has {verdict('holes')} points "
+        f"that decode to no digit ({pct(ours, 'holes')} against {pct(vae, 'holes')}): a 2-D "
+        "decoder draws readable digits between its clusters too, so this reading finds few "
+        f"holes in either. But ae-2d leaves {verdict('empty')} of its square unused "
+        f"({pct(ours, 'empty')} of the cells hold no test digit, against {pct(vae, 'empty')}), "
+        "and drawing from the Gaussian fitted to its digits, its nearest thing to a prior, "
+        f"gives {verdict('sampled')} no-digits than drawing from vae-2d's prior "
+        f"({pct(ours, 'sampled')} against {pct(vae, 'sampled')}). What the prior surely "
+        f"changes is where the digits lie: vae-2d's within ±{vae['latent_extent']:g}, the "
+        f"prior's disc; ae-2d's across ±{ours['latent_extent']:g}, a range of its own "
+        "choosing, so a draw from a standard normal lands in a small patch of its plane. It "
+        "has no prior to sample from, and the app refuses to (409).", 96)
     return f"""# Model card: `{g.name}`
 
 {g.summary} Trained by us on MNIST and shipped beside `vae-2d`, to show what the VAE's prior

@@ -48,6 +48,11 @@ CLIPPED = (f"how many coordinates lay beyond ±{GEN.prior_bound:g} (far outside 
 
 # ---------------------------------------------------------------- request models
 
+DigitClass = Annotated[int, Field(ge=0, le=9)]
+DIGIT = ("the digit to draw, 0 to 9: only for a class-conditional GAN (`classes` 10 in "
+         "…/models: cgan), which requires it; any other model refuses it (422)")
+
+
 class DecodeRequest(Body):
     # the numbers checked here; the length per model by core.generative.check_latents
     z: LatentPoint | list[LatentPoint] = Field(description=(
@@ -57,11 +62,16 @@ class DecodeRequest(Body):
         "(`outside_prior`, or the X-Outside-Prior header), never refused"))
     format: Literal["png", "json"] = Field("png", description="png: the image (a grid for a "
                                            "batch); json: 0-255 numbers")
+    digit: DigitClass | Annotated[list[DigitClass], Field(max_length=GEN.batch)] | None = Field(
+        None, description=DIGIT + "; one for all the points, or a list with one per point")
 
 
 class SampleRequest(Body):
     count: int = Field(16, ge=1, le=GEN.batch)
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    digit: DigitClass | None = Field(None, description="a class-conditional GAN draws this "
+                                     "digit at every point; without it, 0 to 9 in turn. Any "
+                                     "other model refuses it (422)")
 
 
 class InterpolateRequest(Body):
@@ -69,6 +79,7 @@ class InterpolateRequest(Body):
     end: LatentPoint = Field(description=f"a latent point, numbers from −{BOUND} to {BOUND}")
     steps: int = Field(8, ge=2, le=GEN.steps, description="frames, both ends included")
     method: Literal["linear", "slerp"] = "linear"
+    digit: DigitClass | None = Field(None, description=DIGIT + " (every frame)")
 
 
 class WatchRunRequest(Body):
@@ -97,6 +108,9 @@ class GenerativeModelOut(Out):
     has_encoder: bool = Field(description="a VAE or an autoencoder: it can encode digits")
     has_map: bool = Field(description="a 2-D one with an encoder: it has a manifold, a latent "
                           "map and holes")
+    classes: int = Field(description="10: a class-conditional GAN, told which digit to draw "
+                         "(every decode, interpolation and live point names one: `digit`); 0: "
+                         "the latent point alone decides")
 
 
 class DecodeOut(Out):
@@ -109,6 +123,8 @@ class SampleOut(Out):
     latents: list[list[float]]
     png: str = Field(description=f"the decoded samples as one grid, 8 a row, {PNG}")
     clipped: int = Field(description=CLIPPED + " (the latents are the clipped ones)")
+    digits: list[int] | None = Field(description="a class-conditional GAN's: the digit asked "
+                                     "at each point; null for the others")
 
 
 class InterpolateOut(Out):
@@ -143,7 +159,11 @@ class HolesOut(Out):
 
 
 class LatentMapOut(Out):
-    points: list[tuple[float, float, int]] = Field(description="[z₁, z₂, digit] each")
+    points: list[tuple[float, float, int]] = Field(description="[z₁, z₂, digit] each (a VAE: "
+                                                   "its Gaussian's mean)")
+    std: list[tuple[float, float]] | None = Field(description="a VAE's: [σ₁, σ₂] of each "
+                                                  "point's Gaussian, in the same order; null "
+                                                  "for an autoencoder (a point, no spread)")
 
 
 class ArithmeticTermOut(Out):
@@ -186,8 +206,9 @@ async def decode(model: str, req: DecodeRequest, lab: GenerativeDep) -> Response
 
     For many points in a row (a slider being dragged), the WebSocket
     `/api/v1/generative/{model}/live` answers the same pictures with less work per point: send
-    `{"z": [...]}` as text, receive the PNG as a binary message."""
-    decoded = service.decode(lab, model, req.z)
+    `{"z": [...]}` (a class-conditional GAN: `{"z": [...], "digit": 3}`) as text, receive the
+    PNG as a binary message."""
+    decoded = service.decode(lab, model, req.z, req.digit)
     if req.format == "json":
         return DecodeOut(images=decoded.pixels(), outside_prior=decoded.outside_prior,
                          max_abs_z=decoded.max_abs_z)
@@ -198,13 +219,14 @@ async def decode(model: str, req: DecodeRequest, lab: GenerativeDep) -> Response
 
 @router.websocket("/{model}/live")
 async def decode_live(websocket: WebSocket, model: str, lab: GenerativeDep) -> None:
-    """The sliders' lane while dragging: one open connection, each text message `{"z": [...]}`
-    (one point) answered by a binary message, its 28×28 PNG, in order. A refused point is
-    answered by a text message in the API's error shape, `{"error": {...}}`, and the connection
-    stays open; an unknown model gets that answer and close code 1008. Same checks and pictures
-    as POST …/decode, without an HTTP request per frame (that was two thirds of a frame's
-    cost). A frame is the PNG alone: whether its point lies outside the prior is in the point's
-    own numbers (any |z_i| > 4), as POST …/decode reports it. WebSockets are not in the OpenAPI
+    """The sliders' lane while dragging: one open connection, each text message `{"z":
+    [...]}` (one point; a class-conditional GAN's also names its `"digit"`) answered by a
+    binary message, its 28×28 PNG, in order. A refused point is answered by a text message
+    in the API's error shape, `{"error": {...}}`, and the connection stays open; an unknown
+    model gets that answer and close code 1008. Same checks and pictures as POST …/decode,
+    without an HTTP request per frame (that was two thirds of a frame's cost). A frame is
+    the PNG alone: whether its point lies outside the prior is in the point's own numbers
+    (any |z_i| > 4), as POST …/decode reports it. WebSockets are not in the OpenAPI
     document, so the decode endpoint names this."""
     await websocket.accept()
     try:
@@ -230,14 +252,14 @@ async def decode_live(websocket: WebSocket, model: str, lab: GenerativeDep) -> N
     _422="invalid settings"))
 def sample(model: str, req: SampleRequest, lab: GenerativeDep) -> SampleOut:
     """`count` points from the prior (seeded), decoded: a grid picture and the latents used."""
-    return SampleOut.model_validate(service.sample(lab, model, req.count, req.seed))
+    return SampleOut.model_validate(service.sample(lab, model, req.count, req.seed, req.digit))
 
 
 @router.post("/{model}/interpolate", response_model=InterpolateOut, responses=ERRORS)
 def interpolate(model: str, req: InterpolateRequest, lab: GenerativeDep) -> InterpolateOut:
     """The frames between two latent points: a strip picture, each frame, and the points."""
     return InterpolateOut.model_validate(service.interpolate(lab, model, req.start, req.end,
-                                                             req.steps, req.method))
+                                                             req.steps, req.method, req.digit))
 
 
 @router.post("/{model}/encode", openapi_extra=BODY, response_model=EncodeOut,
@@ -279,14 +301,18 @@ def holes(model: str, lab: GenerativeDep,
 @router.get("/{model}/latent-map", response_model=LatentMapOut, responses=VAE_ERRORS)
 def latent_map(model: str, lab: GenerativeDep,
                count: Annotated[int, Query(ge=10, le=10_000)] = 2000) -> LatentMapOut:
-    """Where the MNIST test digits land in a 2-D model's latent plane: [z₁, z₂, digit] each.
+    """Where the MNIST test digits land in a 2-D model's latent plane: [z₁, z₂, digit] each,
+    and a VAE's spread about each (`std`).
     (A plain `def`: the first call for a model encodes the test set, on a worker thread.)"""
     return LatentMapOut.model_validate(service.latent_map(lab, model, count))
 
 
-@router.post("/{model}/arithmetic", response_model=ArithmeticOut, responses=ERRORS)
+@router.post("/{model}/arithmetic", response_model=ArithmeticOut, responses=errors(
+    404, 409, 422, _404="no such model", _409="a class-conditional GAN: its points hold no "
+    "digit to add", _422="invalid digits"))
 def arithmetic(model: str, req: ArithmeticRequest, lab: GenerativeDep) -> ArithmeticOut:
-    """Latent arithmetic: Σ mean(plus digits) − Σ mean(minus digits), decoded, with each term."""
+    """Latent arithmetic: Σ mean(plus digits) − Σ mean(minus digits), decoded, with each term.
+    Not for a class-conditional GAN (409): it is told the digit, its points hold the style."""
     return ArithmeticOut.model_validate(service.arithmetic(lab, model, list(req.plus),
                                                            list(req.minus)))
 

@@ -66,6 +66,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _with_digit(body: dict, digit: Any) -> dict:
+    """A generative request's body, with the digit a class-conditional GAN is asked for."""
+    return body if digit is None else body | {"digit": digit}
+
+
 def _pictures(value: Any) -> Any:
     """Every PNG data URL inside a JSON answer as a PIL image."""
     if isinstance(value, str) and value.startswith("data:image/"):
@@ -236,18 +241,20 @@ class Playground:
 
     # ------------------------------------------------------------ the generative lab
 
-    def decode(self, model: str, z: Any) -> Image.Image:
+    def decode(self, model: str, z: Any, digit: int | None = None) -> Image.Image:
         """One latent point → the 28×28 digit; `.info["outside_prior"]` says whether some
-        coordinate lies beyond ±4."""
-        r = self.request("POST", f"/generative/{model}/decode", json={"z": z})
+        coordinate lies beyond ±4. `digit`: the one a class-conditional GAN (cgan) draws."""
+        r = self.request("POST", f"/generative/{model}/decode",
+                         json=_with_digit({"z": z}, digit))
         img = Image.open(io.BytesIO(r.content))
         img.info["outside_prior"] = r.headers.get("x-outside-prior") == "1"
         return img
 
-    def decode_many(self, model: str, zs: Any) -> list[Image.Image]:
-        """Several latent points (rows) → one 28×28 gray PIL image each."""
+    def decode_many(self, model: str, zs: Any, digit: Any = None) -> list[Image.Image]:
+        """Several latent points (rows) → one 28×28 gray PIL image each (`digit`: a cgan's,
+        one for all or one per point)."""
         out = self.request("POST", f"/generative/{model}/decode",
-                           json={"z": zs, "format": "json"}).json()
+                           json=_with_digit({"z": zs, "format": "json"}, digit)).json()
         return [Image.fromarray(np.array(p, dtype=np.uint8)) for p in out["images"]]
 
     def encode(self, model: str, image_or_pixels: Any) -> dict:
@@ -256,19 +263,21 @@ class Playground:
         return self._answer("POST", f"/generative/{model}/encode",
                             **self._source(image_or_pixels))
 
-    def sample(self, model: str, count: int = 16, seed: int = 0) -> dict:
+    def sample(self, model: str, count: int = 16, seed: int = 0, digit: int | None = None
+               ) -> dict:
         """`count` seeded draws from the prior: `latents` (an array), `png` (the grid of them,
-        a PIL image) and `clipped`."""
+        a PIL image), `clipped`, and a cgan's `digits` (`digit` at each, or 0-9 in turn)."""
         out = self._answer("POST", f"/generative/{model}/sample",
-                           json={"count": count, "seed": seed})
+                           json=_with_digit({"count": count, "seed": seed}, digit))
         return out | {"latents": np.array(out["latents"])}
 
     def interpolate(self, model: str, start: Any, end: Any, steps: int = 8,
-                    method: str = "linear") -> dict:
+                    method: str = "linear", digit: int | None = None) -> dict:
         """The frames between two latent points: `frames` (PIL images), `png` (the strip),
-        `latents` (an array), `outside_prior`, `max_abs_z`."""
+        `latents` (an array), `outside_prior`, `max_abs_z`; a cgan draws `digit` in each."""
         out = self._answer("POST", f"/generative/{model}/interpolate",
-                           json={"start": start, "end": end, "steps": steps, "method": method})
+                           json=_with_digit({"start": start, "end": end, "steps": steps,
+                                             "method": method}, digit))
         return out | {"latents": np.array(out["latents"])}
 
     # ------------------------------------------------------------ the sequence lab

@@ -64,6 +64,10 @@ class GANConfig:
     # (Miyato et al., 2018) or "none" (with a gradient penalty in training instead)
     disc_norm: Literal["batch", "spectral", "none"] = "batch"
     disc_layers: int = 2  # 3 adds a convolution down to 4×4 with 4w channels: a sharper critic
+    # 0: unconditional. 10: class-conditional (Mirza & Osindero, 2014): the generator is told
+    # which digit to draw, the discriminator which digit it judges (as 10 more input channels,
+    # one-hot), so each digit is drawn on demand and no digit can be dropped
+    classes: int = 0
 
     kind: Literal["gan"] = "gan"
 
@@ -140,15 +144,26 @@ def vae_loss(model: VAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, t
     return recon + kl, recon, kl
 
 
+def one_hot_digits(digits: torch.Tensor | None, classes: int, count: int) -> torch.Tensor:
+    """The digits a conditional GAN is asked for, (count,) integers, as one-hot rows; refused
+    when they are missing (a conditional model) or the wrong number."""
+    if digits is None or len(digits) != count:
+        raise InputError(f"a class-conditional GAN draws the digit it is asked for: give one "
+                         f"digit (0 to {classes - 1}) per point", "digit")
+    return F.one_hot(digits.long(), classes).float()
+
+
 class Generator(nn.Module):
     """DCGAN generator (Radford et al., 2016): latent → 7×7 → 14×14 → 28×28 by transposed
-    convolutions with batch norm, tanh at the end (mapped to [0, 1] by `decode`)."""
+    convolutions with batch norm, tanh at the end (mapped to [0, 1] by `decode`). A
+    conditional one (config.classes) takes the digit too, one-hot beside the latent point."""
 
     def __init__(self, config: GANConfig) -> None:
         super().__init__()
         w = config.width
         self.config = config
-        self.project = nn.Sequential(nn.Linear(config.latent, 2 * w * 7 * 7, bias=False),
+        inputs = config.latent + config.classes
+        self.project = nn.Sequential(nn.Linear(inputs, 2 * w * 7 * 7, bias=False),
                                      nn.BatchNorm1d(2 * w * 7 * 7), nn.ReLU())
         refine = [layer for _ in range(config.refine) for layer in (
             nn.Conv2d(w, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU())]
@@ -158,12 +173,14 @@ class Generator(nn.Module):
             *refine,  # (B, w, 14, 14)
             nn.ConvTranspose2d(w, 1, 4, stride=2, padding=1), nn.Tanh())  # (B, 1, 28, 28)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, digits: torch.Tensor | None = None) -> torch.Tensor:
+        if self.config.classes:
+            z = torch.cat([z, one_hot_digits(digits, self.config.classes, len(z))], dim=1)
         x = self.project(z).view(len(z), 2 * self.config.width, 7, 7)  # (B, 2w, 7, 7)
         return self.up(x)  # (B, 1, 28, 28) in [-1, 1]
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return (self.forward(z) + 1) / 2
+    def decode(self, z: torch.Tensor, digits: torch.Tensor | None = None) -> torch.Tensor:
+        return (self.forward(z, digits) + 1) / 2
 
 
 class Discriminator(nn.Module):
@@ -177,7 +194,9 @@ class Discriminator(nn.Module):
         def norm(channels: int) -> list[nn.Module]:
             return [nn.BatchNorm2d(channels)] if config.disc_norm == "batch" else []
 
-        layers = [sn(nn.Conv2d(1, w, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),  # (B, w, 14, 14)
+        self.classes = config.classes
+        layers = [sn(nn.Conv2d(1 + config.classes, w, 4, stride=2, padding=1)),  # (B, w, 14, 14)
+                  nn.LeakyReLU(0.2),
                   sn(nn.Conv2d(w, 2 * w, 4, stride=2, padding=1,
                                bias=config.disc_norm != "batch")),  # (B, 2w, 7, 7)
                   *norm(2 * w), nn.LeakyReLU(0.2)]
@@ -192,7 +211,10 @@ class Discriminator(nn.Module):
         self.judge = nn.Sequential(
             nn.Flatten(), sn(nn.Linear((channels + config.minibatch_std) * side * side, 1)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, digits: torch.Tensor | None = None) -> torch.Tensor:
+        if self.classes:  # the digit judged, as one plane per class: 1 on its own, 0 elsewhere
+            planes = one_hot_digits(digits, self.classes, len(x))[:, :, None, None]
+            x = torch.cat([x, planes.expand(-1, -1, *x.shape[2:])], dim=1)  # (B, 1 + classes, …)
         f = self.features(x)  # (B, C, side, side)
         if self.minibatch_std:
             # One more channel: how much the batch varies. A generator that draws the same few
@@ -264,6 +286,27 @@ def latent_array(z: object, latent: int, field: str = "z", *, limits: Generative
     return arr.astype(np.float32), float(np.float32(peak))
 
 
+def check_digits(digit: int | list[int] | None, count: int, classes: int, model: str
+                 ) -> np.ndarray | None:
+    """The digits asked of `count` points: for a class-conditional GAN (`classes` > 0) one
+    digit for them all or one per point, as (count,) integers; for any other model, none
+    (refused when given: it has no way to take one)."""
+    if not classes:
+        if digit is not None:
+            raise InputError(f"{model} is not class-conditional: it draws whatever digit its "
+                             "point holds; leave digit out (cgan takes one)", "digit")
+        return None
+    ask = f"{model} draws the digit it is asked for: give digit, 0 to {classes - 1}, one for " \
+          "all the points or a list with one per point"
+    if digit is None:
+        raise InputError(ask, "digit")
+    digits = np.asarray(digit if isinstance(digit, list) else [digit] * count)
+    if digits.ndim != 1 or len(digits) != count or digits.dtype.kind not in "iu" or (
+            len(digits) and not 0 <= digits.min() <= digits.max() < classes):
+        raise InputError(ask + f" ({count} here)", "digit")
+    return digits.astype(np.int64)
+
+
 def check_latents(z: object, latent: int, field: str = "z", *, limits: GenerativeLimits
                   ) -> torch.Tensor:
     """A latent point or a batch of them → (B, latent) float32; refused with a reason when the
@@ -285,10 +328,11 @@ def clip_to_prior(z: torch.Tensor, *, limits: GenerativeLimits) -> tuple[torch.T
 
 
 @torch.no_grad()
-def decode(model: nn.Module, z: torch.Tensor) -> np.ndarray:
-    """(B, latent) → (B, 28, 28) uint8 images."""
+def decode(model: nn.Module, z: torch.Tensor, digits: torch.Tensor | None = None) -> np.ndarray:
+    """(B, latent) → (B, 28, 28) uint8 images; a conditional GAN also takes the (B,) digits
+    to draw."""
     model.eval()
-    x = model.decode(z)[:, 0]
+    x = (model.decode(z) if digits is None else model.decode(z, digits))[:, 0]
     return (x.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
 
 
@@ -417,6 +461,23 @@ def holes(decode: Callable[[torch.Tensor], np.ndarray],
                    share=float((confidence < HOLE_CONFIDENCE).mean()))
 
 
+def empty_share(points: np.ndarray, size: int, extent: float) -> float:
+    """Of a size × size grid of cells over [−extent, extent]², the share that holds none of
+    these 2-D points (N, 2): the part of the plane the encoder left unused."""
+    counts, _, _ = np.histogram2d(points[:, 0], points[:, 1], bins=size,
+                                  range=[[-extent, extent], [-extent, extent]])
+    return float((counts == 0).mean())
+
+
+def fitted_gaussian_draws(points: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """`count` draws (float32) from the Gaussian fitted to these latent points (N, latent):
+    their mean and covariance. A plain autoencoder has no prior to sample from; this is the
+    nearest thing to one, to ask whether sampling it would draw digits."""
+    rng = np.random.default_rng(seed)
+    return rng.multivariate_normal(points.mean(axis=0), np.cov(points.T), count).astype(
+        np.float32)
+
+
 def tile(images: np.ndarray, cols: int, gap: int = 2) -> np.ndarray:
     """(N, 28, 28) uint8 → one picture, `cols` a row, dark gaps."""
     n, h, w = images.shape
@@ -451,7 +512,8 @@ def gan_epoch(gen: Generator, disc: Discriminator, x: torch.Tensor, opt_g: torch
               opt_d: torch.optim.Optimizer, batch: int, generator: torch.Generator,
               average: Generator | None = None, decay: float = 0.999,
               loss: Literal["bce", "hinge"] = "bce", r1: float = 0.0,
-              top_k: int | None = None) -> tuple[float, float]:
+              top_k: int | None = None, labels: torch.Tensor | None = None
+              ) -> tuple[float, float]:
     """One pass over real images x (N, 1, 28, 28) in [0, 1]; returns the mean generator and
     discriminator losses. `loss`: "bce", the non-saturating GAN loss (Goodfellow et al., 2014),
     with one-sided label smoothing (real labels 0.9) unless `r1` is set; or "hinge" (Lim & Ye,
@@ -460,7 +522,12 @@ def gan_epoch(gen: Generator, disc: Discriminator, x: torch.Tensor, opt_g: torch
     With `average`, that copy of the generator follows an exponential moving average of its
     weights (Karras et al., 2018): it draws steadier digits than the last step's weights.
     `top_k`: the generator learns only from the k fakes the discriminator finds most real, so
-    its worst drafts stop pulling it around (Sinha et al., 2020)."""
+    its worst drafts stop pulling it around (Sinha et al., 2020). A conditional pair
+    (gen.config.classes) learns from the real digits' `labels` (N,); its fakes are asked for
+    digits drawn uniformly."""
+    classes = gen.config.classes
+    if classes and labels is None:
+        raise ValueError("a conditional GAN learns from labelled digits: give labels")
     gen.train()
     disc.train()
     order = torch.randperm(len(x), generator=generator)
@@ -470,9 +537,13 @@ def gan_epoch(gen: Generator, disc: Discriminator, x: torch.Tensor, opt_g: torch
     for i in range(0, len(x) - batch + 1, batch):
         real = x[order[i:i + batch]] * 2 - 1  # to the generator's [-1, 1]
         z = torch.randn(batch, gen.config.latent, generator=generator)
-        fake = gen(z)
+        real_digits = fake_digits = None
+        if classes:
+            real_digits = labels[order[i:i + batch]]
+            fake_digits = torch.randint(classes, (batch,), generator=generator)
+        fake = gen(z, fake_digits)
         real.requires_grad_(r1 > 0)
-        d_real, d_fake = disc(real), disc(fake.detach())
+        d_real, d_fake = disc(real, real_digits), disc(fake.detach(), fake_digits)
         if loss == "hinge":
             d_loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
         else:
@@ -485,7 +556,7 @@ def gan_epoch(gen: Generator, disc: Discriminator, x: torch.Tensor, opt_g: torch
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
-        d_out = disc(fake)
+        d_out = disc(fake, fake_digits)
         if top_k is not None and top_k < len(d_out):
             d_out = d_out.flatten().topk(top_k).values
         g_loss = (-d_out.mean() if loss == "hinge" else

@@ -44,6 +44,7 @@ class GenModel:
     fast: gen.NumpyDecoder | None = None  # the slider path of the VAEs and the autoencoder
     lock: threading.Lock = field(default_factory=threading.Lock)
     points: np.ndarray | None = None  # test digits' latent means (N, latent), with an encoder
+    spreads: np.ndarray | None = None  # and a VAE's standard deviations about them (N, latent)
     labels: np.ndarray | None = None
     class_means: np.ndarray | None = None  # (10, latent)
 
@@ -51,11 +52,22 @@ class GenModel:
     def name(self) -> str:
         return self.stored.name
 
-    def decode(self, z: torch.Tensor | np.ndarray) -> np.ndarray:
-        """Latent points → uint8 digits, by the fastest path this model has."""
+    def decode(self, z: torch.Tensor | np.ndarray, digits: np.ndarray | None = None
+               ) -> np.ndarray:
+        """Latent points → uint8 digits, by the fastest path this model has; a conditional
+        GAN also takes the digit to draw at each point (see `check_digits`)."""
         if self.fast:
             return self.fast(z.numpy() if isinstance(z, torch.Tensor) else z)
-        return gen.decode(self.decoder, torch.as_tensor(z))
+        return gen.decode(self.decoder, torch.as_tensor(z),
+                          None if digits is None else torch.from_numpy(digits))
+
+    @property
+    def classes(self) -> int:
+        """10 for a class-conditional GAN (each point is drawn as the digit asked), else 0."""
+        return self.stored.generative.config.get("classes", 0)
+
+    def check_digits(self, digit: int | list[int] | None, count: int) -> np.ndarray | None:
+        return gen.check_digits(digit, count, self.classes, self.name)
 
     @property
     def kind(self) -> str:
@@ -121,7 +133,8 @@ class GenerativeLab:
             if m.points is None:
                 test = self.catalog.load("mnist").test
                 x = torch.from_numpy(test.x).float().div_(255)
-                m.points, _ = gen.encode(vae, x)
+                m.points, log_var = gen.encode(vae, x)
+                m.spreads = None if log_var is None else np.exp(0.5 * log_var)
                 m.labels = test.y
             return m.points, m.labels
 
@@ -177,13 +190,15 @@ class ModelInfo:
     metrics: dict
     has_encoder: bool
     has_map: bool
+    classes: int
 
 
 def describe(m: GenModel) -> ModelInfo:
     card = m.stored.generative
     return ModelInfo(name=m.name, kind=m.kind, latent=m.latent, image_shape=[1, 28, 28],
                      summary=card.summary or "", metrics=card.metrics or {},
-                     has_encoder=m.has_encoder, has_map=m.has_encoder and m.latent == 2)
+                     has_encoder=m.has_encoder, has_map=m.has_encoder and m.latent == 2,
+                     classes=m.classes)
 
 
 def list_models(lab: GenerativeLab) -> list[ModelInfo]:
@@ -213,40 +228,49 @@ class Decoded:
         return self.pictures.tolist()
 
 
-def decode(lab: GenerativeLab, model: str, z: object) -> Decoded:
+def decode(lab: GenerativeLab, model: str, z: object, digit: int | list[int] | None = None
+           ) -> Decoded:
     """One latent point or a batch (checked: length, finite, within the sanity bound; a point
-    outside the prior is decoded, and `outside_prior` says so)."""
+    outside the prior is decoded, and `outside_prior` says so); a conditional GAN's `digit`
+    too, one for all or one per point."""
     m = lab.get(model)
     # numpy from the JSON to the pixels (no torch tensor between): the slider's path
     points, max_abs_z = gen.latent_array(z, m.latent, limits=LIMITS.generative)
-    return Decoded(m.decode(points), max_abs_z)
+    return Decoded(m.decode(points, m.check_digits(digit, len(points))), max_abs_z)
 
 
-def live_point(text: str | None, latent: int) -> np.ndarray:
-    """One slider message, `{"z": [numbers]}` as text within the live-message limit, as a
-    (1, latent) point; anything else is refused with what to send instead."""
+LIVE_MESSAGE = '{"z": [numbers]} (a class-conditional model: {"z": [numbers], "digit": 0-9})'
+
+
+def live_point(text: str | None, m: GenModel) -> tuple[np.ndarray, np.ndarray | None]:
+    """One slider message, `{"z": [numbers]}` (and `"digit"` for a conditional GAN) as text
+    within the live-message limit, as a (1, latent) point and its digit; anything else is
+    refused with what to send instead."""
     max_chars = LIMITS.live_message_bytes
     if text is None:
-        raise Invalid('send each point as a text message, JSON: {"z": [numbers]}', "z")
+        raise Invalid(f"send each point as a text message, JSON: {LIVE_MESSAGE}", "z")
     if len(text) > max_chars:
         raise Invalid(f"a message must be under {max_chars:,} characters", "z")
     try:
         message = json.loads(text)
     except ValueError as exc:
-        raise Invalid('each message must be JSON: {"z": [numbers]}', "z") from exc
-    if not isinstance(message, dict) or set(message) != {"z"}:
-        raise Invalid('each message must be {"z": [numbers]}, nothing else', "z")
-    z, _ = gen.latent_array(message["z"], latent, limits=LIMITS.generative)
+        raise Invalid(f"each message must be JSON: {LIVE_MESSAGE}", "z") from exc
+    if not isinstance(message, dict) or "z" not in message or not set(message) <= {"z", "digit"}:
+        raise Invalid(f"each message must be {LIVE_MESSAGE}, nothing else", "z")
+    z, _ = gen.latent_array(message["z"], m.latent, limits=LIMITS.generative)
     if len(z) != 1:
         raise Invalid("one point per message (a decode request takes batches)", "z")
-    return z
+    digit = message.get("digit")
+    if isinstance(digit, bool) or not isinstance(digit, int | None):
+        raise Invalid("digit must be a whole number, 0 to 9", "digit")
+    return z, m.check_digits(digit, 1)
 
 
 def live_frame(m: GenModel, text: str | None) -> bytes:
     """The PNG for one slider message (see `live_point`): the same picture as `decode`, for
     any finite point within the sanity bound (the frame is the PNG alone: whether the point
     lies outside the prior is in its own numbers, any |z_i| > prior_bound)."""
-    return images.encode(m.decode(live_point(text, m.latent))[0])
+    return images.encode(m.decode(*live_point(text, m))[0])
 
 
 @dataclass
@@ -254,20 +278,28 @@ class Sample:
     latents: list[list[float]]
     png: str  # the grid, a PNG data URL
     clipped: int  # coordinates of the draw clamped to ±prior_bound
+    digits: list[int] | None  # a conditional GAN's: the digit asked at each point
 
 
-def sample(lab: GenerativeLab, model: str, count: int, seed: int) -> Sample:
+def sample(lab: GenerativeLab, model: str, count: int, seed: int,
+           digit: int | None = None) -> Sample:
     """`count` points from the prior (seeded), clamped to ±prior_bound (how many coordinates
-    were is said), decoded into one grid, 8 a row."""
+    were is said), decoded into one grid, 8 a row. A conditional GAN draws `digit` at each,
+    or, without one, 0 to 9 in turn."""
     m = lab.get(model)
     if m.kind == "ae":
         raise Conflict(f"{m.name} is a plain autoencoder: it has no prior to draw from, and a "
                        "random point of its plane may decode to no digit (the holes, "
                        "…/holes); decode points of its latent map instead", "model")
+    asked: int | list[int] | None = digit
+    if m.classes and digit is None:
+        asked = [i % m.classes for i in range(count)]  # every digit in turn
+    digits = m.check_digits(asked, count)
     z, clipped = gen.clip_to_prior(gen.draw_prior(m.latent, count, seed),
                                    limits=LIMITS.generative)
-    return Sample(latents=z.tolist(), png=png_data_url(gen.tile(m.decode(z), min(count, 8))),
-                  clipped=clipped)
+    return Sample(latents=z.tolist(), clipped=clipped,
+                  png=png_data_url(gen.tile(m.decode(z, digits), min(count, 8))),
+                  digits=None if digits is None else digits.tolist())
 
 
 @dataclass
@@ -283,15 +315,16 @@ class Interpolation:
 
 
 def interpolate(lab: GenerativeLab, model: str, start: list[float], end: list[float],
-                steps: int, method: str) -> Interpolation:
-    """`steps` frames from `start` to `end`, both included, linear or slerp. Ends outside the
-    prior are taken (and a slerp may swing beyond its ends): `outside_prior` says so."""
+                steps: int, method: str, digit: int | None = None) -> Interpolation:
+    """`steps` frames from `start` to `end`, both included, linear or slerp (a conditional
+    GAN's all drawn as `digit`). Ends outside the prior are taken (and a slerp may swing
+    beyond its ends): `outside_prior` says so."""
     m = lab.get(model)
     g = LIMITS.generative
     z = gen.interpolate(gen.check_latents(start, m.latent, "start", limits=g),
                         gen.check_latents(end, m.latent, "end", limits=g), steps, method,
                         limits=g)
-    pictures = m.decode(z)
+    pictures = m.decode(z, m.check_digits(digit, len(z)))
     return Interpolation(latents=z.tolist(), png=png_data_url(gen.tile(pictures, len(pictures))),
                          frames=[png_data_url(p) for p in pictures], max_abs_z=gen.farthest(z))
 
@@ -365,18 +398,20 @@ def holes(lab: GenerativeLab, model: str, size: int, extent: float) -> Holes:
 @dataclass
 class LatentMap:
     points: list[list[float | int]]  # [z₁, z₂, digit] each
+    std: list[list[float]] | None  # a VAE's: [σ₁, σ₂] of each point's Gaussian
 
 
 def latent_map(lab: GenerativeLab, model: str, count: int) -> LatentMap:
-    """About `count` of the MNIST test digits (every n-th) placed in a 2-D VAE's latent plane.
-    The first call for a model encodes the whole test set: call it off the event loop."""
-    m = lab.get(model)
-    if m.latent != 2:
-        raise Conflict("the latent map is for a 2-D latent space (vae-2d, ae-2d)", "model")
+    """About `count` of the MNIST test digits (every n-th) placed in a 2-D model's latent
+    plane: a VAE's Gaussians (mean and spread), an autoencoder's points. The first call for a
+    model encodes the whole test set: call it off the event loop."""
+    m = plane(lab, model, "the latent map is drawn for")
     points, labels = lab.test_points(m)
     step = max(1, len(points) // count)
+    spreads = None if m.spreads is None else m.spreads[::step].round(4).tolist()
     return LatentMap(points=[[round(float(p[0]), 4), round(float(p[1]), 4), int(y)]
-                             for p, y in zip(points[::step], labels[::step], strict=True)])
+                             for p, y in zip(points[::step], labels[::step], strict=True)],
+                     std=spreads)
 
 
 @dataclass
@@ -401,6 +436,10 @@ def arithmetic(lab: GenerativeLab, model: str, plus: list[str], minus: list[str]
     m = lab.get(model)
     if not plus:
         raise Invalid("name at least one digit to add", "plus")
+    if m.classes:
+        raise Conflict(f"{m.name} is told which digit to draw: its latent points hold only the "
+                       "style (thickness, slant), so there is no digit's average point to add; "
+                       "ask it for the digit instead (digit)", "model")
     means = lab.class_means(m)
     z = sum(means[CLASSES.index(d)] for d in plus) - sum(
         (means[CLASSES.index(d)] for d in minus), np.zeros(m.latent))

@@ -7,13 +7,16 @@ import { makePad } from "./pad.js";
 const COLOURS = ["#e6194b", "#3cb44b", "#d4a017", "#4363d8", "#f58231", "#911eb4", "#0fa3b1",
   "#f032e6", "#6b8e23", "#8b4513"];
 const SHOWN = 16; // sliders shown before "show all"
-// the latent map and the sliders span −range … range: a VAE's ±3 (its prior's), the plain
-// autoencoder's as far as its card says its digits lie
-const VAE_RANGE = 3;
-const range = () => state.model?.metrics?.plane?.latent_extent ?? VAE_RANGE;
-const state = { watch: null, models: [], model: null, z: [], ends: {}, frames: [], timer: null, showAll: false, map: null };
+// a 2-D model's plane and sliders span −range … range: as far as its card says its test digits
+// lie (a VAE's about ±4, its prior's; the plain autoencoder's its own); the others ±3
+const PRIOR_RANGE = 3;
+const rangeOf = (m) => m?.metrics?.plane?.latent_extent ?? PRIOR_RANGE;
+const range = () => rangeOf(state.model);
+const state = { watch: null, models: [], model: null, z: [], digit: 3, ends: {}, frames: [], timer: null, showAll: false, planes: [] };
 
-const api = (path) => `/api/v1/generative/${state.model.name}${path}`;
+const api = (path, name = state.model.name) => `/api/v1/generative/${name}${path}`;
+// a class-conditional GAN is told the digit to draw: every request for it names one
+const withDigit = (body) => (state.model.classes ? { ...body, digit: state.digit } : body);
 const fail = (message) => showError("#gen-error", message);
 const round = (v) => Math.round(v * 100) / 100;
 
@@ -47,16 +50,17 @@ function liveSocket() {
     if (!socket.opened) live.retryAt = Date.now() + 10000;
     const waiting = live.pending;
     live.pending = null;
-    if (waiting) waiting.resolve(fetchJSON(api("/decode"), { body: { z: waiting.z }, as: "blob" }));
+    if (waiting) waiting.resolve(fetchJSON(api("/decode"), { body: waiting.body, as: "blob" }));
   };
   return null;
 }
 function picture(z) {
   const socket = liveSocket();
-  if (!socket) return fetchJSON(api("/decode"), { body: { z }, as: "blob" });
+  const body = withDigit({ z });
+  if (!socket) return fetchJSON(api("/decode"), { body, as: "blob" });
   return new Promise((resolve, reject) => {
-    live.pending = { z, resolve, reject };
-    socket.send(JSON.stringify({ z }));
+    live.pending = { body, resolve, reject };
+    socket.send(JSON.stringify(body));
   });
 }
 
@@ -69,7 +73,7 @@ const decode = coalesce(async () => {
     img.dataset.z = JSON.stringify(z.map(round)); // the point this picture shows
     fail("");
   } catch (e) { fail(e.message); }
-  drawMap();
+  drawMaps();
 });
 
 function buildSliders() {
@@ -100,23 +104,32 @@ function gaussian() { // Box-Muller: a standard normal number
   return Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
 }
 
-// ------------------------------------------------------------------ the 2-D map
+// ------------------------------------------------------------------ the 2-D maps
 
-async function loadMap() {
-  const panel = $("#map-panel");
-  panel.hidden = !(state.model.has_map);
-  if (panel.hidden) { state.map = null; return; }
-  $("#manifold").src = api(`/manifold?size=20&range=${range()}`);
-  const [data, holes] = await Promise.all([fetchJSON(api("/latent-map?count=2500")),
-                                           fetchJSON(api(`/holes?size=20&range=${range()}`))]);
-  state.map = data.points;
-  state.holes = holes;
-  $("#holes-line").textContent = `Holes: ${(100 * holes.share).toFixed(0)}% of this square ` +
-    `decodes to no digit (the shipped classifier reads it with under ${100 * holes.threshold}% ` +
-    `confidence; hatched).` + (state.model.kind === "ae" ? " A plain autoencoder: no prior " +
-    "told it where to put its digits, and it cannot be sampled." : " The VAE's prior " +
-    "asked it to fill this disc.");
-  $("#map-dots").dataset.points = data.points.length;
+const ELLIPSES_PER_DIGIT = 3; // of a VAE's Gaussians drawn: a few, or they hide the plane
+
+/** Both 2-D models' planes side by side, each at its own range: the manifold behind, the
+ *  test digits as dots (a VAE's few as 2σ ellipses), its holes hatched. Loaded once. */
+async function loadMaps() {
+  const template = $("#map-figure");
+  state.planes = state.models.filter((m) => m.has_map).map((m) => {
+    const figure = template.content.firstElementChild.cloneNode(true);
+    figure.dataset.plane = m.name;
+    figure.querySelector(".map-name").textContent = m.name;
+    figure.querySelector(".map-range").textContent = `(z₁, z₂ from −${rangeOf(m)} to ${rangeOf(m)})`;
+    figure.querySelector(".manifold").src = api(`/manifold?size=20&range=${rangeOf(m)}`, m.name);
+    const canvas = figure.querySelector(".map-dots");
+    canvas.setAttribute("aria-label", `${m.name}'s latent plane: click to decode a point`);
+    const plane = { model: m, figure, canvas, map: null, std: null, holes: null };
+    canvas.addEventListener("click", (e) => {
+      const r = canvas.getBoundingClientRect(), R = rangeOf(m);
+      const z = [((e.clientX - r.left) / r.width) * 2 * R - R, R - ((e.clientY - r.top) / r.height) * 2 * R];
+      if (state.model.name !== m.name) selectModel(m.name, z);
+      else setPoint(z);
+    });
+    return plane;
+  });
+  $("#map-pair").replaceChildren(...state.planes.map((p) => p.figure));
   $("#legend").replaceChildren(...COLOURS.map((c, d) => {
     const swatch = el("span");
     swatch.style.background = c;
@@ -124,17 +137,44 @@ async function loadMap() {
     li.append(swatch, String(d));
     return li;
   }));
-  drawMap();
+  await Promise.all(state.planes.map(async (plane) => {
+    const name = plane.model.name, R = rangeOf(plane.model);
+    const [data, holes] = await Promise.all([fetchJSON(api("/latent-map?count=2500", name)),
+                                             fetchJSON(api(`/holes?size=20&range=${R}`, name))]);
+    Object.assign(plane, { map: data.points, std: data.std, holes });
+    plane.canvas.dataset.points = data.points.length;
+    plane.figure.querySelector(".holes-line").textContent = `Holes: ${(100 * holes.share).toFixed(0)}% ` +
+      `of this square decodes to no digit (the shipped classifier reads it with under ` +
+      `${100 * holes.threshold}% confidence; hatched).` + (plane.model.kind === "ae" ? " A plain " +
+      "autoencoder: no prior told it where to put its digits, so it spread them as it liked, and " +
+      "it cannot be sampled." : " The VAE's prior asked it to fill a disc about 0.") +
+      unusedLine(plane.model);
+    drawMaps();
+  }));
 }
-function drawMap() {
-  if ($("#map-panel").hidden) return;
-  const canvas = $("#map-dots");
+/** The card's other two readings of the holes, where it has them. */
+function unusedLine(m) {
+  const p = m.metrics.plane;
+  if (!p?.empty || !p?.sampled) return "";
+  const source = m.kind === "ae" ? "a Gaussian fitted to its digits" : "its prior";
+  return ` On its card: ${(100 * p.empty.share).toFixed(0)}% of the square's cells hold no test ` +
+    `digit; ${(100 * p.sampled.share).toFixed(1)}% of ${p.sampled.draws.toLocaleString("en")} draws ` +
+    `from ${source} decode to no digit.`;
+}
+function drawMaps() {
+  const panel = $("#map-panel");
+  panel.hidden = !state.model.has_map;
+  if (!panel.hidden) state.planes.forEach(drawPlane);
+}
+function drawPlane(plane) {
+  const { canvas, map, std, holes, model } = plane;
   const ctx = canvas.getContext("2d");
   const s = canvas.width;
-  const R = range();
+  const R = rangeOf(model);
   const px = (v) => ((v + R) / (2 * R)) * s; // z₁ right, z₂ up
+  const chosen = model.name === state.model.name;
+  plane.figure.classList.toggle("chosen", chosen);
   ctx.clearRect(0, 0, s, s);
-  const holes = state.holes;
   if (holes) { // the cells that decode to no digit, hatched
     const cell = s / holes.size;
     ctx.fillStyle = "rgba(220, 38, 38, 0.35)";
@@ -142,12 +182,26 @@ function drawMap() {
       if (c < holes.threshold) ctx.fillRect(j * cell, i * cell, cell, cell);
     }));
   }
-  for (const [z1, z2, d] of state.map || []) {
+  ctx.globalAlpha = 0.55;
+  for (const [z1, z2, d] of map || []) {
     ctx.fillStyle = COLOURS[d];
-    ctx.globalAlpha = 0.55;
     ctx.fillRect(px(z1) - 2, s - px(z2) - 2, 4, 4);
   }
   ctx.globalAlpha = 1;
+  const shown = new Array(10).fill(0);
+  (map || []).forEach(([z1, z2, d], i) => { // over the dots: a few Gaussians, 2σ each way
+    if (!std || shown[d] >= ELLIPSES_PER_DIGIT) return;
+    shown[d] += 1;
+    const [rx, ry] = std[i].map((sd) => (2 * sd / (2 * R)) * s);
+    for (const [colour, width] of [["rgba(255, 255, 255, 0.9)", 4], [COLOURS[d], 2]]) {
+      ctx.strokeStyle = colour;
+      ctx.lineWidth = width;
+      ctx.beginPath();
+      ctx.ellipse(px(z1), s - px(z2), rx, ry, 0, 0, 2 * Math.PI);
+      ctx.stroke();
+    }
+  });
+  if (!chosen) return;
   const [x, y] = [px(state.z[0]), s - px(state.z[1])];
   ctx.strokeStyle = "#facc15";
   ctx.lineWidth = 2;
@@ -165,7 +219,7 @@ async function runInterpolation() {
   const { start, end } = state.ends;
   if (!start || !end) { fail("choose a start and an end first"); return; }
   try {
-    const r = await fetchJSON(api("/interpolate"), { body: { start, end, steps: Number($("#steps").value), method: $("#method").value } });
+    const r = await fetchJSON(api("/interpolate"), { body: withDigit({ start, end, steps: Number($("#steps").value), method: $("#method").value }) });
     $("#strip").src = r.png;
     // a random draw may land beyond ±4 (one 64-D draw in ~250): decoded, and said
     const note = $("#interp-note");
@@ -202,21 +256,24 @@ function showCode(r) {
 
 // ------------------------------------------------------------------ switching models
 
-async function selectModel(name) {
+/** Shows model `name`; its sliders start at `z` (default: all zero). */
+function selectModel(name, z = null) {
   state.model = state.models.find((m) => m.name === name);
   $("#arith-model").value = name; // the arithmetic form's model
   $$("[data-model]").forEach((t) => t.setAttribute("aria-selected", String(t.dataset.model === name)));
   // the mean over 10,000 samples where the card has it: one set of 1,000 varies by ±1.5 points
-  const wide = state.model.metrics.sample_quality_wide;
-  const q = wide ? { confident_share: wide.confident_share_mean } : state.model.metrics.sample_quality;
-  const t = state.model.metrics.test;
-  const plane = state.model.metrics.plane;
+  const m = state.model.metrics;
+  const share = (figures) => figures && (figures.sample_quality_wide?.confident_share_mean ?? figures.sample_quality?.confident_share);
+  const [ours, judges] = [share(m), share(m.judge)];
   $("#model-summary").textContent = `${state.model.summary} ${state.model.latent} latent dimensions.` +
-    (t ? ` Test −ELBO ${t.neg_elbo.toFixed(1)} nats.` : "") +
-    (!t && plane ? ` Test reconstruction error ${plane.reconstruction.toFixed(1)} nats.` : "") +
-    (q ? ` ${(100 * q.confident_share).toFixed(0)}% of its samples are read with ≥ 90% confidence by the shipped classifier.` : "");
+    (m.test ? ` Test −ELBO ${m.test.neg_elbo.toFixed(1)} nats.` : "") +
+    (!m.test && m.plane ? ` Test reconstruction error ${m.plane.reconstruction.toFixed(1)} nats.` : "") +
+    (ours ? ` ${(100 * ours).toFixed(0)}% of its samples are read with ≥ 90% confidence by the shipped classifier` +
+      (judges ? `, ${(100 * judges).toFixed(0)}% by ${m.judge.name}, a judge that took no part in choosing its recipe.` : ".") : "");
   $$("[data-needs-encoder]").forEach((e) => { e.hidden = !state.model.has_encoder; });
-  state.z = new Array(state.model.latent).fill(0);
+  $$("[data-needs-unconditional]").forEach((e) => { e.hidden = Boolean(state.model.classes); });
+  $("#digit-row").hidden = !state.model.classes;
+  state.z = z ? z.map((v) => Math.max(-range(), Math.min(range(), v))) : new Array(state.model.latent).fill(0);
   state.ends = {};  // points of another model mean nothing here
   clearInterval(state.timer);
   $$("[data-set]").forEach((b) => { b.textContent = `${b.dataset.set === "start" ? "Start" : "End"}: this point`; });
@@ -227,7 +284,6 @@ async function selectModel(name) {
   state.showAll = false;
   buildSliders();
   decode();
-  loadMap().catch((e) => fail(e.message));
 }
 
 async function start() {
@@ -243,12 +299,7 @@ async function start() {
   $("#reset").addEventListener("click", () => setPoint(state.z.map(() => 0)));
   $("#more").addEventListener("click", () => { state.showAll = !state.showAll; buildSliders(); });
   $$("[data-model]").forEach((t) => t.addEventListener("click", () => selectModel(t.dataset.model)));
-  $("#map-dots").addEventListener("click", (e) => {
-    const r = e.target.getBoundingClientRect();
-    const z1 = ((e.clientX - r.left) / r.width) * 2 * range() - range();
-    const z2 = range() - ((e.clientY - r.top) / r.height) * 2 * range();
-    setPoint([z1, z2]);
-  });
+  $("#digit-chips").addEventListener("change", (e) => { state.digit = Number(e.target.value); decode(); });
   $$("[data-set]").forEach((b) => b.addEventListener("click", () => {
     state.ends[b.dataset.set] = [...state.z];
     b.textContent = `${b.dataset.set === "start" ? "Start" : "End"}: set ✓`;
@@ -278,9 +329,9 @@ async function start() {
   $("#watch-stop").addEventListener("click", () => {
     if (state.watch) fetch(`/api/v1/training-runs/${state.watch.id}/cancel`, { method: "POST" });
   });
-  // the 2-D VAE first: it is the one with a map
   // the 2-D VAE first (its plane, and a prior for the random point)
   selectModel((state.models.find((m) => m.has_map && m.kind === "vae") || state.models[0]).name);
+  loadMaps().catch((e) => fail(e.message));
 }
 
 // ------------------------------------------------------------------ watch one train

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import io
 
@@ -36,9 +37,12 @@ def decoder(name: str) -> torch.nn.Module:
     return model.eval()
 
 
-def test_the_four_models_are_listed(client: TestClient) -> None:
+def test_the_five_models_are_listed(client: TestClient) -> None:
     models = {m["name"]: m for m in client.get("/api/v1/generative/models").json()}
-    assert set(models) == {"vae-2d", "vae-16d", "ae-2d", "dcgan"}
+    assert set(models) == {"vae-2d", "vae-16d", "ae-2d", "dcgan", "cgan"}
+    assert {n: m["classes"] for n, m in models.items()} == {
+        "vae-2d": 0, "vae-16d": 0, "ae-2d": 0, "dcgan": 0, "cgan": 10}
+    assert models["cgan"]["kind"] == "gan" and not models["cgan"]["has_encoder"]
     assert (models["ae-2d"]["kind"], models["ae-2d"]["latent"]) == ("ae", 2)
     assert models["ae-2d"]["has_encoder"] and models["ae-2d"]["has_map"]
     assert (models["vae-2d"]["kind"], models["vae-2d"]["latent"]) == ("vae", 2)
@@ -121,6 +125,13 @@ def test_the_live_lane_of_an_unknown_model_says_so_and_closes(client: TestClient
     ("vae-2d/interpolate", {"start": [0, 0], "end": [1, 1], "steps": 1}, "steps"),
     ("vae-2d/interpolate", {"start": [0, 0], "end": [1, 1], "steps": 65}, "steps"),
     ("vae-16d/arithmetic", {"plus": []}, "plus"),
+    ("cgan/decode", {"z": [0] * 64}, "digit"),  # a conditional GAN must be told the digit
+    ("cgan/decode", {"z": [[0] * 64] * 2, "digit": [1, 2, 3]}, "digit"),  # one per point
+    ("cgan/decode", {"z": [0] * 64, "digit": 10}, "digit"),
+    ("cgan/decode", {"z": [0] * 64, "digit": True}, "digit"),
+    ("cgan/interpolate", {"start": [0] * 64, "end": [1] * 64}, "digit"),
+    ("dcgan/decode", {"z": [0] * 64, "digit": 3}, "digit"),  # the others cannot take one
+    ("vae-2d/interpolate", {"start": [0, 0], "end": [1, 1], "digit": 3}, "digit"),
 ])
 def test_bad_requests_are_refused_with_a_reason(client: TestClient, path: str, body: dict,
                                                 field: str) -> None:
@@ -142,6 +153,7 @@ def test_nan_and_unknown_models(client: TestClient) -> None:
 
 @pytest.mark.parametrize(("method", "path", "body"), [
     ("POST", "dcgan/encode", {"example": 0}),  # a GAN has no encoder
+    ("POST", "cgan/arithmetic", {"plus": ["1"]}),  # its points hold the style, not the digit
     ("GET", "vae-16d/manifold", None),  # the map of a 2-D latent space
     ("GET", "dcgan/latent-map", None),
 ])
@@ -246,19 +258,25 @@ def test_encode_a_test_digit_and_its_latent_map(client: TestClient) -> None:
     assert body["clipped"] == int(np.sum(np.abs(body["mean"]) > 4))
 
 
+CLASSIFIERS = {"mnist-cnn": ROOT / "models" / "mnist-cnn",
+               "mnist-judge": ROOT / "models" / "judge" / "mnist-judge"}
+
+
 @functools.cache
-def classifier() -> tuple[torch.nn.Module, tuple]:
-    clf = read(ROOT / "models" / "mnist-cnn")
+def classifier(name: str = "mnist-cnn") -> tuple[torch.nn.Module, tuple]:
+    clf = read(CLASSIFIERS[name])
     return clf.load().eval(), clf.classifier.normalization
 
 
-def sample_quality(name: str, seed: int = 12345) -> tuple[float, np.ndarray]:
-    """Of 1,000 prior samples, the share the shipped classifier reads with ≥ 0.9 confidence,
-    and the share of each digit among them."""
+def sample_quality(name: str, seed: int = 12345, judge: str = "mnist-cnn"
+                   ) -> tuple[float, np.ndarray]:
+    """Of 1,000 prior samples (a conditional GAN's asked for 0-9 in turn), the share a shipped
+    classifier reads with ≥ 0.9 confidence, and the share of each digit among them."""
     g = decoder(name)
     z = gen.sample_latents(g.config.latent, 1000, seed=seed, limits=LIMITS.generative)
-    pictures = gen.decode(g, z)
-    model, normalization = classifier()
+    classes = getattr(g.config, "classes", 0)
+    pictures = gen.decode(g, z, torch.arange(1000) % classes if classes else None)
+    model, normalization = classifier(judge)
     with torch.no_grad():
         p = torch.softmax(model(to_inputs(pictures[:, None], normalization)), dim=1)
     confidence, label = p.max(dim=1)
@@ -267,26 +285,28 @@ def sample_quality(name: str, seed: int = 12345) -> tuple[float, np.ndarray]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["dcgan", "vae-2d", "vae-16d"])
-def test_sample_quality_is_what_the_card_says(name: str) -> None:
-    """Re-measured here, independently of the training script: the card's figures are true.
-    The GAN is held to the issue's bar on these 1,000 samples: ≥ 90% read with confidence ≥ 0.9
-    and every digit ≥ 5% of them. Its card also gives the mean over 10,000 more, checked here
-    too, which is the fairer figure (one set of 1,000 moves it by ±1.5 points)."""
-    confident, shares = sample_quality(name)
-    card = read(GENERATIVE / name / "model").generative.metrics["sample_quality"]
-    assert confident == pytest.approx(card["confident_share"], abs=1e-6)
-    np.testing.assert_allclose(shares, card["class_shares"], atol=1e-6)
+@pytest.mark.parametrize("name", ["cgan", "dcgan", "vae-2d", "vae-16d"])
+@pytest.mark.parametrize("judge", ["mnist-cnn", "mnist-judge"])
+def test_sample_quality_is_what_the_card_says(name: str, judge: str) -> None:
+    """Re-measured here, independently of the training script, by both classifiers: the
+    card's figures are true. The GANs are held to the issue's bar: ≥ 90% read with confidence
+    ≥ 0.9 and every digit ≥ 5%, on the card's 1,000 samples and on average over 10,000 more
+    (one set of 1,000 moves it by ±1.5 points): dcgan by mnist-cnn, which chose its recipe;
+    cgan by both, mnist-judge having taken no part in choosing anything."""
+    metrics = read(GENERATIVE / name / "model").generative.metrics
+    card = metrics if judge == "mnist-cnn" else metrics["judge"]
+    confident, shares = sample_quality(name, judge=judge)
+    assert confident == pytest.approx(card["sample_quality"]["confident_share"], abs=1e-6)
+    np.testing.assert_allclose(shares, card["sample_quality"]["class_shares"], atol=1e-6)
     assert confident >= 0.7 and shares.min() > 0  # readable digits, of every kind
-    if name == "dcgan":
-        assert shares.min() >= 0.05 and confident >= 0.9
-    wide = read(GENERATIVE / name / "model").generative.metrics["sample_quality_wide"]
-    shares_by_set = [sample_quality(name, seed) for seed in range(1, 11)]
+    shares_by_set = [sample_quality(name, seed, judge) for seed in range(1, 11)]
+    wide = card["sample_quality_wide"]
     assert np.mean([c for c, _ in shares_by_set]) == pytest.approx(
         wide["confident_share_mean"], abs=1e-6)
     assert min(s.min() for _, s in shares_by_set) == pytest.approx(
         wide["smallest_class_share_min"], abs=1e-6)
-    if name == "dcgan":  # the bar holds on average, not only on the card's own set
+    if name == "cgan" or (name == "dcgan" and judge == "mnist-cnn"):
+        assert shares.min() >= 0.05 and confident >= 0.9
         assert wide["confident_share_mean"] >= 0.9 and wide["smallest_class_share_min"] >= 0.05
 
 
@@ -362,6 +382,27 @@ def test_the_autoencoders_card_figures_are_measured_again(client: TestClient) ->
         measured = client.get(f"/api/v1/generative/{name}/holes",
                               params={"size": figures["holes"]["grid"], "range": extent}).json()
         assert measured["share"] == pytest.approx(figures["holes"]["share"], abs=1e-9)
+        # unused: the grid's cells no test digit lands in, counted by hand
+        n = figures["empty"]["grid"]
+        inside = points[(np.abs(points) <= extent).all(axis=1)]
+        cells = np.minimum(((inside + extent) / (2 * extent) * n).astype(int), n - 1)
+        used = len({(int(a), int(b)) for a, b in cells})
+        assert figures["empty"]["share"] == pytest.approx(1 - used / n**2, abs=1e-9)
+        # sampled: draws from the prior (the VAE) or the Gaussian fitted to the points (the
+        # autoencoder), decoded through the API, read by mnist-cnn
+        rng = np.random.default_rng(0)
+        draws = (torch.randn(2000, 2, generator=torch.Generator().manual_seed(0)).numpy()
+                 if name == "vae-2d" else
+                 rng.multivariate_normal(points.mean(axis=0), np.cov(points.T), 2000))
+        pictures = np.concatenate([np.array(client.post(
+            f"/api/v1/generative/{name}/decode", json={
+                "z": part.astype(np.float32).tolist(), "format": "json"}).json()["images"],
+            dtype=np.uint8) for part in np.split(draws, 8)])  # 250 a request: the API's cap
+        model, normalization = classifier()
+        with torch.no_grad():
+            p = torch.softmax(model(to_inputs(pictures[:, None], normalization)), dim=1)
+        no_digit = float((p.max(dim=1).values < 0.5).float().mean())
+        assert no_digit == pytest.approx(figures["sampled"]["share"], abs=2e-3)
     # the autoencoder chose its own range; the VAE's prior kept its digits near the origin
     assert card["plane"]["latent_extent"] > 2 * card["vae_2d"]["latent_extent"]
 
@@ -381,3 +422,55 @@ def test_the_holes_are_where_the_classifier_reads_no_digit(client: TestClient) -
     np.testing.assert_allclose(conf.ravel(), p.max(dim=1).values.numpy(), atol=1e-4)
     for name in ("dcgan", "vae-16d"):  # not a plane
         assert client.get(f"/api/v1/generative/{name}/holes").status_code == 409
+
+
+def test_the_conditional_gan_draws_the_digit_it_is_asked(client: TestClient) -> None:
+    """Each answer is the generator applied to (z, digit): decode (one digit for all, or one
+    per point), the live lane, an interpolation, a sample (0-9 in turn without a digit)."""
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(3, 64)).clip(-3, 3).round(3)
+    g = decoder("cgan")
+
+    def expected(points: np.ndarray, digits: list[int]) -> np.ndarray:
+        return gen.decode(g, torch.tensor(points, dtype=torch.float32), torch.tensor(digits))
+
+    one = client.post("/api/v1/generative/cgan/decode",
+                      json={"z": z.tolist(), "digit": 7, "format": "json"}).json()["images"]
+    np.testing.assert_array_equal(one, expected(z, [7, 7, 7]))
+    each = client.post("/api/v1/generative/cgan/decode",
+                       json={"z": z.tolist(), "digit": [0, 4, 9], "format": "json"}).json()
+    np.testing.assert_array_equal(each["images"], expected(z, [0, 4, 9]))
+    png = client.post("/api/v1/generative/cgan/decode", json={"z": z[0].tolist(), "digit": 2})
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    with client.websocket_connect("/api/v1/generative/cgan/live") as ws:
+        ws.send_json({"z": z[0].tolist(), "digit": 2})
+        assert ws.receive_bytes() == png.content
+        ws.send_json({"z": z[0].tolist()})  # the digit is required here too
+        assert ws.receive_json()["error"]["field"] == "digit"
+        ws.send_json({"z": z[0].tolist(), "digit": "2"})
+        assert "whole number" in ws.receive_json()["error"]["message"]
+    frames = client.post("/api/v1/generative/cgan/interpolate", json={
+        "start": z[0].tolist(), "end": z[1].tolist(), "steps": 3, "digit": 5}).json()
+    assert len(frames["frames"]) == 3
+    shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(
+        frames["frames"][0].split(",", 1)[1]))))
+    np.testing.assert_array_equal(shown, expected(z[:1], [5])[0])
+    drawn = client.post("/api/v1/generative/cgan/sample", json={"count": 12, "seed": 1}).json()
+    assert drawn["digits"] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    sixes = client.post("/api/v1/generative/cgan/sample",
+                        json={"count": 3, "seed": 1, "digit": 6}).json()
+    assert sixes["digits"] == [6, 6, 6]
+    plain = client.post("/api/v1/generative/dcgan/sample", json={"count": 2}).json()
+    assert plain["digits"] is None
+
+
+def test_a_vaes_map_gives_each_digits_spread(client: TestClient) -> None:
+    """vae-2d's latent map: each point's Gaussian, mean and σ = exp(log_var / 2) as …/encode
+    gives them; the autoencoder's points have none."""
+    vae = client.get("/api/v1/generative/vae-2d/latent-map", params={"count": 10000}).json()
+    one = client.post("/api/v1/generative/vae-2d/encode", json={"example": 5}).json()
+    assert vae["points"][5][:2] == pytest.approx(one["mean"], abs=1e-3)
+    assert vae["std"][5] == pytest.approx(one["std"], abs=1e-3)
+    assert len(vae["std"]) == len(vae["points"])
+    ae = client.get("/api/v1/generative/ae-2d/latent-map", params={"count": 10}).json()
+    assert ae["std"] is None and len(ae["points"]) == 10

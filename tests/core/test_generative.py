@@ -314,3 +314,95 @@ def test_a_maps_extent_holds_its_digits() -> None:
     # the 99th percentile of |z| for a standard normal is 2.58; +10%: 2.83, rounded up to 3
     assert gen.latent_extent(points) == 3.0
     assert gen.latent_extent(points * 7) == 20.0  # 2.58·7·1.1 = 19.9
+
+
+# ---------------------------------------------------------------- the class-conditional GAN
+
+def small_conditional() -> gen.GANConfig:
+    return gen.GANConfig(latent=8, width=8, minibatch_std=True, classes=10)
+
+
+def test_a_conditional_generator_draws_the_digit_it_is_told() -> None:
+    """The digit travels one-hot beside z: the first layer's extra columns are the only
+    difference between two digits drawn from the same point."""
+    torch.manual_seed(0)
+    g = gen.Generator(small_conditional()).eval()
+    z = torch.randn(3, 8).repeat(2, 1)
+    digits = torch.tensor([1, 1, 1, 7, 7, 7])
+    with torch.no_grad():
+        out = g.decode(z, digits)
+        w = g.project[0].weight  # (out, latent + classes)
+        by_hand = z @ w[:, :8].T + F.one_hot(digits, 10).float() @ w[:, 8:].T
+        np.testing.assert_allclose(g.project[0](torch.cat([z, F.one_hot(digits, 10).float()],
+                                                          1)).numpy(), by_hand.numpy(),
+                                   atol=1e-5)
+    assert out.shape == (6, 1, 28, 28)
+    assert not torch.allclose(out[:3], out[3:])  # same points, other digit, other picture
+    with pytest.raises(InputError, match="one digit"):
+        g.decode(z)  # a conditional generator must be told
+
+
+def test_a_conditional_discriminator_sees_the_digit_as_input_planes() -> None:
+    """Judged as another digit, the same image gets another logit; the planes are 1 on the
+    judged digit's channel only."""
+    torch.manual_seed(0)
+    d = gen.Discriminator(small_conditional()).eval()
+    assert d.features[0].in_channels == 11  # the image and one plane per digit
+    x = torch.rand(4, 1, 28, 28)
+    with torch.no_grad():
+        as_three, as_eight = d(x, torch.full((4,), 3)), d(x, torch.full((4,), 8))
+    assert as_three.shape == (4,) and not torch.allclose(as_three, as_eight)
+
+
+def test_a_conditional_pair_trains_on_labelled_digits() -> None:
+    torch.manual_seed(0)
+    config = small_conditional()
+    g, d = gen.Generator(config), gen.Discriminator(config)
+    before = [p.detach().clone() for p in g.parameters()]
+    opts = [torch.optim.Adam(m.parameters(), lr=2e-4, betas=(0.5, 0.999)) for m in (g, d)]
+    x, y = torch.rand(32, 1, 28, 28), torch.randint(10, (32,))
+    losses = gen.gan_epoch(g, d, x, *opts, 16, torch.Generator().manual_seed(0), labels=y)
+    assert all(math.isfinite(v) for v in losses)
+    assert any(not torch.equal(a, b) for a, b in zip(before, g.parameters(), strict=True))
+    with pytest.raises(ValueError, match="labelled"):
+        gen.gan_epoch(g, d, x, *opts, 16, torch.Generator(), labels=None)
+
+
+@pytest.mark.parametrize(("digit", "count", "classes", "words"), [
+    (None, 2, 10, "give digit"),  # a conditional model must be told
+    (3, 1, 0, "not class-conditional"),  # the others cannot take one
+    ([1, 2], 3, 10, "one per point"),
+    (10, 1, 10, "0 to 9"),
+    (-1, 1, 10, "0 to 9"),
+    ([True], 1, 10, "0 to 9"),
+])
+def test_the_digits_asked_are_checked(digit: object, count: int, classes: int,
+                                      words: str) -> None:
+    with pytest.raises(InputError, match=words) as refused:
+        gen.check_digits(digit, count, classes, "m")  # type: ignore[arg-type]
+    assert refused.value.field == "digit"
+
+
+def test_one_digit_stands_for_every_point() -> None:
+    np.testing.assert_array_equal(gen.check_digits(4, 3, 10, "m"), [4, 4, 4])
+    np.testing.assert_array_equal(gen.check_digits([0, 9], 2, 10, "m"), [0, 9])
+    assert gen.check_digits(None, 5, 0, "m") is None
+
+
+# ---------------------------------------------------------------- the holes, read two more ways
+
+def test_the_unused_share_counts_the_empty_cells() -> None:
+    """A 2 × 2 grid over [−1, 1]²: points in the top-right and bottom-left cells only leave
+    the other two empty; a point outside the square counts nowhere."""
+    points = np.array([[0.5, 0.5], [0.6, 0.9], [-0.5, -0.5], [5.0, 5.0]])
+    assert gen.empty_share(points, 2, 1.0) == 0.5
+    assert gen.empty_share(points[:1], 2, 1.0) == 0.75
+
+
+def test_the_fitted_gaussian_has_the_points_mean_and_spread() -> None:
+    rng = np.random.default_rng(0)
+    points = rng.normal([3.0, -2.0], [4.0, 0.5], size=(5000, 2))
+    draws = gen.fitted_gaussian_draws(points, 20_000, seed=1)
+    assert draws.dtype == np.float32 and draws.shape == (20_000, 2)
+    np.testing.assert_allclose(draws.mean(axis=0), [3.0, -2.0], atol=0.1)
+    np.testing.assert_allclose(draws.std(axis=0), [4.0, 0.5], rtol=0.05)

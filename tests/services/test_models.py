@@ -40,8 +40,9 @@ def script(name: str):
 
 def test_the_shipped_cards_are_all_found() -> None:
     assert {p.relative_to(ROOT / "models").as_posix() for p in SHIPPED} == {
-        "mnist-cnn.json", "generative/dcgan/model.json", "generative/vae-2d/model.json",
-        "generative/vae-16d/model.json", "generative/ae-2d/model.json",
+        "mnist-cnn.json", "generative/dcgan/model.json", "generative/cgan/model.json",
+        "generative/vae-2d/model.json", "generative/vae-16d/model.json",
+        "generative/ae-2d/model.json",
         "judge/mnist-judge.json", "sequences/names-lstm.json",
         "sequences/python-lstm.json", "sequences/names-language-gru.json"}
 

@@ -72,3 +72,21 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path: Path) -> None:
         script.main(["dcgan", "--epochs", "3", "--limit", "256", "--width", "8",
                      "--threads", "1", "--out", str(tmp_path / "b"),
                      "--checkpoint", str(tmp_path / "a.pt")])
+
+
+@pytest.mark.slow
+def test_a_small_conditional_gan_is_made_and_carded(tmp_path: Path) -> None:
+    """cgan from the same script: its card asks for 0-9 in turn and says how many samples
+    each classifier reads as the digit asked; the weights build a conditional generator."""
+    script.main(["cgan", "--epochs", "1", "--limit", "256", "--width", "8", "--refine", "0",
+                 "--threads", "1", "--out", str(tmp_path)])
+    stored = script.read(tmp_path / "cgan" / "model")
+    card = stored.generative
+    assert card.config["classes"] == 10 and card.kind == "gan"
+    for figures in (card.metrics, card.metrics["judge"]):
+        assert 0 <= figures["sample_quality"]["asked_share"] <= 1
+        assert 0 <= figures["sample_quality_wide"]["asked_share_mean"] <= 1
+    decoder = script.load_decoder(stored)
+    assert decoder.config.classes == 10 and decoder.project[0].in_features == 64 + 10
+    text = (tmp_path / "cgan" / "MODEL_CARD.md").read_text()
+    assert "the digit asked" in text and "--width 8" in text
