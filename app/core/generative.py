@@ -338,7 +338,8 @@ def decode(model: nn.Module, z: torch.Tensor, digits: torch.Tensor | None = None
 
 class NumpyDecoder:
     """A VAE's decoder as three numpy matrix products, for the slider path: a latent point
-    decodes in ~20 µs on one core, without waking PyTorch's thread pool, whose threads wait
+    decodes in 20-120 µs on one core (by machine: the 512×784 product is bound by memory
+    bandwidth), without waking PyTorch's thread pool, whose threads wait
     milliseconds for a core when the machine is busy (measured: p99 0.2 ms → 3 ms)."""
 
     def __init__(self, model: VAE) -> None:
