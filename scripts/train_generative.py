@@ -168,14 +168,14 @@ def recard(name: str, out: Path) -> int:
     (the weights stay as they are): for a card written before a figure was added."""
     stored = read(out / name / "model")
     old, decoder = stored.generative, load_decoder(stored)
+    plane = old.kind in ("vae", "ae") and old.latent == 2  # a plane to read the holes of
+    x_test = torch.from_numpy(mnist_set().test.x).float().div_(255) if plane else None
     if old.kind == "ae":
-        x_test = torch.from_numpy(mnist_set().test.x).float().div_(255)
         figures = {"plane": plane_figures(decoder, x_test),
                    "vae_2d": plane_figures(load_decoder(read(out / "vae-2d" / "model")), x_test)}
     else:
         figures = quality_figures(decoder, old.latent)
-        if old.kind == "vae" and old.latent == 2:
-            x_test = torch.from_numpy(mnist_set().test.x).float().div_(255)
+        if plane:
             figures["plane"] = plane_figures(decoder, x_test)
     new = replace(old, metrics=(old.metrics or {}) | figures)
     write_meta(out / name / "model", new)

@@ -296,8 +296,8 @@ def check_digits(digit: int | list[int] | None, count: int, classes: int, model:
             raise InputError(f"{model} is not class-conditional: it draws whatever digit its "
                              "point holds; leave digit out (cgan takes one)", "digit")
         return None
-    ask = f"{model} draws the digit it is asked for: give digit, 0 to {classes - 1}, one for " \
-          "all the points or a list with one per point"
+    ask = (f"{model} draws the digit it is asked for: give digit, a whole number 0 to "
+           f"{classes - 1}, one for all the points or a list with one per point")
     if digit is None:
         raise InputError(ask, "digit")
     digits = np.asarray(digit if isinstance(digit, list) else [digit] * count)
@@ -339,8 +339,8 @@ def decode(model: nn.Module, z: torch.Tensor, digits: torch.Tensor | None = None
 class NumpyDecoder:
     """A VAE's decoder as three numpy matrix products, for the slider path: a latent point
     decodes in 20-120 µs on one core (by machine: the 512×784 product is bound by memory
-    bandwidth), without waking PyTorch's thread pool, whose threads wait
-    milliseconds for a core when the machine is busy (measured: p99 0.2 ms → 3 ms)."""
+    bandwidth), without waking PyTorch's thread pool, whose threads wait milliseconds for a
+    core when the machine is busy (measured: p99 0.2 ms → 3 ms)."""
 
     def __init__(self, model: VAE) -> None:
         layers = [m for m in model.decoder if isinstance(m, nn.Linear)]

@@ -73,7 +73,7 @@ const decode = coalesce(async () => {
     img.dataset.z = JSON.stringify(z.map(round)); // the point this picture shows
     fail("");
   } catch (e) { fail(e.message); }
-  drawMaps();
+  drawMaps(true); // the crosshair moved: the chosen plane only
 });
 
 function buildSliders() {
@@ -92,8 +92,9 @@ function buildSliders() {
   $("#more").hidden = n <= SHOWN;
   $("#more").textContent = state.showAll ? `Show the first ${SHOWN}` : `Show all ${n} dimensions`;
 }
+const clamp = (z) => z.map((v) => Math.max(-range(), Math.min(range(), v)));
 function setPoint(z) {
-  state.z = z.map((v) => Math.max(-range(), Math.min(range(), v)));
+  state.z = clamp(z);
   $$("#sliders input").forEach((input, i) => {
     input.value = state.z[i];
     input.nextElementSibling.textContent = round(state.z[i]).toFixed(2);
@@ -161,10 +162,12 @@ function unusedLine(m) {
     `digit; ${(100 * p.sampled.share).toFixed(1)}% of ${p.sampled.draws.toLocaleString("en")} draws ` +
     `from ${source} decode to no digit.`;
 }
-function drawMaps() {
+/** Redraws the planes (`chosenOnly`: the chosen model's alone, as while a slider moves). */
+function drawMaps(chosenOnly = false) {
   const panel = $("#map-panel");
   panel.hidden = !state.model.has_map;
-  if (!panel.hidden) state.planes.forEach(drawPlane);
+  if (panel.hidden) return;
+  state.planes.filter((p) => !chosenOnly || p.model.name === state.model.name).forEach(drawPlane);
 }
 function drawPlane(plane) {
   const { canvas, map, std, holes, model } = plane;
@@ -273,7 +276,7 @@ function selectModel(name, z = null) {
   $$("[data-needs-encoder]").forEach((e) => { e.hidden = !state.model.has_encoder; });
   $$("[data-needs-unconditional]").forEach((e) => { e.hidden = Boolean(state.model.classes); });
   $("#digit-row").hidden = !state.model.classes;
-  state.z = z ? z.map((v) => Math.max(-range(), Math.min(range(), v))) : new Array(state.model.latent).fill(0);
+  state.z = z ? clamp(z) : new Array(state.model.latent).fill(0);
   state.ends = {};  // points of another model mean nothing here
   clearInterval(state.timer);
   $$("[data-set]").forEach((b) => { b.textContent = `${b.dataset.set === "start" ? "Start" : "End"}: this point`; });
@@ -283,6 +286,7 @@ function selectModel(name, z = null) {
   $("#animate").disabled = true;
   state.showAll = false;
   buildSliders();
+  drawMaps(); // the other plane loses its crosshair
   decode();
 }
 
