@@ -7,11 +7,13 @@ import io
 import math
 import struct
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
+import simplejpeg
 import torch
 from isal import isal_zlib
 from PIL import Image, ImageOps
@@ -22,6 +24,8 @@ ALLOWED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
 DisplayMode = Literal["clip", "abs", "normalize", "relu", "diverging"]
 DISPLAY_MODES: tuple[str, ...] = ("clip", "abs", "normalize", "relu", "diverging")
 EncodeFormat = Literal["png", "jpeg", "webp"]
+T = TypeVar("T")
+
 MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 # ITU-R BT.601 luma weights, the ones Pillow's convert("L") uses.
@@ -330,13 +334,83 @@ def png(pixels: np.ndarray) -> bytes:
         rows = _filtered_rows(a, kind, bpp, cuts[i], cuts[i + 1])
         return rows, _deflate(rows, last=i == n - 1)
 
-    if n == 1:
-        done = [band(0)]
-    else:
-        with ThreadPoolExecutor(n - 1) as pool:
-            others = [pool.submit(band, i) for i in range(1, n)]
-            done = [band(0)] + [f.result() for f in others]
+    done = in_bands(n, band)
     return _png(pixels, _zlib_stream([rows for rows, _ in done], [d for _, d in done]))
+
+
+def in_bands(n: int, band: Callable[[int], T]) -> list[T]:
+    """[band(0), …, band(n − 1)], on up to torch.get_num_threads() threads (the app's share of
+    the cores), band 0 on the caller's: for encoders that release the GIL (ISA-L, libjpeg)."""
+    workers = min(n, torch.get_num_threads()) - 1
+    if workers < 1:
+        return [band(i) for i in range(n)]
+    with ThreadPoolExecutor(workers) as pool:
+        others = pool.map(band, range(1, n))
+        return [band(0), *others]
+
+
+JPEG_QUALITY = 90
+JPEG_MAX_RESTART = 0xFFFF  # a restart interval is a 16-bit count of MCUs
+
+
+def _jpeg_segments(data: bytes) -> tuple[int, int, int]:
+    """Offsets in one JPEG (baseline, one scan, as libjpeg-turbo writes it): its SOF segment,
+    its SOS segment, and the first byte of the entropy-coded data after the SOS header."""
+    i, sof = 2, -1  # after SOI
+    while True:
+        marker, length = data[i + 1], int.from_bytes(data[i + 2:i + 4])
+        if marker == 0xC0:
+            sof = i
+        if marker == 0xDA:
+            return sof, i, i + 2 + length
+        i += 2 + length
+
+
+def jpeg(pixels: np.ndarray) -> bytes:
+    """A JPEG (quality JPEG_QUALITY, 4:2:0 chroma like Pillow's default) of an (H, W) or
+    (H, W, 3) uint8 image, by libjpeg-turbo (simplejpeg: no copy into a Pillow image).
+
+    Decision (measured on a filtered 1024 px photo-like picture, 2 cores): Pillow ~8 ms,
+    simplejpeg ~4 ms in one call, ~2.2 ms cut in bands encoded on their own threads. A band
+    is a whole number of MCU rows (16 pixel rows, 8 for gray) and is encoded as a JPEG of its
+    own; their entropy-coded data is joined with restart markers (RST0…RST7, in turn) under
+    the first band's header, given the whole height and a DRI segment whose interval is one
+    band's MCUs. A restart resets the DC predictions, as a fresh encoder starts, and each band
+    ends byte-aligned and padded with 1 bits as the standard asks before a marker: the file is
+    the one libjpeg would write with that restart interval, and decodes to the same pixels as
+    one call does."""
+    gray = pixels.ndim == 2
+    h, w = pixels.shape[:2]
+    mcu = 8 if gray else 16
+    mcu_rows, mcus_per_row = -(-h // mcu), -(-w // mcu)
+    n = max(1, min(torch.get_num_threads(), pixels.nbytes // PNG_BAND_BYTES, mcu_rows))
+    band_rows = -(-mcu_rows // n)
+    while band_rows * mcus_per_row > JPEG_MAX_RESTART:
+        n += 1
+        band_rows = -(-mcu_rows // n)
+    n = -(-mcu_rows // band_rows)  # the last band takes what is left
+    image = np.ascontiguousarray(pixels[..., None] if gray else pixels)
+
+    def band(i: int) -> bytes:
+        rows = image[i * band_rows * mcu:(i + 1) * band_rows * mcu]
+        return simplejpeg.encode_jpeg(rows, quality=JPEG_QUALITY,
+                                      colorspace="GRAY" if gray else "RGB",
+                                      colorsubsampling="Gray" if gray else "420",
+                                      fastdct=False)
+
+    parts = in_bands(n, band)
+    if n == 1:
+        return parts[0]
+    first = parts[0]
+    sof, sos, _ = _jpeg_segments(first)
+    head = bytearray(first[:sos])
+    head[sof + 5:sof + 7] = h.to_bytes(2)  # SOF: length (2), precision (1), then the height
+    dri = b"\xff\xdd\x00\x04" + (band_rows * mcus_per_row).to_bytes(2)
+    out = [bytes(head), dri, first[sos:-2]]  # each part ends with EOI (FF D9)
+    for i, part in enumerate(parts[1:]):
+        out += [bytes((0xFF, 0xD0 + i % 8)), part[_jpeg_segments(part)[2]:-2]]
+    out.append(b"\xff\xd9")
+    return b"".join(out)
 
 
 # WebP for large interactive previews: quality 75 (libwebp's own default), method 0 (its least
@@ -349,18 +423,16 @@ WEBP_METHOD = 0
 
 def encode(pixels: np.ndarray, fmt: EncodeFormat = "png") -> bytes:
     """Encodes (H, W) or (H, W, 3) uint8: PNG (lossless, the default) written by small_png or
-    png, JPEG at quality 90, WebP at WEBP_QUALITY with WEBP_METHOD (see png for the timings)."""
+    png, JPEG by jpeg, WebP at WEBP_QUALITY with WEBP_METHOD (see png for the timings)."""
     if fmt == "png":
         return small_png(pixels) if pixels.size <= SMALL_PNG_VALUES else png(pixels)
-    im = Image.fromarray(pixels)
-    buf = io.BytesIO()
     if fmt == "jpeg":
-        im.save(buf, format="JPEG", quality=90)
-    elif fmt == "webp":
-        im.save(buf, format="WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD)
-    else:
-        raise ValueError(f"unknown format {fmt!r}; allowed: png, jpeg, webp")
-    return buf.getvalue()
+        return jpeg(pixels)
+    if fmt == "webp":
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, format="WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD)
+        return buf.getvalue()
+    raise ValueError(f"unknown format {fmt!r}; allowed: png, jpeg, webp")
 
 
 def to_grid(pixels: np.ndarray, rows: int, cols: int, channels: Literal["gray", "rgb"]

@@ -9,6 +9,7 @@ import zlib
 
 import numpy as np
 import pytest
+import simplejpeg
 import torch
 from PIL import Image
 
@@ -256,6 +257,69 @@ def test_png_filter_follows_the_picture() -> None:
         pixels = pictures[name]
         pil = _save(Image.fromarray(pixels), "PNG", compress_level=1)
         assert len(images.png(pixels)) <= 1.05 * len(pil), name
+
+
+def _jpeg_markers(data: bytes) -> list[int]:
+    """The second byte of every marker in a baseline JPEG, in order: the header's segments
+    walked by their lengths up to SOS, then the markers within the entropy-coded data (where
+    FF 00 stands for a 0xFF byte)."""
+    assert data[:2] == b"\xff\xd8"
+    markers, pos = [0xD8], 2
+    while markers[-1] != 0xDA:
+        assert data[pos] == 0xFF
+        markers.append(data[pos + 1])
+        pos += 2 + struct.unpack(">H", data[pos + 2:pos + 4])[0]
+    a = np.frombuffer(data, np.uint8, offset=pos)
+    at = np.flatnonzero(a[:-1] == 0xFF)
+    return markers + [int(m) for m in a[at + 1] if m != 0x00]
+
+
+@pytest.mark.parametrize("name", ["photo", "noise", "one column"])
+def test_jpeg_bands_join_into_one_file(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large picture is JPEG-encoded in bands of whole MCU rows, one per compute thread (or
+    more, where one band would pass the 16-bit restart interval), joined by restart markers:
+    whatever the count, the pixels Pillow decodes are those of one libjpeg-turbo call, the
+    markers are RST0, RST1, … in turn, and the header gives the whole size."""
+    small = _pictures()[name]
+    pixels = np.ascontiguousarray(np.concatenate([small] * max(1, 600 // small.shape[0])))
+    one_call = simplejpeg.encode_jpeg(pixels, quality=images.JPEG_QUALITY,
+                                      colorsubsampling="420", fastdct=False)
+    expected = np.asarray(Image.open(io.BytesIO(one_call)))
+    threads = torch.get_num_threads()
+    try:
+        for n, max_restart in ((1, 0xFFFF), (2, 0xFFFF), (3, 0xFFFF), (2, 200)):
+            torch.set_num_threads(n)
+            monkeypatch.setattr(images, "JPEG_MAX_RESTART", max_restart)
+            data = images.encode(pixels, "jpeg")
+            im = Image.open(io.BytesIO(data))
+            assert im.format == "JPEG" and im.size == (pixels.shape[1], pixels.shape[0])
+            assert np.array_equal(np.asarray(im), expected), (n, max_restart)
+            restarts = [m for m in _jpeg_markers(data) if 0xD0 <= m <= 0xD7]
+            assert restarts == [0xD0 + i % 8 for i in range(len(restarts))]
+            markers = _jpeg_markers(data)
+            assert markers[-1] == 0xD9 and markers.count(0xDA) == 1  # one scan, then EOI
+            assert (0xDD in markers) == bool(restarts)  # a DRI with the bands
+            if max_restart == 200 and pixels.shape[1] > 16:
+                assert len(restarts) + 1 > n  # more bands than threads
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_jpeg_is_as_good_as_pillows() -> None:
+    """The same quality and chroma subsampling as Pillow's own JPEG at JPEG_QUALITY, so within
+    a few percent of its size and error (libjpeg-turbo's two front ends convert colours a little
+    differently); a gray picture is written with one channel."""
+    for name in ("photo", "smooth"):
+        pixels = _pictures()[name]
+        ours, pil = images.encode(pixels, "jpeg"), _save(Image.fromarray(pixels), "JPEG",
+                                                         quality=images.JPEG_QUALITY)
+        errors = [np.abs(np.asarray(Image.open(io.BytesIO(d)), dtype=float) - pixels).mean()
+                  for d in (ours, pil)]
+        assert abs(len(ours) - len(pil)) <= 0.05 * len(pil), name
+        assert errors[0] <= 1.06 * errors[1], name
+    gray = np.ascontiguousarray(_pictures()["photo"][..., 1])
+    im = Image.open(io.BytesIO(images.encode(gray, "jpeg")))
+    assert im.mode == "L" and np.abs(np.asarray(im, dtype=float) - gray).mean() < 4
 
 
 def test_webp_and_jpeg_are_what_is_asked() -> None:
