@@ -168,27 +168,32 @@ def value_stats(y: torch.Tensor) -> ValueStats:
     return ValueStats(min=float(lo), max=float(hi), mean=float(flat.mean()))
 
 
-def to_display(y: torch.Tensor, mode: DisplayMode, stats: ValueStats | None = None) -> np.ndarray:
+def to_display(y: torch.Tensor, mode: DisplayMode, stats: ValueStats | None = None, *,
+               overwrite: bool = False) -> np.ndarray:
     """Maps raw outputs (1, C, H, W) to an 8-bit picture: (H, W) for one channel, (H, W, 3) else.
 
     clip: values outside 0-255 are cut; abs: |v|, cut at 255; normalize: min → 0, max → 255;
     relu: negatives → 0, the largest value → 255 (how activation maps are usually drawn);
     diverging: blue for negative, white for 0, red for positive, symmetric around 0, scaled to
     robust_bound (the strongest 0.5% saturate). `stats` (normalize and relu read them) are
-    computed here when not given.
+    computed here when not given. `overwrite`: y is the caller's own and not read again, so
+    the mapping may work in it (a 1024 px RGB result: ~0.7 ms less than a 12 MB copy).
     """
     if stats is None and mode in ("normalize", "relu"):
         stats = value_stats(y)
     y = y[0]
+    work = y if overwrite else None  # a tensor the mapping may write into
     if mode == "clip":
-        out = y.clamp(0, 255)
+        out = y.clamp(0, 255) if work is None else work.clamp_(0, 255)
     elif mode == "abs":
-        out = y.abs().clamp_(0, 255)
+        out = (y.abs() if work is None else work.abs_()).clamp_(0, 255)
     elif mode == "normalize":
         span = stats.max - stats.min
-        out = (y - stats.min).mul_(255.0 / span) if span > 0 else torch.zeros_like(y)
+        out = ((y - stats.min) if work is None else work.sub_(stats.min)).mul_(
+            255.0 / span) if span > 0 else torch.zeros_like(y)
     elif mode == "relu":
-        out = y.clamp(min=0).mul_(255.0 / stats.max) if stats.max > 0 else torch.zeros_like(y)
+        out = ((y.clamp(min=0) if work is None else work.clamp_(min=0)).mul_(255.0 / stats.max)
+               if stats.max > 0 else torch.zeros_like(y))
     elif mode == "diverging":
         gray = y.mean(dim=0) if y.shape[0] > 1 else y[0]
         bound = robust_bound(gray)

@@ -68,7 +68,7 @@ def render(x: torch.Tensor, kernel: np.ndarray, s: ConvSettings, results: Result
     pad = kernels.check_fits(x.shape[2], x.shape[3], *kernel.shape, spec)
     y = kernels.convolve(x, kernel, spec, limits=LIMITS.kernels, strips=strips)  # (1, C, Ho, Wo)
     stats = None if results is None else images.value_stats(y)
-    data = images.encode(images.to_display(y, s.display, stats), s.format)
+    data = images.encode(images.to_display(y, s.display, stats, overwrite=True), s.format)
     media_type = images.MEDIA_TYPES[s.format]
     result_id = None if results is None else results.put(data, media_type)
     return Rendered(result_id=result_id, media_type=media_type, data=data,

@@ -120,6 +120,16 @@ def test_display_modes_match_numpy() -> None:
     assert images.to_display(y, "relu").tolist() == relu.tolist()
 
 
+@pytest.mark.parametrize("mode", images.DISPLAY_MODES)
+def test_display_may_work_in_the_callers_tensor(mode: str) -> None:
+    """overwrite=True draws the same picture; without it, the values are left as they were."""
+    v = np.random.default_rng(5).normal(100, 200, (3, 19, 23)).astype(np.float32)
+    y = torch.from_numpy(v.copy())[None].contiguous(memory_format=torch.channels_last)
+    kept = images.to_display(y, mode)  # type: ignore[arg-type]
+    assert np.array_equal(y[0].numpy(), v)
+    assert np.array_equal(images.to_display(y, mode, overwrite=True), kept)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("layout", ["channels_last", "contiguous"])
 def test_display_of_colour_planes_is_a_contiguous_picture(layout: str) -> None:
     """(1, 3, H, W) in either memory layout → (H, W, 3) uint8 in C order, as Pillow and png()
