@@ -168,6 +168,7 @@ def value_stats(y: torch.Tensor) -> ValueStats:
     return ValueStats(min=float(lo), max=float(hi), mean=float(flat.mean()))
 
 
+@torch.inference_mode()  # convolve's results are inference tensors: written in place only here
 def to_display(y: torch.Tensor, mode: DisplayMode, stats: ValueStats | None = None, *,
                overwrite: bool = False) -> np.ndarray:
     """Maps raw outputs (1, C, H, W) to an 8-bit picture: (H, W) for one channel, (H, W, 3) else.

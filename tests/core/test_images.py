@@ -122,12 +122,17 @@ def test_display_modes_match_numpy() -> None:
 
 @pytest.mark.parametrize("mode", images.DISPLAY_MODES)
 def test_display_may_work_in_the_callers_tensor(mode: str) -> None:
-    """overwrite=True draws the same picture; without it, the values are left as they were."""
+    """overwrite=True draws the same picture; without it, the values are left as they were.
+    Both for a plain tensor and for an inference tensor, which is what convolve returns."""
     v = np.random.default_rng(5).normal(100, 200, (3, 19, 23)).astype(np.float32)
-    y = torch.from_numpy(v.copy())[None].contiguous(memory_format=torch.channels_last)
-    kept = images.to_display(y, mode)  # type: ignore[arg-type]
-    assert np.array_equal(y[0].numpy(), v)
-    assert np.array_equal(images.to_display(y, mode, overwrite=True), kept)  # type: ignore[arg-type]
+    plain = torch.from_numpy(v.copy())[None].contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        inference = plain.clone()
+    for y in (plain, inference):
+        kept = images.to_display(y, mode)  # type: ignore[arg-type]
+        assert np.array_equal(y[0].numpy(), v)
+        assert np.array_equal(images.to_display(y, mode, overwrite=True),  # type: ignore[arg-type]
+                              kept)
 
 
 @pytest.mark.parametrize("layout", ["channels_last", "contiguous"])
