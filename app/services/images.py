@@ -53,20 +53,27 @@ class StoredImage:
 
     @property
     def nbytes(self) -> int:
-        # pixels, float planes (gray and rgb) and at most their strips with a 15-wide halo
+        # pixels, float planes (gray and rgb), at most their strips with a 15-wide halo, and
+        # the filter bank's reduced gray planes (no larger than the preview's gray planes)
         planes = 4 * 4 * self.preview.size // 3
         ws = -(-self.preview.shape[1] // kernels.STRIPS)
-        return self.full.nbytes + self.preview.nbytes + planes + planes * (ws + 14) // ws
+        return (self.full.nbytes + self.preview.nbytes + planes + planes * (ws + 14) // ws
+                + planes // 4)
 
     def pixels(self, size: Literal["preview", "full"]) -> np.ndarray:
         return self.preview if size == "preview" else self.full
 
-    def planes(self, channels: Literal["gray", "rgb"]) -> torch.Tensor:
-        """The preview as float planes, prepared once: changing a kernel re-uses them."""
-        key = ("preview", channels)
+    def planes(self, channels: Literal["gray", "rgb"], max_side: int | None = None
+               ) -> torch.Tensor:
+        """The preview as float planes, or with `max_side` the preview scaled down to fit it
+        (the filter bank's maps), prepared once: changing a kernel or a setting re-uses them
+        (scaling a 1024 px preview down to 256 px takes ~20 ms)."""
+        key = ("preview" if max_side is None else str(max_side), channels)
         with self._lock:
             if key not in self._planes:
-                self._planes[key] = images.to_planes(self.preview, channels)
+                pixels = (self.preview if max_side is None
+                          else images.fit_within(self.preview, max_side))
+                self._planes[key] = images.to_planes(pixels, channels)
             return self._planes[key]
 
     def strips(self, channels: Literal["gray", "rgb"], halo: int) -> kernels.Strips | None:

@@ -53,7 +53,7 @@ def _planes(store: ImageStore, image_id: str, s: ConvSettings, max_side: int | N
             ) -> torch.Tensor:
     img = store.get(image_id)
     if max_side is not None:
-        return images.to_planes(images.fit_within(img.preview, max_side), s.channels)
+        return img.planes(s.channels, max_side)
     if s.size == "full":
         return images.to_planes(img.full, s.channels)
     return img.planes(s.channels)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from app.core import datasets, images
@@ -138,3 +139,20 @@ def test_the_photos_the_setup_fetched_come_first_among_the_samples(tmp_path: Pat
     drawn_only = image_store(tmp_path / "up")  # no photos folder: the drawn samples alone
     drawn_only.add_samples()
     assert [s.id for s in drawn_only.samples][0] == "sample-landscape"
+
+
+def test_the_reduced_planes_of_the_filter_bank_are_made_once(tmp_path: Path) -> None:
+    """A stored image's planes scaled down for the bank's maps: the same as scaling its preview
+    and making planes from that, made on the first ask and handed out again after."""
+    store = image_store(tmp_path)
+    pixels = np.random.default_rng(3).integers(0, 256, (48, 60, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    stored = store.add(buf.getvalue(), images.decode_image(buf.getvalue(), max_pixels=10**6,
+                                                           max_side=1000))
+    reduced = stored.planes("gray", 20)
+    expected = images.to_planes(images.fit_within(stored.preview, 20), "gray")
+    assert reduced.shape == (1, 1, 16, 20) and torch.equal(reduced, expected)
+    assert stored.planes("gray", 20) is reduced  # cached
+    assert stored.planes("gray") is not reduced and stored.planes("gray").shape[2:] == (48, 60)
+    assert stored.planes("rgb", 20).shape == (1, 3, 16, 20)
