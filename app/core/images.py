@@ -391,7 +391,7 @@ def jpeg(pixels: np.ndarray) -> bytes:
     mcu_rows, mcus_per_row = -(-h // mcu), -(-w // mcu)
     n = max(1, min(torch.get_num_threads(), pixels.nbytes // PNG_BAND_BYTES, mcu_rows))
     band_rows = -(-mcu_rows // n)
-    while band_rows * mcus_per_row > JPEG_MAX_RESTART:
+    while band_rows > 1 and band_rows * mcus_per_row > JPEG_MAX_RESTART:
         n += 1
         band_rows = -(-mcu_rows // n)
     n = -(-mcu_rows // band_rows)  # the last band takes what is left
