@@ -3,6 +3,7 @@ with its log checked), timed requests, and in-process medians."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import socket
@@ -139,12 +140,40 @@ def calibration(batches: int = 200, seed: int = 0) -> float:
     return batches * 64 / (time.perf_counter() - start)
 
 
+def cpu_ticks() -> tuple[int, int] | None:
+    """(all, stolen) CPU ticks of this machine so far, from /proc/stat where there is one:
+    "steal" is time a virtual machine's CPUs were runnable but the host ran someone else."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:9]]  # user … steal
+    except (OSError, ValueError):
+        return None
+    return sum(fields), fields[7]
+
+
+STARTED_TICKS = cpu_ticks()  # when the bench started (it imports this module first thing)
+
+
+def print_steal(since: tuple[int, int] | None) -> None:
+    """The share of this machine's CPU time the host took for others since `since`: on a
+    shared virtual machine, a figure measured while the host took more than a few percent
+    says more about the neighbours than about the code."""
+    now = cpu_ticks()
+    if since is None or now is None or now[0] <= since[0]:
+        return
+    share = (now[1] - since[1]) / (now[0] - since[0])
+    print(f"\nCPU time taken by the host (steal) during this bench: {share:.1%}"
+          + (" (a busy host: these figures are not this code's)" if share > 0.05 else ""))
+
+
 def print_calibration(img_s: float) -> float:
     """Prints the calibration; returns the factor that scales a time measured here to the slow
-    machine (a rough linear scale: the slow machine takes this many times as long)."""
+    machine (a rough linear scale: the slow machine takes this many times as long). At the
+    bench's exit, the share of CPU time the host took meanwhile is printed too."""
     factor = img_s / SLOW_MACHINE_IMG_S
     print(f"calibration: bare CNN loop {img_s:,.0f} img/s at batch 64 "
           f"(the slow machine: {SLOW_MACHINE_IMG_S:,.0f}); times scale by {factor:.2f}×")
+    atexit.register(print_steal, STARTED_TICKS)
     return factor
 
 
