@@ -9,3 +9,10 @@ import os
 # when torch first loads it, so it is set here, before anything in the app imports torch; a
 # value already in the environment wins. Training processes inherit it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# numpy's OpenBLAS starts a thread per core for any product over a few rows and lets them spin
+# between products. The app's numpy products are small (the sliders' decoder, a few rows at a
+# time: see app.services.generative.DecodeTogether), and torch does the large ones with its own
+# threads. Measured (vae-16d's sliders, 32 users on 2 cores): the server's CPU time per request
+# 1.9-2.4 ms with OpenBLAS's threads, 0.3-0.8 ms with one. Read when numpy loads, so set here.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

@@ -202,13 +202,14 @@ async def decode(model: str, req: DecodeRequest, lab: GenerativeDep) -> Response
     draw from the standard normal prior decodes; a point beyond ±4 in some coordinate lies far
     outside the prior (the digit may be noise), and the answer says so: `outside_prior` in JSON,
     the `X-Outside-Prior: 1` header on a PNG. Answered on the event loop: a decode is a fraction
-    of a millisecond, less than a hop to a worker thread.
+    of a millisecond, less than a hop to a worker thread, and the points of requests that
+    arrive together are decoded in one product.
 
     For many points in a row (a slider being dragged), the WebSocket
     `/api/v1/generative/{model}/live` answers the same pictures with less work per point: send
     `{"z": [...]}` (a class-conditional GAN: `{"z": [...], "digit": 3}`) as text, receive the
     PNG as a binary message."""
-    decoded = service.decode(lab, model, req.z, req.digit)
+    decoded = await service.decode(lab, model, req.z, req.digit)
     if req.format == "json":
         return DecodeOut(images=decoded.pixels(), outside_prior=decoded.outside_prior,
                          max_abs_z=decoded.max_abs_z)
@@ -240,7 +241,7 @@ async def decode_live(websocket: WebSocket, model: str, lab: GenerativeDep) -> N
         if message["type"] == "websocket.disconnect":
             return
         try:
-            frame = service.live_frame(m, message.get("text"))
+            frame = await service.live_frame(m, message.get("text"))
         except INPUT_ERRORS as exc:
             await websocket.send_text(json.dumps(api_error_body(exc)))
             continue

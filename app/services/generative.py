@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -35,6 +36,58 @@ from app.services.runs.records import RunRecord
 from app.settings import LIMITS
 
 CLASSES = [str(d) for d in range(10)]
+TOGETHER_POINTS = 32  # points in one product at most (8 KB of vae-16d's activations a layer)
+
+
+class DecodeTogether:
+    """Decodes together the points that requests bring within one turn of the event loop.
+
+    Under a class dragging sliders, dozens of requests arrive in one burst and each used to
+    decode its point alone: a matrix product reading all of the decoder's weights (2.1 MB for
+    vae-16d, more than a core's cache) for one row. Here the first point of a turn schedules
+    a decode for the next turn (`call_soon`) and waits; the points that the other requests of
+    the same turn bring join it, and the one product answers them all. A point that comes
+    alone waits one turn of the loop (microseconds). Measured on vae-16d (2 cores, caches cold
+    as on a busy server): 1 point ~170 µs, 8 points ~540 µs (~70 µs each).
+
+    For the event loop's thread only (the routes are `async def`); `decode` is any function of
+    (B, latent) float32 points to (B, 28, 28) uint8 pictures."""
+
+    def __init__(self, decode: Callable[[np.ndarray], np.ndarray], max_points: int) -> None:
+        self._decode, self._max = decode, max_points
+        self._waiting: list[tuple[np.ndarray, asyncio.Future[np.ndarray]]] = []
+
+    async def __call__(self, points: np.ndarray) -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        if not self._waiting:
+            loop.call_soon(self._run)
+        answer: asyncio.Future[np.ndarray] = loop.create_future()
+        self._waiting.append((points, answer))
+        return await answer
+
+    def _run(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        start = 0
+        while start < len(waiting):  # at most max_points a product (whole requests)
+            stop, rows = start, 0
+            while stop < len(waiting) and (stop == start or
+                                           rows + len(waiting[stop][0]) <= self._max):
+                rows += len(waiting[stop][0])
+                stop += 1
+            group = waiting[start:stop]
+            try:
+                pictures = self._decode(np.concatenate([p for p, _ in group]))
+            except Exception as exc:  # every request of the product hears of it
+                for _, answer in group:
+                    if not answer.done():
+                        answer.set_exception(exc)
+            else:
+                row = 0
+                for points, answer in group:
+                    if not answer.done():  # a request that gave up (its client went away)
+                        answer.set_result(pictures[row:row + len(points)])
+                    row += len(points)
+            start = stop
 
 
 @dataclass
@@ -42,6 +95,7 @@ class GenModel:
     stored: StoredModel
     decoder: torch.nn.Module
     fast: gen.NumpyDecoder | None = None  # the slider path of the VAEs and the autoencoder
+    together: DecodeTogether | None = None  # the same, for the points of concurrent requests
     lock: threading.Lock = field(default_factory=threading.Lock)
     points: np.ndarray | None = None  # test digits' latent means (N, latent), with an encoder
     spreads: np.ndarray | None = None  # and a VAE's standard deviations about them (N, latent)
@@ -60,6 +114,13 @@ class GenModel:
             return self.fast(z.numpy() if isinstance(z, torch.Tensor) else z)
         return gen.decode(self.decoder, torch.as_tensor(z),
                           None if digits is None else torch.from_numpy(digits))
+
+    async def decode_soon(self, z: np.ndarray, digits: np.ndarray | None = None) -> np.ndarray:
+        """`decode`, on the event loop, where the model has a fast path with the points of the
+        other requests of this turn of the loop (DecodeTogether)."""
+        if self.together is not None:
+            return await self.together(z)
+        return self.decode(z, digits)
 
     @property
     def classes(self) -> int:
@@ -114,9 +175,10 @@ class GenerativeLab:
             raise UnknownModel(name, kind="generative")
         stored = replace(model_store.read(self.dir / name / "model"), name=name, shipped=True)
         decoder = load_decoder(stored)
-        m = GenModel(stored=stored, decoder=decoder,
-                     fast=gen.NumpyDecoder(decoder)
-                     if isinstance(decoder, (gen.VAE, gen.Autoencoder)) else None)
+        fast = (gen.NumpyDecoder(decoder)
+                if isinstance(decoder, (gen.VAE, gen.Autoencoder)) else None)
+        m = GenModel(stored=stored, decoder=decoder, fast=fast,
+                     together=fast and DecodeTogether(fast, TOGETHER_POINTS))
         with self._lock:
             return self._loaded.setdefault(name, m)
 
@@ -228,15 +290,15 @@ class Decoded:
         return self.pictures.tolist()
 
 
-def decode(lab: GenerativeLab, model: str, z: object, digit: int | list[int] | None = None
-           ) -> Decoded:
+async def decode(lab: GenerativeLab, model: str, z: object,
+                 digit: int | list[int] | None = None) -> Decoded:
     """One latent point or a batch (checked: length, finite, within the sanity bound; a point
     outside the prior is decoded, and `outside_prior` says so); a conditional GAN's `digit`
     too, one for all or one per point."""
     m = lab.get(model)
     # numpy from the JSON to the pixels (no torch tensor between): the slider's path
     points, max_abs_z = gen.latent_array(z, m.latent, limits=LIMITS.generative)
-    return Decoded(m.decode(points, m.check_digits(digit, len(points))), max_abs_z)
+    return Decoded(await m.decode_soon(points, m.check_digits(digit, len(points))), max_abs_z)
 
 
 LIVE_MESSAGE = '{"z": [numbers]} (a class-conditional model: {"z": [numbers], "digit": 0-9})'
@@ -263,11 +325,11 @@ def live_point(text: str | None, m: GenModel) -> tuple[np.ndarray, np.ndarray | 
     return z, m.check_digits(message.get("digit"), 1)
 
 
-def live_frame(m: GenModel, text: str | None) -> bytes:
+async def live_frame(m: GenModel, text: str | None) -> bytes:
     """The PNG for one slider message (see `live_point`): the same picture as `decode`, for
     any finite point within the sanity bound (the frame is the PNG alone: whether the point
     lies outside the prior is in its own numbers, any |z_i| > prior_bound)."""
-    return images.encode(m.decode(*live_point(text, m))[0])
+    return images.encode((await m.decode_soon(*live_point(text, m)))[0])
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The app asks OpenMP's threads to wait passively (app/__init__.py), unless told otherwise."""
+"""The app asks OpenMP's threads to wait passively and numpy's OpenBLAS for one thread
+(app/__init__.py), unless the environment says otherwise."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import subprocess
 import sys
 
 
-def _policy_seen(env: dict[str, str]) -> str:
-    code = "import app, os; print(os.environ['OMP_WAIT_POLICY'])"
+def _policy_seen(env: dict[str, str], name: str = "OMP_WAIT_POLICY") -> str:
+    code = f"import app, os; print(os.environ[{name!r}])"
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True, check=True).stdout.strip()
 
@@ -17,3 +18,9 @@ def test_openmp_waits_passively_unless_the_environment_says_otherwise() -> None:
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     assert _policy_seen(env) == "PASSIVE"
     assert _policy_seen(env | {"OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
+
+
+def test_numpy_multiplies_on_one_thread_unless_the_environment_says_otherwise() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    assert _policy_seen(env, "OPENBLAS_NUM_THREADS") == "1"
+    assert _policy_seen(env | {"OPENBLAS_NUM_THREADS": "2"}, "OPENBLAS_NUM_THREADS") == "2"
