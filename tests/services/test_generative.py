@@ -4,6 +4,9 @@ answered with its own pictures."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
@@ -11,6 +14,15 @@ import torch
 
 from app.core import generative as gen
 from app.services.generative import DecodeTogether
+
+T = TypeVar("T")
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run on a thread of its own: the browser tests' session-wide Playwright keeps an
+    event loop running on the main thread, where asyncio.run refuses to start another."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def _decoder() -> gen.NumpyDecoder:
@@ -30,10 +42,10 @@ def test_concurrent_points_share_one_product_and_get_their_own_pictures() -> Non
     rng = np.random.default_rng(0)
     requests = [rng.normal(size=(n, 4)).astype(np.float32) for n in (1, 3, 1, 2)]
 
-    async def run() -> list[np.ndarray]:
+    async def turn() -> list[np.ndarray]:
         return await asyncio.gather(*(together(z) for z in requests))
 
-    answers = asyncio.run(run())
+    answers = run(turn())
     assert products == [7]  # one product for the four requests of one turn
     for z, got in zip(requests, answers, strict=True):
         np.testing.assert_array_equal(got, decode(z))  # each its own rows, in order
@@ -47,10 +59,10 @@ def test_a_product_holds_at_most_max_points_but_never_splits_a_request() -> None
     rng = np.random.default_rng(1)
     requests = [rng.normal(size=(n, 4)).astype(np.float32) for n in sizes]
 
-    async def run() -> list[np.ndarray]:
+    async def turn() -> list[np.ndarray]:
         return await asyncio.gather(*(together(z) for z in requests))
 
-    answers = asyncio.run(run())
+    answers = run(turn())
     assert products == [3, 4, 6, 1]  # a request larger than the cap goes alone
     assert [len(a) for a in answers] == list(sizes)
 
@@ -68,11 +80,11 @@ def test_a_failed_product_fails_each_of_its_requests_and_the_next_turn_works() -
     together = DecodeTogether(fails_once, max_points=32)
     z = np.zeros((1, 4), np.float32)
 
-    async def run() -> tuple[list, np.ndarray]:
+    async def turn() -> tuple[list, np.ndarray]:
         first = await asyncio.gather(together(z), together(z), return_exceptions=True)
         return first, await together(z)
 
-    first, later = asyncio.run(run())
+    first, later = run(turn())
     assert all(isinstance(e, RuntimeError) for e in first) and len(first) == 2
     assert later.shape == (1, 28, 28)
 
@@ -82,7 +94,7 @@ def test_a_request_that_gave_up_leaves_the_others_answered() -> None:
     together = DecodeTogether(decode, max_points=32)
     z = np.ones((1, 4), np.float32)
 
-    async def run() -> np.ndarray:
+    async def turn() -> np.ndarray:
         gone = asyncio.ensure_future(together(z))
         kept = asyncio.ensure_future(together(2 * z))
         await asyncio.sleep(0)  # both are waiting now
@@ -91,4 +103,4 @@ def test_a_request_that_gave_up_leaves_the_others_answered() -> None:
             await gone
         return await kept
 
-    np.testing.assert_array_equal(asyncio.run(run()), decode(2 * z))
+    np.testing.assert_array_equal(run(turn()), decode(2 * z))
