@@ -60,10 +60,14 @@ class DecodeTogether:
     def __init__(self, decode: Callable[[np.ndarray], np.ndarray], max_points: int) -> None:
         self._decode, self._max = decode, max_points
         self._waiting: list[tuple[np.ndarray, asyncio.Future[np.ndarray]]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop _waiting belongs to
 
     async def __call__(self, points: np.ndarray) -> np.ndarray:
         loop = asyncio.get_running_loop()
-        if not self._waiting:
+        if not self._waiting or loop is not self._loop:
+            # a loop that stopped before its turn (an app's test client closing) leaves
+            # points nobody waits for any more: they are dropped, not left to block this one
+            self._waiting, self._loop = [], loop
             loop.call_soon(self._run)
         answer: asyncio.Future[np.ndarray] = loop.create_future()
         self._waiting.append((points, answer))
@@ -71,27 +75,30 @@ class DecodeTogether:
 
     def _run(self) -> None:
         waiting, self._waiting = self._waiting, []
-        start = 0
-        while start < len(waiting):  # at most max_points a product (whole requests)
-            stop, rows = start, 0
-            while stop < len(waiting) and (stop == start or
-                                           rows + len(waiting[stop][0]) <= self._max):
-                rows += len(waiting[stop][0])
-                stop += 1
-            group = waiting[start:stop]
-            try:
-                pictures = self._decode(np.concatenate([p for p, _ in group]))
-            except Exception as exc:  # every request of the product hears of it
-                for _, answer in group:
-                    if not answer.done():
-                        answer.set_exception(exc)
-            else:
-                row = 0
-                for points, answer in group:
-                    if not answer.done():  # a request that gave up (its client went away)
-                        answer.set_result(pictures[row:row + len(points)])
-                    row += len(points)
-            start = stop
+        groups: list[list[tuple[np.ndarray, asyncio.Future[np.ndarray]]]] = [[]]
+        rows = 0
+        for item in waiting:  # whole requests, at most max_points a product
+            if groups[-1] and rows + len(item[0]) > self._max:
+                groups.append([])
+                rows = 0
+            groups[-1].append(item)
+            rows += len(item[0])
+        for group in groups:
+            self._answer(group)
+
+    def _answer(self, group: list[tuple[np.ndarray, asyncio.Future[np.ndarray]]]) -> None:
+        try:
+            pictures = self._decode(np.concatenate([points for points, _ in group]))
+        except Exception as exc:  # every request of the product hears of it
+            for _, answer in group:
+                if not answer.done():
+                    answer.set_exception(exc)
+            return
+        row = 0
+        for points, answer in group:
+            if not answer.done():  # a request that gave up (its client went away)
+                answer.set_result(pictures[row:row + len(points)])
+            row += len(points)
 
 
 @dataclass
@@ -182,7 +189,7 @@ class GenerativeLab:
         fast = (gen.NumpyDecoder(decoder)
                 if isinstance(decoder, (gen.VAE, gen.Autoencoder)) else None)
         m = GenModel(stored=stored, decoder=decoder, fast=fast,
-                     together=fast and DecodeTogether(fast, TOGETHER_POINTS))
+                     together=None if fast is None else DecodeTogether(fast, TOGETHER_POINTS))
         with self._lock:
             return self._loaded.setdefault(name, m)
 

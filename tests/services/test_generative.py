@@ -104,3 +104,27 @@ def test_a_request_that_gave_up_leaves_the_others_answered() -> None:
         return await kept
 
     np.testing.assert_array_equal(run(turn()), decode(2 * z))
+
+
+def test_points_left_by_a_loop_that_stopped_before_its_turn_do_not_block_the_next() -> None:
+    decode = _decoder()
+    together = DecodeTogether(decode, max_points=32)
+    z = np.ones((1, 4), np.float32)
+    loop = asyncio.new_event_loop()
+    stepped = []
+
+    def step_then_stop() -> None:  # the request waits; the loop stops before the product
+        coroutine = together(z)
+        coroutine.send(None)
+        stepped.append(coroutine)
+        loop.stop()
+
+    loop.call_soon(step_then_stop)
+    loop.run_forever()
+    loop.close()
+    stepped[0].close()
+
+    async def turn() -> np.ndarray:
+        return await together(3 * z)
+
+    np.testing.assert_array_equal(run(turn()), decode(3 * z))
