@@ -110,19 +110,24 @@ def test_points_left_by_a_loop_that_stopped_before_its_turn_do_not_block_the_nex
     decode = _decoder()
     together = DecodeTogether(decode, max_points=32)
     z = np.ones((1, 4), np.float32)
-    loop = asyncio.new_event_loop()
-    stepped = []
 
-    def step_then_stop() -> None:  # the request waits; the loop stops before the product
-        coroutine = together(z)
-        coroutine.send(None)
-        stepped.append(coroutine)
-        loop.stop()
+    def a_loop_that_stops_early() -> None:
+        loop = asyncio.new_event_loop()
+        stepped = []
 
-    loop.call_soon(step_then_stop)
-    loop.run_forever()
-    loop.close()
-    stepped[0].close()
+        def step_then_stop() -> None:  # the request waits; the loop stops before the product
+            coroutine = together(z)
+            coroutine.send(None)
+            stepped.append(coroutine)
+            loop.stop()
+
+        loop.call_soon(step_then_stop)
+        loop.run_forever()
+        loop.close()
+        stepped[0].close()
+
+    with ThreadPoolExecutor(1) as pool:  # off the main thread, as run() is
+        pool.submit(a_loop_that_stops_early).result()
 
     async def turn() -> np.ndarray:
         return await together(3 * z)
