@@ -4,7 +4,6 @@ independent autograd computation, the checks' messages, and the memory task."""
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -140,22 +139,6 @@ def test_trace_defaults_zero_state_and_seeded_weights():
     assert a.steps[0].expression == b.steps[0].expression
     c = rec.trace("lstm", x, hidden_size=4, seed=4, limits=LIMITS)
     assert not np.array_equal(a.steps[0].h, c.steps[0].h)
-
-
-def test_trace_is_fast():
-    """The sequence lab's target: an LSTM trace of 64 steps, hidden 32, in a few milliseconds
-    (3 ms measured on a quiet core; 15 ms here leaves room for a loaded test machine)."""
-    x = np.random.default_rng(0).standard_normal((64, 32)).tolist()
-    rec.trace("lstm", x, hidden_size=32, limits=LIMITS)
-    best = min(_timed(lambda: rec.trace("lstm", x, hidden_size=32, limits=LIMITS))
-               for _ in range(5))
-    assert best < 0.015
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 # ---------------------------------------------------------------- random weights
@@ -383,11 +366,20 @@ def test_gradient_flow_grows_with_weight_scale():
     assert large.norms[20] > 1e3 * small.norms[20]
 
 
-def test_gradient_flow_is_fast():
-    rec.gradient_flow("lstm", hidden_size=64, length=200, limits=LIMITS)
-    best = min(_timed(lambda: rec.gradient_flow("lstm", hidden_size=64, length=200,
-                                                limits=LIMITS)) for _ in range(3))
-    assert best < 0.25  # ~30 ms on a quiet core: one backward pass, not T
+def test_gradient_flow_takes_one_backward_pass(monkeypatch):
+    """Every lag's norm comes from one backward pass through the T steps, not one pass per
+    lag (T of them): what keeps a 200-step flow interactive (bench.sequence_trace times the
+    lab; a timed test here only measured how busy the test machine was)."""
+    real, calls = torch.autograd.grad, []
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", counted)
+    flow = rec.gradient_flow("lstm", hidden_size=64, length=200, limits=LIMITS)
+    assert len(calls) == 1
+    assert len(flow.norms) == 200 and all(v is not None and v >= 0 for v in flow.norms)
 
 
 def test_gradient_flow_non_finite_norm_is_none(monkeypatch):
