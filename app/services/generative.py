@@ -106,12 +106,15 @@ class GenModel:
     stored: StoredModel
     decoder: torch.nn.Module
     fast: gen.NumpyDecoder | None = None  # the slider path of the VAEs and the autoencoder
-    together: DecodeTogether | None = None  # the same, for the points of concurrent requests
+    together: DecodeTogether | None = field(init=False)  # `fast`, for concurrent requests' points
     lock: threading.Lock = field(default_factory=threading.Lock)
     points: np.ndarray | None = None  # test digits' latent means (N, latent), with an encoder
     spreads: np.ndarray | None = None  # and a VAE's standard deviations about them (N, latent)
     labels: np.ndarray | None = None
     class_means: np.ndarray | None = None  # (10, latent)
+
+    def __post_init__(self) -> None:
+        self.together = None if self.fast is None else DecodeTogether(self.fast, TOGETHER_POINTS)
 
     @property
     def name(self) -> str:
@@ -188,8 +191,7 @@ class GenerativeLab:
         decoder = load_decoder(stored)
         fast = (gen.NumpyDecoder(decoder)
                 if isinstance(decoder, (gen.VAE, gen.Autoencoder)) else None)
-        m = GenModel(stored=stored, decoder=decoder, fast=fast,
-                     together=None if fast is None else DecodeTogether(fast, TOGETHER_POINTS))
+        m = GenModel(stored=stored, decoder=decoder, fast=fast)
         with self._lock:
             return self._loaded.setdefault(name, m)
 
